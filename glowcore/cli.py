@@ -1,0 +1,56 @@
+"""The ``glow`` command line: ``glow COMMAND --help`` for each command.
+
+Each command lives in ``glowcore/commands/NAME.py`` with ``add_parser(subparsers)`` (which sets
+``func``) so that commands are independent of each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("info", "sample", "train", "directions", "encode", "edit", "interpolate", "inpaint")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="glow", description="Glow normalizing flows: train, sample, edit, interpolate, inpaint.")
+    parser.add_argument("--version", action="version", version=f"glow-explorer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"glowcore.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"glowcore.commands.{name}":
+                continue  # command not available in this build
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .progress import Cancelled
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (CheckpointError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        print(f"glow {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print(f"glow {args.command}: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"glow {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""glow info MODEL: architecture, parameters, bits/dim if known, attribute directions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="describe a model", description="Print a model's architecture, size, bits/dim and directions.")
+    p.add_argument("model", nargs="?", default=None, help="model folder, .safetensors file or bundled name (default: the bundled face model)")
+    p.add_argument("--json", action="store_true", help="print the model's config as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import load_model, read_config, resolve_model_path
+
+    path = resolve_model_path(args.model)
+    model = load_model(path, device="cpu")
+    if args.json:
+        print(json.dumps(read_config(path), indent=2))
+        return 0
+    c = model.config
+    print(f"model:       {path}")
+    print(f"image:       {c.image_size}x{c.image_size}, {c.channels} channel(s), {c.n_bits}-bit")
+    print(f"flow:        L={c.levels} levels x K={c.steps} steps, hidden {c.hidden}, {c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv")
+    print(f"parameters:  {model.num_parameters():,}")
+    print(f"latent:      {model.dim} values in levels {', '.join('x'.join(map(str, s)) for s in model.latent_shapes)}")
+    metrics = model.metadata.get("metrics", {}) if isinstance(model.metadata, dict) else {}
+    bpd = metrics.get("val_bpd") if isinstance(metrics, dict) else None
+    print(f"bits/dim:    {bpd:.4f} (validation, {c.n_bits}-bit)" if isinstance(bpd, (int, float)) else "bits/dim:    unknown")
+    names = sorted(model.directions)
+    print(f"directions:  {len(names)}" + (f": {', '.join(names)}" if names else ""))
+    return 0

@@ -1,0 +1,449 @@
+"""Invertible layers of a Glow normalizing flow (Kingma & Dhariwal, 2018).
+
+Every layer follows one contract, stated on :class:`FlowLayer`:
+
+* ``forward(x) -> (y, logdet)`` maps data toward the latent; ``logdet`` has one entry per batch
+  item and is ``log |det dy/dx|``.
+* ``reverse(y) -> x`` is the exact inverse of ``forward``.
+
+Layers whose weights are constant at inference (ActNorm, the 1x1 convolutions, the fused
+ActNorm + 1x1 pair inside :class:`FlowStep`, the coupling network's zero-initialised output
+scale) cache what they derive from those weights while the module is in eval mode. The cache is
+keyed on the identity and version counter of every tensor it derives from, so an optimizer step,
+``load_state_dict`` or ``.to(device)`` invalidates it, and ``train()`` drops it. In eval mode the
+cached tensors are constants: gradients still flow to the *inputs* (inpainting uses this), not to
+the parameters. Train in train mode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "FlowLayer",
+    "ActNorm",
+    "InvConv1x1",
+    "InvConv1x1LU",
+    "ZeroConv2d",
+    "CouplingNet",
+    "AffineCoupling",
+    "AdditiveCoupling",
+    "Squeeze",
+    "FlowStep",
+    "SplitPrior",
+    "TopPrior",
+    "squeeze2d",
+    "unsqueeze2d",
+]
+
+
+class FlowLayer(nn.Module):
+    """Base class of every invertible layer.
+
+    Contract:
+
+    * ``forward(x) -> (y, logdet)`` maps data toward the latent. ``logdet`` is a tensor of shape
+      ``(batch,)`` holding ``log |det dy/dx|`` for each batch item (the Jacobian of the whole
+      item, all pixels and channels).
+    * ``reverse(y) -> x`` inverts ``forward`` exactly (up to floating-point rounding).
+
+    The reverse log-determinant is ``-logdet`` of the forward pass at the same point; layers do
+    not return it from ``reverse`` because decoding never needs it.
+    """
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reverse(self, y: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ eval-mode cache
+    def train(self, mode: bool = True) -> "FlowLayer":
+        self.__dict__.pop("_eval_cache", None)
+        return super().train(mode)
+
+    def _cached(self, name: str, sources: Iterable[Tensor], build: Callable[[], object]) -> object:
+        """Return ``build()``, memoised in eval mode on the identity and version of ``sources``."""
+        if self.training:
+            return build()
+        sources = tuple(sources)
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
+        cache: dict = self.__dict__.setdefault("_eval_cache", {})
+        hit = cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        # Build outside inference mode so the cached tensors can be used later in autograd
+        # (e.g. optimizing a latent through decode), and without tracking parameter grads.
+        with torch.inference_mode(False), torch.no_grad():
+            value = build()
+        cache[name] = (key, value)
+        return value
+
+
+def _sum_per_item(t: Tensor) -> Tensor:
+    return t.flatten(1).sum(1)
+
+
+# ---------------------------------------------------------------------------------- ActNorm
+class ActNorm(FlowLayer):
+    """Per-channel affine normalisation ``y = (x + bias) * exp(logs)``.
+
+    Initialised from the first batch seen in training mode so that the output has zero mean and
+    unit variance per channel. The ``initialized`` flag is a registered buffer, saved with the
+    weights, so a loaded model is never re-initialised.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.logs = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
+
+    @torch.no_grad()
+    def initialize(self, x: Tensor) -> None:
+        """Data-dependent initialisation from a batch ``x`` of shape (B, C, H, W)."""
+        flat = x.detach().transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64)
+        mean = flat.mean(1)
+        std = flat.std(1, unbiased=False)
+        self.bias.copy_((-mean).to(self.bias.dtype))
+        self.logs.copy_(torch.log(1.0 / (std + 1e-6)).to(self.logs.dtype))
+        self.initialized.fill_(1)
+
+    def maybe_initialize(self, x: Tensor) -> None:
+        if self.training and not bool(self.initialized):
+            self.initialize(x)
+
+    def logdet_per_pixel(self) -> Tensor:
+        return self.logs.sum()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self.maybe_initialize(x)
+        y = (x + self.bias.view(1, -1, 1, 1)) * torch.exp(self.logs).view(1, -1, 1, 1)
+        ld = (self.logdet_per_pixel() * (x.shape[2] * x.shape[3])).expand(x.shape[0])
+        return y, ld
+
+    def reverse(self, y: Tensor) -> Tensor:
+        return y * torch.exp(-self.logs).view(1, -1, 1, 1) - self.bias.view(1, -1, 1, 1)
+
+
+# --------------------------------------------------------------------------- 1x1 convolution
+class _InvConvBase(FlowLayer):
+    """Shared code of the invertible 1x1 convolutions: ``y = W x`` at every pixel."""
+
+    def weight_and_logdet(self) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        """The (C, C) matrix and ``log|det W|`` (per pixel), differentiable in training."""
+        raise NotImplementedError
+
+    def _sources(self) -> tuple[Tensor, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def inverse_weight(self) -> Tensor:
+        """``W^-1`` computed in float64, cached in eval mode."""
+
+        def build() -> Tensor:
+            w, _ = self.weight_and_logdet()
+            return torch.linalg.inv(w.detach().to(torch.float64)).to(w.dtype)
+
+        return self._cached("inverse", self._sources(), build)  # type: ignore[return-value]
+
+    def forward_weight(self) -> tuple[Tensor, Tensor]:
+        return self._cached("forward", self._sources(), self.weight_and_logdet)  # type: ignore
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        w, ld = self.forward_weight()
+        y = F.conv2d(x, w.unsqueeze(-1).unsqueeze(-1))
+        return y, (ld * (x.shape[2] * x.shape[3])).expand(x.shape[0])
+
+    def reverse(self, y: Tensor) -> Tensor:
+        return F.conv2d(y, self.inverse_weight().unsqueeze(-1).unsqueeze(-1))
+
+
+def _random_rotation(channels: int, generator: torch.Generator | None = None) -> Tensor:
+    q, _ = torch.linalg.qr(torch.randn(channels, channels, generator=generator, dtype=torch.float64))
+    return q
+
+
+class InvConv1x1(_InvConvBase):
+    """Invertible 1x1 convolution with a free (C, C) weight, initialised to a random rotation."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(_random_rotation(channels).float())
+
+    def _sources(self) -> tuple[Tensor, ...]:
+        return (self.weight,)
+
+    def weight_and_logdet(self) -> tuple[Tensor, Tensor]:
+        w = self.weight
+        ld = torch.linalg.slogdet(w.to(torch.float64))[1].to(w.dtype)
+        return w, ld
+
+
+class InvConv1x1LU(_InvConvBase):
+    """Invertible 1x1 convolution in LU form ``W = P L (U + diag(sign * exp(log_s)))``.
+
+    ``P`` (a permutation) and ``sign`` are fixed buffers; ``L`` (unit lower), ``U`` (strict upper)
+    and ``log_s`` are learned, which makes ``log|det W| = sum(log_s)`` free to compute.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        w = _random_rotation(channels)
+        p, lower, upper = torch.linalg.lu(w)
+        s = torch.diagonal(upper)
+        self.register_buffer("perm", p.float())
+        self.register_buffer("sign_s", torch.sign(s).float())
+        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
+        self.lower = nn.Parameter((lower * torch.tril(torch.ones_like(lower), -1)).float())
+        self.upper = nn.Parameter(torch.triu(upper, 1).float())
+        self.log_s = nn.Parameter(torch.log(torch.abs(s)).float())
+
+    def _sources(self) -> tuple[Tensor, ...]:
+        return (self.lower, self.upper, self.log_s, self.perm, self.sign_s)
+
+    def weight_and_logdet(self) -> tuple[Tensor, Tensor]:
+        eye = torch.eye(self.lower.shape[0], device=self.lower.device, dtype=self.lower.dtype)
+        lower = self.lower * self.lower_mask + eye
+        upper = self.upper * self.lower_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
+        w = self.perm @ lower @ upper
+        return w, self.log_s.sum()
+
+
+# ------------------------------------------------------------------------------- couplings
+class ZeroConv2d(FlowLayer):
+    """3x3 convolution initialised to zero, output scaled by ``exp(3 * logs)`` (Glow paper).
+
+    Not invertible: a plain module, derived from FlowLayer only to share the eval-mode cache.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.logs = nn.Parameter(torch.zeros(out_channels))
+
+    def folded(self) -> tuple[Tensor, Tensor]:
+        def build() -> tuple[Tensor, Tensor]:
+            s = torch.exp(self.logs * 3.0)
+            return self.conv.weight * s.view(-1, 1, 1, 1), self.conv.bias * s
+
+        return self._cached("folded", (self.conv.weight, self.conv.bias, self.logs), build)  # type: ignore
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        w, b = self.folded()
+        return F.conv2d(x, w, b, padding=1)
+
+
+class CouplingNet(nn.Module):
+    """The coupling network: conv3x3 - ReLU - conv1x1 - ReLU - ZeroConv3x3."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, hidden, 1)
+        self.out = ZeroConv2d(hidden, out_channels)
+        for conv in (self.conv1, self.conv2):
+            nn.init.normal_(conv.weight, 0.0, 0.05)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.conv1(x), inplace=True)
+        h = F.relu(self.conv2(h), inplace=True)
+        return self.out(h)
+
+
+class AffineCoupling(FlowLayer):
+    """Affine coupling: the second half of the channels is shifted and scaled by functions of
+    the first half. ``scale = sigmoid(raw + 2)``, as in the Glow paper's code.
+
+    ``reverse`` divides by ``scale``; far from the training data ``scale`` can underflow, so the
+    reverse pass bounds it below by ``min_scale`` (far below anything seen on data, where the
+    layer stays exactly invertible) and keeps activations finite.
+    """
+
+    min_scale: float = 1e-4
+    max_abs_activation: float = 1e4
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        if channels % 2:
+            raise ValueError(f"coupling needs an even number of channels, got {channels}")
+        self.net = CouplingNet(channels // 2, hidden, channels)
+
+    def _shift_scale(self, xa: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.net(xa)
+        shift, raw = h.chunk(2, dim=1)
+        return shift, raw + 2.0
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        xa, xb = x.chunk(2, dim=1)
+        shift, raw = self._shift_scale(xa)
+        log_scale = F.logsigmoid(raw)
+        yb = (xb + shift) * torch.exp(log_scale)
+        return torch.cat([xa, yb], dim=1), _sum_per_item(log_scale)
+
+    def reverse(self, y: Tensor) -> Tensor:
+        ya, yb = y.chunk(2, dim=1)
+        shift, raw = self._shift_scale(ya)
+        scale = torch.sigmoid(raw).clamp_min(self.min_scale)
+        xb = yb / scale - shift
+        bound = self.max_abs_activation
+        xb = torch.nan_to_num(xb, nan=0.0, posinf=bound, neginf=-bound).clamp(-bound, bound)
+        return torch.cat([ya, xb], dim=1)
+
+
+class AdditiveCoupling(FlowLayer):
+    """Additive (volume-preserving) coupling: ``yb = xb + shift(xa)``."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        if channels % 2:
+            raise ValueError(f"coupling needs an even number of channels, got {channels}")
+        self.net = CouplingNet(channels // 2, hidden, channels // 2)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        xa, xb = x.chunk(2, dim=1)
+        yb = xb + self.net(xa)
+        return torch.cat([xa, yb], dim=1), x.new_zeros(x.shape[0])
+
+    def reverse(self, y: Tensor) -> Tensor:
+        ya, yb = y.chunk(2, dim=1)
+        return torch.cat([ya, yb - self.net(ya)], dim=1)
+
+
+# ------------------------------------------------------------------------ squeeze and steps
+def squeeze2d(x: Tensor) -> Tensor:
+    b, c, h, w = x.shape
+    x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(b, c * 4, h // 2, w // 2)
+
+
+def unsqueeze2d(x: Tensor) -> Tensor:
+    b, c, h, w = x.shape
+    x = x.view(b, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
+    return x.reshape(b, c // 4, h * 2, w * 2)
+
+
+class Squeeze(FlowLayer):
+    """Space-to-depth: (B, C, H, W) -> (B, 4C, H/2, W/2), log-determinant 0."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[2] % 2 or x.shape[3] % 2:
+            raise ValueError(f"squeeze needs even height and width, got {tuple(x.shape[2:])}")
+        return squeeze2d(x), x.new_zeros(x.shape[0])
+
+    def reverse(self, y: Tensor) -> Tensor:
+        return unsqueeze2d(y)
+
+
+class FlowStep(FlowLayer):
+    """One step of flow: ActNorm, invertible 1x1 convolution, coupling.
+
+    ActNorm and the 1x1 convolution are applied as one fused 1x1 convolution with a bias
+    (``y = W diag(s) x + W diag(s) b``), in training as well as at inference; in eval mode the fused
+    weight, its float64 inverse and the log-determinant are computed once and cached.
+    """
+
+    def __init__(self, channels: int, hidden: int, coupling: str = "affine", lu: bool = True):
+        super().__init__()
+        self.actnorm = ActNorm(channels)
+        self.invconv = InvConv1x1LU(channels) if lu else InvConv1x1(channels)
+        if coupling == "affine":
+            self.coupling: FlowLayer = AffineCoupling(channels, hidden)
+        elif coupling == "additive":
+            self.coupling = AdditiveCoupling(channels, hidden)
+        else:
+            raise ValueError(f"coupling must be 'affine' or 'additive', got {coupling!r}")
+
+    def _sources(self) -> tuple[Tensor, ...]:
+        return (self.actnorm.bias, self.actnorm.logs) + self.invconv._sources()
+
+    def _fused(self) -> tuple[Tensor, Tensor, Tensor]:
+        w, ld_w = self.invconv.weight_and_logdet()
+        s = torch.exp(self.actnorm.logs)
+        a = w * s.view(1, -1)
+        c = a @ self.actnorm.bias
+        return a.unsqueeze(-1).unsqueeze(-1), c, ld_w + self.actnorm.logdet_per_pixel()
+
+    def _fused_inverse(self) -> tuple[Tensor, Tensor]:
+        def build() -> tuple[Tensor, Tensor]:
+            w, _ = self.invconv.weight_and_logdet()
+            w64 = w.to(torch.float64)
+            s64 = torch.exp(self.actnorm.logs.to(torch.float64))
+            inv = torch.linalg.inv(w64) / s64.view(-1, 1)  # (W diag(s))^-1 = diag(1/s) W^-1
+            dtype = self.actnorm.logs.dtype
+            return inv.to(dtype).unsqueeze(-1).unsqueeze(-1), -self.actnorm.bias.detach().clone()
+
+        return self._cached("inverse", self._sources(), build)  # type: ignore[return-value]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self.actnorm.maybe_initialize(x)
+        a, c, ld = self._cached("fused", self._sources(), self._fused)  # type: ignore[misc]
+        y = F.conv2d(x, a, c)
+        y, ld_c = self.coupling(y)
+        return y, ld * (x.shape[2] * x.shape[3]) + ld_c
+
+    def reverse(self, y: Tensor) -> Tensor:
+        x = self.coupling.reverse(y)
+        inv, neg_bias = self._fused_inverse()
+        return F.conv2d(x, inv) + neg_bias.view(1, -1, 1, 1)
+
+
+# ----------------------------------------------------------------------------------- priors
+class SplitPrior(FlowLayer):
+    """Standardises the second half of the channels under a Gaussian conditioned on the first.
+
+    ``forward([z1, z2]) = [z1, (z2 - mean(z1)) * exp(-logs(z1))]`` with ``logdet = -sum(logs)``:
+    the output's second half is the level's eps, standard normal under the learned prior.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        if channels % 2:
+            raise ValueError(f"split needs an even number of channels, got {channels}")
+        self.conv = ZeroConv2d(channels // 2, channels)
+
+    def _params(self, z1: Tensor) -> tuple[Tensor, Tensor]:
+        mean, logs = self.conv(z1).chunk(2, dim=1)
+        return mean, logs
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        z1, z2 = x.chunk(2, dim=1)
+        mean, logs = self._params(z1)
+        eps = (z2 - mean) * torch.exp(-logs)
+        return torch.cat([z1, eps], dim=1), -_sum_per_item(logs)
+
+    def reverse(self, y: Tensor) -> Tensor:
+        z1, eps = y.chunk(2, dim=1)
+        mean, logs = self._params(z1)
+        return torch.cat([z1, eps * torch.exp(logs) + mean], dim=1)
+
+
+class TopPrior(FlowLayer):
+    """Standardises the top level under a learned Gaussian (one mean and log-scale per unit)."""
+
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(channels, size, size))
+        self.logs = nn.Parameter(torch.zeros(channels, size, size))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        eps = (x - self.mean) * torch.exp(-self.logs)
+        return eps, (-self.logs.sum()).expand(x.shape[0])
+
+    def reverse(self, y: Tensor) -> Tensor:
+        return y * torch.exp(self.logs) + self.mean
+
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def standard_normal_logp(eps: Tensor) -> Tensor:
+    """Per-item log density of ``eps`` under N(0, I)."""
+    return -0.5 * _sum_per_item(eps * eps + LOG_2PI)

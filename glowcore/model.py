@@ -1,0 +1,387 @@
+"""The multi-scale Glow model, its configuration and the :class:`Latent` it encodes to."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .flows import FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
+from .images import to_tensor, to_uint8
+
+__all__ = ["GlowConfig", "Glow", "Latent"]
+
+COUPLINGS = ("affine", "additive")
+
+
+@dataclass(frozen=True)
+class GlowConfig:
+    """Architecture and preprocessing of a Glow model.
+
+    ``image_size`` is the side of the square input, ``levels`` the number of scales (L), ``steps``
+    the flow steps per level (K), ``hidden`` the coupling networks' width, ``n_bits`` the bit depth
+    the data is quantised to before dequantisation noise.
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    levels: int = 4
+    steps: int = 8
+    hidden: int = 128
+    coupling: str = "affine"
+    lu: bool = True
+    n_bits: int = 5
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(f"invalid Glow config: {msg}")
+
+        for name in ("image_size", "channels", "levels", "steps", "hidden", "n_bits"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an integer, got {value!r}")
+        need(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
+        need(self.levels >= 1, f"levels must be >= 1, got {self.levels}")
+        need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        need(self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}")
+        need(1 <= self.n_bits <= 8, f"n_bits must be between 1 and 8, got {self.n_bits}")
+        need(self.coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
+        need(isinstance(self.lu, bool), f"lu must be true or false, got {self.lu!r}")
+        factor = 2**self.levels
+        need(
+            self.image_size >= factor and self.image_size % factor == 0,
+            f"image_size {self.image_size} cannot be halved {self.levels} times "
+            f"(it must be a multiple of 2**levels = {factor}); "
+            f"use image_size {max(factor, self.image_size // factor * factor)} or fewer levels",
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.channels * self.image_size * self.image_size
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GlowConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"architecture must be a JSON object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown architecture field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------------- Latent
+@dataclass
+class Latent:
+    """Every level's standardised noise (eps under the learned priors) for a batch of images.
+
+    ``levels[0]`` is the finest level (largest spatial size), ``levels[-1]`` the top (coarsest).
+    A latent flattens to one vector per image (``flatten()``, shape ``(B, D)``, D = pixels x
+    channels) for linear algebra, and back with :meth:`from_flat`. Arithmetic (+, -, * scalar or
+    per-item weights) acts on every level.
+    """
+
+    levels: list[Tensor]
+
+    # -- shape
+    @property
+    def batch_size(self) -> int:
+        return self.levels[0].shape[0]
+
+    def __len__(self) -> int:
+        return self.batch_size
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Per-item shape of each level."""
+        return tuple(tuple(t.shape[1:]) for t in self.levels)
+
+    @property
+    def dim(self) -> int:
+        return sum(math.prod(s) for s in self.shapes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.levels[0].device
+
+    # -- conversion
+    def flatten(self) -> Tensor:
+        return torch.cat([t.reshape(t.shape[0], -1) for t in self.levels], dim=1)
+
+    @classmethod
+    def from_flat(cls, flat: Tensor, shapes: Sequence[Sequence[int]]) -> "Latent":
+        if flat.ndim == 1:
+            flat = flat.unsqueeze(0)
+        sizes = [math.prod(s) for s in shapes]
+        if flat.shape[1] != sum(sizes):
+            raise ValueError(f"flat latent has {flat.shape[1]} values per item, expected {sum(sizes)}")
+        parts = flat.split(sizes, dim=1)
+        return cls([p.reshape(flat.shape[0], *s) for p, s in zip(parts, shapes)])
+
+    def to(self, *args, **kwargs) -> "Latent":
+        return Latent([t.to(*args, **kwargs) for t in self.levels])
+
+    def detach(self) -> "Latent":
+        return Latent([t.detach() for t in self.levels])
+
+    def clone(self) -> "Latent":
+        return Latent([t.clone() for t in self.levels])
+
+    def numpy(self) -> np.ndarray:
+        return self.flatten().detach().cpu().numpy()
+
+    # -- batch
+    def __getitem__(self, idx) -> "Latent":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
+        return Latent([t[idx] for t in self.levels])
+
+    @staticmethod
+    def cat(latents: Iterable["Latent"]) -> "Latent":
+        latents = list(latents)
+        if not latents:
+            raise ValueError("cannot concatenate an empty list of latents")
+        return Latent([torch.cat(ts, dim=0) for ts in zip(*(lat.levels for lat in latents))])
+
+    def repeat(self, n: int) -> "Latent":
+        return Latent([t.repeat(n, *([1] * (t.ndim - 1))) for t in self.levels])
+
+    # -- arithmetic on every level
+    def _combine(self, other, op) -> "Latent":
+        if isinstance(other, Latent):
+            if other.shapes != self.shapes:
+                raise ValueError(f"latent shapes differ: {self.shapes} vs {other.shapes}")
+            return Latent([op(a, b) for a, b in zip(self.levels, other.levels)])
+        if isinstance(other, Tensor) and other.ndim == 1 and other.numel() == self.batch_size and self.batch_size > 1:
+            return Latent([op(a, other.view(-1, *([1] * (a.ndim - 1)))) for a in self.levels])
+        return Latent([op(a, other) for a in self.levels])
+
+    def __add__(self, other) -> "Latent":
+        return self._combine(other, torch.add)
+
+    def __sub__(self, other) -> "Latent":
+        return self._combine(other, torch.sub)
+
+    def __mul__(self, other) -> "Latent":
+        return self._combine(other, torch.mul)
+
+    __rmul__ = __mul__
+    __radd__ = __add__
+
+    def __neg__(self) -> "Latent":
+        return Latent([-t for t in self.levels])
+
+    def level_mask(self, levels: Iterable[int]) -> "Latent":
+        """A latent of ones on the chosen level indices (negative counts from the top), zeros elsewhere."""
+        n = len(self.levels)
+        chosen = {i % n for i in levels}
+        return Latent([torch.ones_like(t[:1]) if i in chosen else torch.zeros_like(t[:1]) for i, t in enumerate(self.levels)])
+
+
+# ----------------------------------------------------------------------------------- Glow
+class _Level(nn.Module):
+    def __init__(self, channels: int, size: int, config: GlowConfig, top: bool):
+        super().__init__()
+        self.steps = nn.ModuleList(
+            FlowStep(channels, config.hidden, config.coupling, config.lu) for _ in range(config.steps)
+        )
+        self.prior: FlowLayer = TopPrior(channels, size) if top else SplitPrior(channels)
+
+
+class Glow(nn.Module):
+    """A multi-scale Glow (Kingma & Dhariwal, 2018).
+
+    As a flow, ``forward(x) -> (Latent, logdet)`` maps a preprocessed image tensor ``x`` in
+    ``[-0.5, 0.5]`` to every level's standardised eps, and ``reverse(latent) -> x`` inverts it.
+    ``logdet`` includes the priors' standardisation, so ``log p(x) = log N(eps; 0, I) + logdet``.
+
+    The user-facing API takes images (uint8 arrays or float tensors in [0, 1], see
+    :mod:`glowcore.images`): :meth:`encode`, :meth:`decode`, :meth:`sample`, :meth:`log_prob`,
+    :meth:`bits_per_dim`.
+    """
+
+    def __init__(self, config: GlowConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        # Named edit directions (flat vectors of length ``dim``) and what is known about each.
+        self.directions: dict[str, Tensor] = {}
+        self.direction_info: dict[str, dict] = {}
+        # Free-form metadata saved with the model (training run, metrics, card).
+        self.metadata: dict = {}
+        self.source_path = None
+        levels = []
+        shapes = []
+        c, size = config.channels, config.image_size
+        for i in range(config.levels):
+            c, size = c * 4, size // 2
+            top = i == config.levels - 1
+            levels.append(_Level(c, size, config, top))
+            if top:
+                shapes.append((c, size, size))
+            else:
+                shapes.append((c // 2, size, size))
+                c = c // 2
+        self.levels = nn.ModuleList(levels)
+        self.latent_shapes: tuple[tuple[int, int, int], ...] = tuple(shapes)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def n_bins(self) -> int:
+        return 2**self.config.n_bits
+
+    @property
+    def initialized(self) -> bool:
+        return all(bool(m.initialized) for m in self.modules() if hasattr(m, "initialized") and isinstance(m.initialized, Tensor))
+
+    def _check_input(self, x: Tensor) -> None:
+        c, s = self.config.channels, self.config.image_size
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
+            raise ValueError(f"expected images of shape (batch, {c}, {s}, {s}), got {tuple(x.shape)}")
+
+    # ------------------------------------------------------------------ the flow
+    def forward(self, x: Tensor) -> tuple[Latent, Tensor]:  # type: ignore[override]
+        self._check_input(x)
+        logdet = x.new_zeros(x.shape[0])
+        eps_levels = []
+        h = x
+        for level in self.levels:
+            h = squeeze2d(h)
+            for step in level.steps:
+                h, ld = step(h)
+                logdet = logdet + ld
+            h, ld = level.prior(h)
+            logdet = logdet + ld
+            if isinstance(level.prior, SplitPrior):
+                h, eps = h.chunk(2, dim=1)
+                eps_levels.append(eps)
+            else:
+                eps_levels.append(h)
+        return Latent(eps_levels), logdet
+
+    def reverse(self, latent: Latent) -> Tensor:
+        """Latent -> preprocessed image tensor in (about) [-0.5, 0.5]. Differentiable."""
+        if latent.shapes != self.latent_shapes:
+            raise ValueError(f"latent shapes {latent.shapes} do not match this model's {self.latent_shapes}")
+        h = latent.levels[-1]
+        for i in range(len(self.levels) - 1, -1, -1):
+            level = self.levels[i]
+            if isinstance(level.prior, SplitPrior):
+                h = torch.cat([h, latent.levels[i]], dim=1)
+            h = level.prior.reverse(h)
+            for step in reversed(level.steps):
+                h = step.reverse(h)
+            h = unsqueeze2d(h)
+        return h
+
+    def log_density(self, x: Tensor) -> Tensor:
+        """Per-item log density (nats) of a preprocessed tensor ``x`` in [-0.5, 0.5]."""
+        latent, logdet = self(x)
+        return sum(standard_normal_logp(e) for e in latent.levels) + logdet
+
+    # ------------------------------------------------------------------ preprocessing
+    def preprocess(self, images, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Quantise to ``n_bits``, add uniform dequantisation noise (or the bin centre when
+        ``noise`` is false) and scale to [-0.5, 0.5]."""
+        x = to_tensor(images, self.config.channels)
+        levels = torch.round(x * 255.0)  # the 8-bit values
+        k = torch.floor(levels / 2 ** (8 - self.config.n_bits))
+        if noise:
+            u = torch.rand(k.shape, generator=generator, device=k.device if generator is None else generator.device)
+            u = u.to(k.device)
+        else:
+            u = torch.full_like(k, 0.5)
+        return ((k + u) / self.n_bins - 0.5).to(self.device)
+
+    def log_prob(self, images, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Per-image discrete log-likelihood in nats: ``log p(x) - D log(2**n_bits)``, where x is
+        the dequantised image. Differentiable (use it as a training loss)."""
+        x = self.preprocess(images, noise=noise, generator=generator)
+        return self.log_density(x) - self.dim * math.log(self.n_bins)
+
+    def bits_per_dim(self, images, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Per-image bits per dimension at this model's bit depth ``n_bits``."""
+        return -self.log_prob(images, noise=noise, generator=generator) / (self.dim * math.log(2.0))
+
+    # ------------------------------------------------------------------ images <-> latents
+    @torch.inference_mode()
+    def encode(self, images, batch_size: int = 256) -> Latent:
+        """Images -> Latent, deterministic (no dequantisation noise): ``x = image - 0.5``."""
+        x = to_tensor(images, self.config.channels)
+        out = []
+        for i in range(0, x.shape[0], batch_size):
+            latent, _ = self(x[i : i + batch_size].to(self.device) - 0.5)
+            out.append(latent)
+        return Latent.cat(out)
+
+    def decode_tensor(self, latent: Latent) -> Tensor:
+        """Latent -> float images (B, C, H, W) in [0, 1]; differentiable, never NaN or Inf."""
+        x = self.reverse(latent.to(self.device))
+        return torch.nan_to_num(x + 0.5, nan=0.5).clamp(0.0, 1.0)
+
+    @torch.inference_mode()
+    def decode(self, latent: Latent, batch_size: int = 256) -> Tensor:
+        """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf."""
+        outs = [self.decode_tensor(latent[i : i + batch_size]) for i in range(0, latent.batch_size, batch_size)]
+        return torch.cat(outs, dim=0)
+
+    def decode_uint8(self, latent: Latent) -> np.ndarray:
+        """Latent -> uint8 images (B, H, W, C)."""
+        return to_uint8(self.decode(latent))
+
+    def sample_latent(self, n: int = 1, temperature: float = 0.7, seed: int | None = None) -> Latent:
+        """Standard-normal eps on every level, scaled by ``temperature``.
+
+        The noise is drawn on the CPU from ``seed``, so a seed gives the same faces on any device.
+        """
+        gen = torch.Generator()
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed))
+        levels = [torch.randn((n, *s), generator=gen) * float(temperature) for s in self.latent_shapes]
+        return Latent(levels).to(self.device)
+
+    @torch.inference_mode()
+    def sample(self, n: int = 1, temperature: float = 0.7, seed: int | None = None) -> Tensor:
+        """``n`` images (B, C, H, W) in [0, 1] at ``temperature``; reproducible with ``seed``."""
+        return self.decode(self.sample_latent(n, temperature, seed))
+
+    # ------------------------------------------------------------------ misc
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def initialize(self, images) -> None:
+        """Run ActNorm's data-dependent initialisation on a batch of images (train mode)."""
+        was_training = self.training
+        self.train()
+        self.log_prob(images)
+        self.train(was_training)
+
+    def describe(self) -> str:
+        c = self.config
+        return (
+            f"Glow {c.image_size}x{c.image_size}x{c.channels}, L={c.levels} K={c.steps} hidden={c.hidden}, "
+            f"{c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv, {c.n_bits}-bit, "
+            f"{self.num_parameters():,} parameters"
+        )
