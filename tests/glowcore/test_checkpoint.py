@@ -1,0 +1,223 @@
+"""Checkpoints: safetensors + JSON, exact round trips, float16 storage, clear errors, no pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from glowcore import CheckpointError, Glow, GlowConfig, load_model, save_model
+from glowcore.checkpoint import read_config, resolve_model_path
+
+from .test_model import perturbed
+
+
+@pytest.fixture()
+def model() -> Glow:
+    torch.manual_seed(0)
+    m = Glow(GlowConfig(image_size=8, channels=3, levels=2, steps=2, hidden=8))
+    m.initialize(torch.rand(16, 3, 8, 8))
+    perturbed(m)
+    m.directions = {"Smiling": torch.randn(m.dim), "Young": torch.randn(m.dim)}
+    m.direction_info = {"Smiling": {"scale": 1.5, "method": "mean-diff"}, "Young": {}}
+    m.metadata = {"metrics": {"val_bpd": 1.23}}
+    return m.eval()
+
+
+def _lp(m: Glow, x: torch.Tensor) -> torch.Tensor:
+    return m.log_prob(x, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("form", ["dir", "file"])
+def test_round_trip_gives_identical_log_probs_and_keeps_directions(model: Glow, tmp_path: Path, form: str) -> None:
+    path = tmp_path / ("m" if form == "dir" else "m.safetensors")
+    save_model(model, path)
+    loaded = load_model(path, device="cpu")
+    x = torch.rand(4, 3, 8, 8)
+    assert torch.equal(_lp(model, x), _lp(loaded, x))
+    assert loaded.config == model.config
+    assert set(loaded.directions) == {"Smiling", "Young"}
+    assert torch.equal(loaded.directions["Smiling"], model.directions["Smiling"])
+    assert loaded.direction_info["Smiling"] == {"scale": 1.5, "method": "mean-diff"}
+    assert loaded.metadata["metrics"]["val_bpd"] == 1.23
+    assert not loaded.training
+
+
+def test_loading_never_reinitializes_actnorm(model: Glow, tmp_path: Path) -> None:
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu").train()
+    before = {k: v.clone() for k, v in loaded.state_dict().items()}
+    loaded.log_prob(torch.rand(8, 3, 8, 8) * 0.1)  # a training-mode forward on very different data
+    after = loaded.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_float16_storage_loads_as_float32(model: Glow, tmp_path: Path) -> None:
+    save_model(model, tmp_path / "m16", dtype=torch.float16)
+    save_model(model, tmp_path / "m32")
+    size16 = (tmp_path / "m16" / "model.safetensors").stat().st_size
+    size32 = (tmp_path / "m32" / "model.safetensors").stat().st_size
+    assert size16 < 0.6 * size32
+    loaded = load_model(tmp_path / "m16", device="cpu")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(4, 3, 8, 8)
+    assert torch.allclose(_lp(model, x), _lp(loaded, x), rtol=1e-2)
+    back = loaded.decode(loaded.encode(x))
+    assert (back - x).abs().max() < 1e-4  # still an exact bijection
+    assert read_config(tmp_path / "m16")["weights"]["dtype"] == "float16"
+
+
+def test_config_records_format_architecture_and_preprocessing(model: Glow, tmp_path: Path) -> None:
+    save_model(model, tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["format"] == "glow-explorer-model" and cfg["format_version"] == 1
+    assert cfg["architecture"]["levels"] == 2 and cfg["preprocessing"]["n_bits"] == 5
+    assert cfg["weights"]["sha256"] and cfg["directions"]["Smiling"]["scale"] == 1.5
+
+
+# ------------------------------------------------------------------------------ bad files
+def _saved(model: Glow, tmp_path: Path) -> Path:
+    return save_model(model, tmp_path / "m")
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no such file or folder"):
+        load_model(tmp_path / "nope")
+
+
+def test_unknown_bundled_name() -> None:
+    with pytest.raises(CheckpointError, match="no bundled model of that name"):
+        load_model("no-such-model-name")
+
+
+def test_truncated_weights(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    w = path / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*(truncated|bytes)"):
+        load_model(path)
+
+
+def test_corrupted_weights_fail_the_checksum(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    w = path / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-10] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum does not match"):
+        load_model(path)
+
+
+def test_missing_weights_file(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    (path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no weights file"):
+        load_model(path)
+
+
+def test_wrong_format_version(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["format_version"] = 99
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"config\.json: format version 99 is newer"):
+        load_model(path)
+
+
+def test_config_not_json(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json: is not valid JSON"):
+        load_model(path)
+
+
+def test_config_that_does_not_match_the_weights(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["architecture"]["hidden"] = 16
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"has shape .* needs"):
+        load_model(path)
+    cfg["architecture"]["hidden"] = 8
+    cfg["architecture"]["steps"] = 3
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="missing .* tensor"):
+        load_model(path)
+
+
+def test_invalid_architecture_in_config(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["architecture"]["levels"] = 5
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="bad architecture: .*cannot be halved"):
+        load_model(path)
+
+
+def test_not_a_glow_file(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="without a Glow Explorer config"):
+        load_model(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage!garbage!")
+    with pytest.raises(CheckpointError, match="header is not JSON"):
+        load_model(tmp_path / "junk.safetensors")
+    (tmp_path / "huge.safetensors").write_bytes((2**40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(CheckpointError, match="header length"):
+        load_model(tmp_path / "huge.safetensors")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['GLOW_PWNED']}",))
+
+
+def test_a_malicious_pickle_is_never_executed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("GLOW_PWNED", str(marker))
+    for name in ("model.pt", "model.pth", "model.ckpt", "model.bin"):
+        (tmp_path / name).write_bytes(pickle.dumps(_Payload()))
+        with pytest.raises(CheckpointError, match="pickle-based checkpoints are refused"):
+            load_model(tmp_path / name)
+    # the same payload disguised with our extension is rejected as not-safetensors
+    (tmp_path / "model.safetensors").write_bytes(pickle.dumps(_Payload()))
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / "model.safetensors")
+    assert not marker.exists()
+    pickle.loads((tmp_path / "model.pt").read_bytes())  # the payload does work when unpickled...
+    assert marker.exists()  # ...which proves the checks above would have noticed it
+
+
+def test_nan_weights_are_rejected(model: Glow, tmp_path: Path) -> None:
+    with torch.no_grad():
+        model.levels[0].steps[0].actnorm.logs[0] = float("nan")
+    save_model(model, tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_model(tmp_path / "m.safetensors")
+
+
+def test_interrupted_save_keeps_the_previous_model(model: Glow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.safetensors"
+    save_model(model, path)
+    good = path.read_bytes()
+    import glowcore.fileio as fileio
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fileio.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(model, path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary file left
+
+
+def test_config_json_path_resolves_to_its_folder(model: Glow, tmp_path: Path) -> None:
+    path = _saved(model, tmp_path)
+    assert load_model(path / "config.json", device="cpu").config == model.config
+    assert resolve_model_path(path) == path

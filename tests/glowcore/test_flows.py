@@ -1,0 +1,168 @@
+"""The flow-layer contract, checked for every layer in float64 on tiny inputs (nflows / zuko style):
+exact inversion, log-determinants equal to autograd Jacobians, forward and reverse cancelling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glowcore.flows import (
+    ActNorm,
+    AdditiveCoupling,
+    AffineCoupling,
+    FlowLayer,
+    FlowStep,
+    InvConv1x1,
+    InvConv1x1LU,
+    Squeeze,
+    SplitPrior,
+    TopPrior,
+)
+
+C, H, W = 4, 4, 4
+
+
+def _randomize(layer: torch.nn.Module, scale: float = 0.3) -> torch.nn.Module:
+    """Move every parameter away from its (often identity) initialisation."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
+        for m in layer.modules():
+            if isinstance(m, ActNorm):
+                m.initialized.fill_(1)
+    return layer
+
+
+LAYERS = {
+    "actnorm": lambda: ActNorm(C),
+    "invconv": lambda: InvConv1x1(C),
+    "invconv_lu": lambda: InvConv1x1LU(C),
+    "affine": lambda: AffineCoupling(C, 8),
+    "additive": lambda: AdditiveCoupling(C, 8),
+    "squeeze": lambda: Squeeze(),
+    "step_affine_lu": lambda: FlowStep(C, 8, "affine", True),
+    "step_affine_plain": lambda: FlowStep(C, 8, "affine", False),
+    "step_additive_lu": lambda: FlowStep(C, 8, "additive", True),
+    "split_prior": lambda: SplitPrior(C),
+    "top_prior": lambda: TopPrior(C, H),
+}
+
+
+def make(name: str) -> FlowLayer:
+    torch.manual_seed(0)
+    layer = _randomize(LAYERS[name]()).double()
+    return layer
+
+
+def _x(batch: int = 2) -> torch.Tensor:
+    return torch.randn(batch, C, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+
+
+def _jacobian_logdet(fn, x_item: torch.Tensor) -> torch.Tensor:
+    jac = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0)).reshape(-1), x_item)
+    jac = jac.reshape(x_item.numel(), x_item.numel())
+    sign, logabs = torch.linalg.slogdet(jac)
+    assert sign != 0
+    return logabs
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_reverse_inverts_forward(name: str, mode: str) -> None:
+    layer = make(name).train(mode == "train")
+    x = _x()
+    y, logdet = layer(x)
+    assert logdet.shape == (2,)
+    assert torch.isfinite(y).all() and torch.isfinite(logdet).all()
+    assert torch.allclose(layer.reverse(y), x, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_logdet_matches_autograd_jacobian(name: str) -> None:
+    layer = make(name).train()
+    x = _x()
+    _, logdet = layer(x)
+    for i in range(x.shape[0]):
+        expected = _jacobian_logdet(lambda v: layer(v)[0], x[i])
+        assert torch.allclose(logdet[i], expected, atol=1e-8), (name, i, logdet[i].item(), expected.item())
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_forward_and_reverse_logdets_cancel(name: str) -> None:
+    layer = make(name).train()
+    x = _x()
+    y, logdet = layer(x)
+    for i in range(x.shape[0]):
+        reverse_ld = _jacobian_logdet(layer.reverse, y[i].detach())
+        assert torch.allclose(reverse_ld, -logdet[i], atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["invconv", "invconv_lu", "step_affine_lu", "step_affine_plain", "affine"])
+def test_eval_cache_matches_train_and_follows_weight_changes(name: str) -> None:
+    layer = make(name)
+    x = _x()
+    y_train, ld_train = layer.train()(x)
+    layer.eval()
+    y_eval, ld_eval = layer(x)
+    assert torch.allclose(y_eval, y_train, atol=1e-12) and torch.allclose(ld_eval, ld_train, atol=1e-12)
+    assert torch.allclose(layer.reverse(y_eval), x, atol=1e-10)
+    # An in-place weight change (as an optimizer step or load_state_dict makes) invalidates the cache.
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.mul_(1.1)
+    y2, _ = layer(x)
+    assert not torch.allclose(y2, y_eval)
+    assert torch.allclose(layer.reverse(y2), x, atol=1e-10)
+    fresh_y, _ = layer.train()(x)
+    assert torch.allclose(fresh_y, y2, atol=1e-12)
+
+
+def test_inverse_is_cached_in_eval_mode_and_dropped_by_train() -> None:
+    layer = make("invconv_lu").eval()
+    first = layer.inverse_weight()
+    assert layer.inverse_weight() is first
+    layer.train()
+    assert "_eval_cache" not in layer.__dict__
+    layer.eval()
+    assert layer.inverse_weight() is not first
+
+
+def test_actnorm_initializes_once_from_data_and_flag_is_a_buffer() -> None:
+    layer = ActNorm(3)
+    assert "initialized" in dict(layer.named_buffers())
+    x = torch.randn(64, 3, 5, 5) * torch.tensor([1.0, 3.0, 0.5]).view(1, 3, 1, 1) + 2.0
+    y, _ = layer.train()(x)
+    assert bool(layer.initialized)
+    assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(y.std((0, 2, 3), unbiased=False), torch.ones(3), atol=1e-3)
+    before = [p.clone() for p in layer.parameters()]
+    layer(x * 5 + 1)  # a second batch must not re-initialize
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))
+
+
+def test_eval_mode_keeps_input_gradients_for_optimizing_latents() -> None:
+    layer = make("step_affine_lu").eval()
+    y = _x().requires_grad_(True)
+    with torch.inference_mode():
+        layer.reverse(y.detach())  # builds the cache inside inference mode
+    x = layer.reverse(y)
+    x.square().sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_affine_reverse_never_emits_nan_or_inf_far_from_data() -> None:
+    layer = make("affine").eval()
+    with torch.no_grad():
+        layer.net.out.conv.bias.fill_(-60.0)  # scale = sigmoid(-58): would divide by ~1e-25
+    y = _x() * 1e3
+    x = layer.reverse(y)
+    assert torch.isfinite(x).all()
+    assert x.abs().max() <= AffineCoupling.max_abs_activation
+
+
+def test_coupling_rejects_odd_channels() -> None:
+    with pytest.raises(ValueError, match="even number of channels"):
+        AffineCoupling(3, 8)
+    with pytest.raises(ValueError, match="coupling must be"):
+        FlowStep(4, 8, coupling="spline")

@@ -1,0 +1,212 @@
+"""The multi-scale Glow: exactness, log-likelihood accounting, sampling, shapes."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from glowcore import Glow, GlowConfig, Latent, to_uint8
+from glowcore.flows import ZeroConv2d
+
+
+def perturbed(model: Glow, scale: float = 0.05, seed: int = 0) -> Glow:
+    """Give the zero-initialised convolutions and priors non-trivial weights, so the model is far
+    from the identity (as after training)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, ZeroConv2d):
+                m.conv.weight.normal_(0, scale, generator=g)
+                m.conv.bias.normal_(0, scale, generator=g)
+        for level in model.levels:
+            for p in level.prior.parameters():
+                p.add_(torch.randn(p.shape, generator=g) * scale)
+    return model
+
+
+def tiny(**kw) -> Glow:
+    cfg = dict(image_size=8, channels=1, levels=2, steps=2, hidden=8, n_bits=5)
+    cfg.update(kw)
+    torch.manual_seed(0)
+    model = Glow(GlowConfig(**cfg))
+    model.initialize(torch.rand(16, cfg["channels"], cfg["image_size"], cfg["image_size"]))
+    return perturbed(model)
+
+
+CONFIGS = [
+    dict(coupling=c, lu=lu, levels=lv, channels=ch)
+    for c, lu, lv, ch in itertools.product(["affine", "additive"], [True, False], [1, 2], [1, 3])
+]
+
+
+def _ids(cfg: dict) -> str:
+    return f"{cfg['coupling']}-{'lu' if cfg['lu'] else 'plain'}-L{cfg['levels']}-C{cfg['channels']}"
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
+def test_whole_model_logdet_matches_autograd_jacobian(cfg: dict) -> None:
+    model = tiny(image_size=4, hidden=6, **cfg).double().train()
+    x = torch.rand(2, cfg["channels"], 4, 4, dtype=torch.float64) - 0.5
+    latent, logdet = model(x)
+    assert logdet.shape == (2,)
+    for i in range(2):
+        jac = torch.autograd.functional.jacobian(lambda v: model(v.unsqueeze(0))[0].flatten()[0], x[i])
+        jac = jac.reshape(x[i].numel(), x[i].numel())
+        assert torch.allclose(torch.linalg.slogdet(jac)[1], logdet[i], atol=1e-8)
+    back = model.reverse(latent)
+    assert torch.allclose(back, x, atol=1e-10)
+    # reverse Jacobian cancels the forward one
+    for i in range(2):
+        lat_i = latent[i].flatten()[0]
+        jac_r = torch.autograd.functional.jacobian(
+            lambda v: model.reverse(Latent.from_flat(v, model.latent_shapes)).flatten(), lat_i.detach()
+        )
+        assert torch.allclose(torch.linalg.slogdet(jac_r)[1], -logdet[i], atol=1e-8)
+
+
+def test_latent_holds_every_level_and_has_the_data_dimension() -> None:
+    model = tiny(image_size=16, channels=3, levels=3)
+    latent = model.encode(torch.rand(2, 3, 16, 16))
+    assert len(latent.levels) == 3
+    assert latent.shapes == model.latent_shapes == ((6, 8, 8), (12, 4, 4), (48, 2, 2))
+    assert latent.flatten().shape == (2, 3 * 16 * 16)
+    again = Latent.from_flat(latent.flatten(), latent.shapes)
+    assert all(torch.equal(a, b) for a, b in zip(again.levels, latent.levels))
+
+
+def test_every_parameter_receives_a_gradient() -> None:
+    model = tiny(image_size=8, channels=3).train()
+    model.zero_grad()
+    model.bits_per_dim(torch.rand(4, 3, 8, 8)).mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_train_and_eval_give_the_same_log_prob_after_initialization() -> None:
+    model = tiny(image_size=8, channels=3)
+    x = torch.rand(4, 3, 8, 8)
+    lp_train = model.train().log_prob(x, generator=torch.Generator().manual_seed(1))
+    lp_eval = model.eval().log_prob(x, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(lp_train, lp_eval, atol=1e-4)
+
+
+def test_encode_decode_round_trip_64x64_float32() -> None:
+    torch.manual_seed(0)
+    model = Glow(GlowConfig(image_size=64, levels=4, steps=2, hidden=32))
+    faces = torch.rand(4, 3, 64, 64)
+    model.initialize(faces)
+    perturbed(model, 0.02).eval()
+    latent = model.encode(faces)
+    assert latent.flatten().std() > 0.1  # a real, non-trivial transform
+    back = model.decode(latent)
+    assert back.dtype == torch.float32
+    assert (back - faces).abs().max().item() < 1e-4
+    # uint8 numpy in, same round trip
+    arr = to_uint8(faces)
+    assert np.array_equal(model.decode_uint8(model.encode(arr)), arr)
+
+
+def test_encoding_is_deterministic() -> None:
+    model = tiny(channels=3).eval()
+    x = torch.rand(2, 3, 8, 8)
+    a, b = model.encode(x), model.encode(x)
+    assert all(torch.equal(u, v) for u, v in zip(a.levels, b.levels))
+
+
+def test_sampling_is_reproducible_with_a_seed_and_temperature_scales_every_level() -> None:
+    model = tiny(channels=3).eval()
+    a = model.sample(3, temperature=0.7, seed=42)
+    b = model.sample(3, temperature=0.7, seed=42)
+    c = model.sample(3, temperature=0.7, seed=43)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1
+    hot, cold = model.sample_latent(1, 1.0, seed=5), model.sample_latent(1, 0.5, seed=5)
+    for h, c_ in zip(hot.levels, cold.levels):
+        assert torch.allclose(c_, 0.5 * h)
+    zero = model.sample_latent(2, 0.0, seed=1)
+    assert all(torch.count_nonzero(t) == 0 for t in zero.levels)
+
+
+@pytest.mark.parametrize("n_bits", [1, 3, 8])
+def test_bits_per_dim_accounting_matches_the_probability_mass(n_bits: int) -> None:
+    """Summed over every possible image, the discrete probabilities must add up to the continuous
+    density's mass on [-0.5, 0.5]^D. Using 256 bins instead of 2**n_bits (a known mistake in
+    public Glow code) breaks this by a factor 2**((8 - n_bits) D)."""
+    model = tiny(image_size=2, channels=1, levels=1, steps=1, hidden=4, n_bits=1).eval()
+    model.config = GlowConfig(**{**model.config.to_dict(), "n_bits": n_bits})
+    d = model.dim
+    bins = 2**n_bits
+    if bins**d > 5000:  # enumerate a subset of bins uniformly at random, then rescale
+        idx = torch.randint(0, bins, (4000, d), generator=torch.Generator().manual_seed(0))
+        weight = bins**d / 4000
+    else:
+        idx = torch.tensor(list(itertools.product(range(bins), repeat=d)))
+        weight = 1.0
+    u8 = (idx * 2 ** (8 - n_bits)).to(torch.uint8).view(-1, 1, 2, 2)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        probs = torch.stack([model.log_prob(u8, generator=gen).exp() for _ in range(64)]).mean(0)
+        total = probs.sum().item() * weight
+        cube = torch.rand(200_000, 1, 2, 2, generator=gen) - 0.5
+        mass = model.log_density(cube).exp().mean().item()
+    assert total == pytest.approx(mass, rel=0.1)
+    bpd = model.bits_per_dim(u8[:4], generator=torch.Generator().manual_seed(2))
+    lp = model.log_prob(u8[:4], generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(bpd, -lp / (d * math.log(2)))
+
+
+def test_bits_per_dim_of_uniform_noise_is_about_n_bits_under_a_flat_model() -> None:
+    # A 1-bit image has at most 1 bit per dimension of information: a fitted model cannot need more
+    # than ~1 bit/dim for data it has seen many times; here we check the scale of the numbers.
+    model = tiny(image_size=8, channels=1, n_bits=1).eval()
+    x = (torch.rand(8, 1, 8, 8) > 0.5).float()
+    bpd = model.bits_per_dim(x).mean().item()
+    assert 0.0 < bpd < 8.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(image_size=60, levels=4), "multiple of 2\\*\\*levels"),
+        (dict(image_size=8, levels=4), "cannot be halved"),
+        (dict(channels=0), "channels must be >= 1"),
+        (dict(levels=0), "levels must be >= 1"),
+        (dict(steps=0), "steps must be >= 1"),
+        (dict(n_bits=9), "n_bits must be between 1 and 8"),
+        (dict(coupling="spline"), "coupling must be one of"),
+        (dict(hidden=2.5), "hidden must be an integer"),
+    ],
+)
+def test_bad_configs_raise_clear_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        GlowConfig(**kwargs)
+
+
+def test_bad_input_shapes_raise_clear_errors() -> None:
+    model = tiny(channels=3)
+    with pytest.raises(ValueError, match=r"expected images of shape \(batch, 3, 8, 8\)"):
+        model(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="expected 3 channel"):
+        model.encode(torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="do not match this model"):
+        model.reverse(Latent([torch.zeros(1, 2, 2, 2)]))
+
+
+def test_latent_arithmetic_acts_on_every_level() -> None:
+    model = tiny(channels=3)
+    a = model.sample_latent(2, 1.0, seed=1)
+    b = model.sample_latent(2, 1.0, seed=2)
+    mix = 0.25 * a + b * 0.75
+    for x, y, m in zip(a.levels, b.levels, mix.levels):
+        assert torch.allclose(m, 0.25 * x + 0.75 * y)
+    assert torch.allclose((a - a).flatten(), torch.zeros_like(a.flatten()))
+    assert Latent.cat([a, b]).batch_size == 4
+    assert a[1].batch_size == 1 and torch.equal(a[1].flatten()[0], a.flatten()[1])
+    mask = a.level_mask([-1])
+    assert torch.count_nonzero(mask.levels[0]) == 0 and torch.all(mask.levels[-1] == 1)
