@@ -1,0 +1,90 @@
+"""glow edit IMAGE --set NAME=AMOUNT ...: move a face along attribute directions."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_model_args
+
+
+def _amount(text: str) -> tuple[str, float]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=AMOUNT (e.g. Smiling=1.0), got {text!r}")
+    name, _, value = text.rpartition("=")
+    try:
+        amount = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"amount of {name!r} must be a number, got {value!r}") from None
+    if amount != amount or amount in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"amount of {name!r} must be finite, got {value!r}")
+    return name.strip(), amount
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "edit",
+        help="edit a face along attribute directions",
+        description="Encode a photo (or take a latent file from glow encode, or seed:N for a sample) and move it "
+        "along named directions: glow edit face.jpg --set Smiling=1.0 --set Young=-0.5 -o out.png. "
+        "Amount 1.0 is a clear but natural change.",
+    )
+    p.add_argument("image", nargs="?", help="photo, latent .npz file, or seed:N")
+    add_model_args(p)
+    p.add_argument("--set", dest="amounts", action="append", type=_amount, default=[], metavar="NAME=AMOUNT", help="direction and amount (repeatable)")
+    p.add_argument("--fixed", action="append", default=[], metavar="NAME", help="keep this direction unchanged (InterFaceGAN conditional edit; repeatable or comma-separated)")
+    p.add_argument("--levels", type=int, nargs="+", default=None, metavar="I", help="limit the edit to these levels (0 = finest ... -1 = coarsest)")
+    p.add_argument("--sweep", type=float, nargs="+", default=None, metavar="F", help="instead of one result, a row of results at these multiples of the amounts (e.g. -1 -0.5 0 0.5 1)")
+    p.add_argument("-o", "--out", default="edited.png", help="output PNG (default edited.png)")
+    p.add_argument("--compare", action="store_true", help="put the original (reconstruction) left of the result")
+    p.add_argument("--scale", type=int, default=1, help="upscale factor for the PNG (default 1)")
+    p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face")
+    p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N inputs (default 0.7)")
+    p.add_argument("--latent-out", default=None, help="also save the edited latent(s) as .npz")
+    p.add_argument("--list", action="store_true", help="list the model's directions and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..checkpoint import load_model
+    from ..directions import edit, project
+    from ..grid import save_grid
+    from ._common import inputs_to_latent, save_latents
+
+    model = load_model(args.model, device=args.device)
+    if args.list:
+        names = sorted(model.directions)
+        if not names:
+            print("this model has no directions (fit some with `glow directions`)")
+        for nm in names:
+            info = model.direction_info.get(nm, {})
+            print(f"{nm:24s} {info.get('method', '?'):10s} {info.get('kind', '')}")
+        return 0
+    if not args.image:
+        raise ValueError("give a photo, a latent file or seed:N to edit (or --list)")
+    if not args.amounts:
+        raise ValueError("nothing to do: give at least one --set NAME=AMOUNT")
+    amounts: dict[str, float] = {}
+    for name, value in args.amounts:
+        amounts[name] = amounts.get(name, 0.0) + value
+    fixed = [f.strip() for item in args.fixed for f in item.split(",") if f.strip()]
+    latent, names = inputs_to_latent(model, [args.image], frame_face=not args.no_frame, temperature=args.temperature)
+    if args.sweep:
+        factors = list(args.sweep)
+        edited = edit(model, latent[:1], {k: [v * f for f in factors] for k, v in amounts.items()}, fixed=fixed, levels=args.levels)
+    else:
+        edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels)
+    with torch.inference_mode():
+        out = model.decode(edited)
+        if args.compare:
+            out = torch.cat([model.decode(latent[:1]), out])
+    save_grid(out, args.out, ncol=out.shape[0], scale=args.scale)
+    before = project(model, latent[:1], list(amounts) + fixed)
+    after = project(model, edited[-1:], list(amounts) + fixed)
+    for nm in list(amounts) + fixed:
+        print(f"{nm}: {float(before[nm][0]):+.2f} -> {float(after[nm][0]):+.2f}" + (" (fixed)" if nm in fixed else ""))
+    if args.latent_out:
+        save_latents(args.latent_out, edited, [f"{names[0]} edited"] * edited.batch_size)
+    print(f"wrote {args.out}")
+    return 0

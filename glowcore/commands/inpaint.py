@@ -1,0 +1,90 @@
+"""glow inpaint IMAGE --mask MASK.png --candidates 4: fill in the masked part of a face."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_model_args
+
+
+def add_parser(sub) -> None:
+    from ..inpaint import METHODS
+
+    p = sub.add_parser(
+        "inpaint",
+        help="fill in a masked region of a face",
+        description="Complete the painted (white or opaque) region of MASK in IMAGE with the model: MAP "
+        "completion in latent space, several candidates from different starts. The mask may be painted "
+        "over the original photo (it is framed the same way) or at the model's size.",
+    )
+    p.add_argument("image", help="photo to complete")
+    p.add_argument("--mask", required=True, help="mask image: painted (white, or opaque over transparency) = to fill")
+    add_model_args(p)
+    p.add_argument("--candidates", type=int, default=4, help="number of completions (default 4)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 40 for map, 15 for lbfgs)")
+    p.add_argument("-t", "--temperature", type=float, default=0.7, help="spread of the random starts and the prior (default 0.7)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--method", choices=METHODS, default="map", help="map (Adam) or lbfgs (default map)")
+    p.add_argument("-o", "--out", default="inpainted.png", help="output PNG: the masked input, then the candidates (default inpainted.png)")
+    p.add_argument("--each", action="store_true", help="also save each candidate as OUT-1.png, OUT-2.png, ...")
+    p.add_argument("--scale", type=int, default=1, help="upscale factor for the PNG (default 1)")
+    p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from ..checkpoint import load_model
+    from ..grid import save_grid
+    from ..images import to_tensor
+    from ..inpaint import inpaint, load_mask
+    from ..photo import crop_like, frame_photo
+    from ._common import console, output_path
+
+    out = output_path(args.out, (".png",), "output")
+    if args.candidates < 1:
+        raise ValueError("--candidates must be at least 1")
+    model = load_model(args.model, device=args.device)
+    size, channels = model.config.image_size, model.config.channels
+    framed = frame_photo(args.image, size, not args.no_frame, channels=channels)
+    print(framed.message)
+    mask_path = Path(args.mask)
+    mask_size = _image_size(mask_path)
+    if mask_size is not None and mask_size == framed.source_size and mask_size != (size, size):
+        # painted over the original photo: crop it like the photo
+        raw = load_mask(mask_path, mask_size[1], mask_size[0])
+        mask = crop_like(raw.astype(np.uint8) * 255, framed, size) >= 128
+    else:
+        mask = load_mask(mask_path, size, size)
+    print(f"mask: {int(mask.sum())} of {mask.size} pixels to fill")
+    bar = console("inpainting")
+    try:
+        result = inpaint(model, framed.image, mask, candidates=args.candidates, steps=args.steps, temperature=args.temperature,
+                         seed=args.seed, method=args.method, progress=bar)
+    finally:
+        bar.close()
+    x = to_tensor(framed.image, channels).to(result.device)
+    shown = torch.where(torch.from_numpy(mask).to(result.device), torch.ones_like(x), x)
+    save_grid(torch.cat([shown, result]), out, ncol=args.candidates + 1, scale=args.scale)
+    print(f"wrote {out}: masked input, then {args.candidates} candidate(s), best first")
+    if args.each:
+        for i in range(args.candidates):
+            each = out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+            save_grid(result[i : i + 1], each, ncol=1, scale=args.scale, pad=0)
+            print(f"wrote {each}")
+    return 0
+
+
+def _image_size(path) -> tuple[int, int] | None:
+    """An image file's (width, height), or None when it cannot be read (load_mask then explains)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001
+        return None
