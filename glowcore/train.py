@@ -169,6 +169,7 @@ class TrainResult:
     interrupted: bool
     skipped_steps: int
     metrics: list[dict] = field(default_factory=list)
+    model: Optional[Glow] = field(default=None, repr=False)
 
 
 def load_toml_config(path: str | os.PathLike) -> dict:
@@ -443,6 +444,8 @@ def train(
         if not run_cfg_path.is_file() or latest is None:
             raise TrainingError(f"{run_dir} has no run to resume (needs {RUN_CONFIG_NAME} and latest/{STATE_JSON}); start one without --resume")
         saved = TrainConfig.from_dict(json.loads(run_cfg_path.read_text(encoding="utf-8"))["config"], str(run_cfg_path))
+        if cfg.image_size is None:  # left unset: the run's resolved value
+            cfg.image_size = saved.image_size
         changed = [k for k in TrainConfig.field_names() if k not in TrainConfig.RESUMABLE_CHANGES and getattr(cfg, k) != getattr(saved, k)]
         if changed:
             raise TrainingError(
@@ -584,9 +587,20 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
 
     net: nn.Module = _LossModule(model)
     if dist_info.enabled:
+        import warnings
+
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+        # oneDNN returns 1x1-conv weight grads in another memory layout on CPU; harmless.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+
+        import inspect
+
+        # Buffers (ActNorm flags, LU permutations) are constant after initialisation: sync them
+        # once at construction (from rank 0), not at every forward.
+        params_ok = inspect.signature(DDP.__init__).parameters
+        sync_kw = {"forward_sync_buffers": False} if "forward_sync_buffers" in params_ok else {"broadcast_buffers": False}
+        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None, **sync_kw)
     loss_module: _LossModule = net.module if dist_info.enabled else net  # type: ignore[assignment]
 
     # ---- stop conditions
@@ -653,13 +667,16 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                     total += float(model.bits_per_dim(xb, generator=vgen).double().sum())
                 grid = torch.cat([model.sample(cfg.samples, t, seed=SAMPLE_SEED) for t in SAMPLE_TEMPERATURES])
             val_bpd = total / len(val_subset)
+            if not math.isfinite(val_bpd):
+                say(f"step {step}: validation bits/dim is not finite; this checkpoint cannot become 'best'")
             model.train()
             save_grid(grid, run_dir / "samples" / f"step_{step:07d}.png", ncol=cfg.samples)
             save_grid(grid, run_dir / "samples" / "latest.png", ncol=cfg.samples)
             elapsed = elapsed_before + (now - session_start)
             line = {
                 "step": step, "epoch": round(step / steps_per_epoch, 4), "images": images_seen,
-                "train_bpd": None if train_bpd is None else round(train_bpd, 5), "val_bpd": round(val_bpd, 5),
+                "train_bpd": None if train_bpd is None else round(train_bpd, 5),
+                "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
                 "images_per_s": round(ips, 2), "lr": current_lr(max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
                 "skipped_steps": int(skipped_total), "time": _iso_now(),
             }
@@ -667,11 +684,11 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 fh.write(json.dumps(line) + "\n")
             metrics.append(line)
             last_val, last_train = val_bpd, train_bpd
-            improved = best_val is None or val_bpd < best_val
+            improved = math.isfinite(val_bpd) and (best_val is None or val_bpd < best_val)
             if improved:
                 best_val = val_bpd
             model.metadata = {
-                "metrics": {"val_bpd": val_bpd, "train_bpd": train_bpd, "best_val_bpd": best_val},
+                "metrics": {"val_bpd": val_bpd if math.isfinite(val_bpd) else None, "train_bpd": train_bpd, "best_val_bpd": best_val},
                 "training": {
                     "data": cfg.data, "step": step, "epoch": step / steps_per_epoch, "images_seen": images_seen,
                     "elapsed_s": round(elapsed, 1), "run_dir": str(run_dir.resolve()), "init_from": cfg.init_from,
@@ -796,7 +813,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             signal.signal(sig, h)
     if is_main and interrupted:
         say(f"stopped at step {step}; saved {run_dir / 'latest'}; continue with: glow train --resume --out {run_dir}")
-    return TrainResult(run_dir, step, epoch, images_seen, last_val, best_val, last_train, interrupted, int(skipped_total), metrics)
+    return TrainResult(run_dir, step, epoch, images_seen, last_val, best_val, last_train, interrupted, int(skipped_total), metrics, model)
 
 
 def _save_checkpoint(folder: Path, model: Glow, opt: torch.optim.Optimizer, fused: bool, scalars: dict) -> None:

@@ -1,0 +1,187 @@
+"""glow train: learning, run files, exact resume, cancel, NaN guard, config files and CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from glowcore import load_model, save_model
+from glowcore.cli import main
+from glowcore.data import DataWarning
+from glowcore.flows import ActNorm
+from glowcore.progress import CancelToken
+from glowcore.train import TrainConfig, TrainingError, load_trainer_state, train
+
+
+def tiny(tmp_path: Path, name: str = "run", **kw) -> TrainConfig:
+    base = dict(
+        data="fashion-mnist", out=str(tmp_path / name), levels=2, steps=2, hidden=16, batch=32, lr=2e-3, warmup=5,
+        val_images=100, init_batch=64, threads=1, samples=4, eval_minutes=60.0, cache_dir=str(tmp_path / "cache"),
+        device="cpu",
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+def test_fashion_mnist_training_learns_and_writes_a_run(tmp_path: Path) -> None:
+    res = train(tiny(tmp_path, max_steps=60, eval_steps=20), log=quiet)
+    run = Path(res.run_dir)
+    assert res.step == 60 and res.images_seen == 60 * 32 and not res.interrupted
+    lines = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["step"] for ln in lines] == [20, 40, 60]
+    for key in ("epoch", "images", "train_bpd", "val_bpd", "images_per_s", "lr", "elapsed_s"):
+        assert key in lines[0]
+    assert lines[-1]["val_bpd"] < lines[0]["val_bpd"] - 0.2  # it learns
+    assert lines[-1]["train_bpd"] < lines[0]["train_bpd"]
+    assert res.best_val_bpd == pytest.approx(min(ln["val_bpd"] for ln in lines), abs=1e-4)
+    record = json.loads((run / "run.json").read_text())
+    assert record["config"]["hidden"] == 16 and record["architecture"]["channels"] == 1
+    assert record["architecture"]["image_size"] == 32
+    # latest and best are ordinary model folders; best carries its validation bits/dim
+    best = load_model(run / "best", device="cpu")
+    assert best.metadata["metrics"]["val_bpd"] == pytest.approx(res.best_val_bpd)
+    assert best.metadata["training"]["data"] == "fashion-mnist"
+    latest = load_model(run / "latest", device="cpu")
+    assert latest.metadata["training"]["step"] == 60
+    torch.testing.assert_close(latest.state_dict(), res.model.cpu().state_dict())
+    # samples decode to finite images; the grid PNG has 4 rows (T = 0, 0.5, 0.7, 1.0) of 4
+    imgs = latest.sample(4, 0.7, seed=1)
+    assert imgs.shape == (4, 1, 32, 32) and torch.isfinite(imgs).all()
+    with Image.open(run / "samples" / "latest.png") as grid:
+        assert grid.size == (4 * 34 + 2, 4 * 34 + 2)
+    assert (run / "samples" / "step_0000060.png").is_file()
+    meta, tensors = load_trainer_state(run / "latest")
+    assert meta["step"] == 60 and any(k.startswith("optim.") for k in tensors) and "rng.torch" in tensors
+    assert not list(run.glob(".*"))  # no temporary files left behind
+
+
+def test_image_folder_training_skips_a_corrupt_image(tmp_path: Path) -> None:
+    root = tmp_path / "faces"
+    (root / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:24, 0:24]
+    for i in range(60):
+        base = rng.integers(0, 255, 3)
+        img = (base[None, None, :] * 0.5 + (np.sin(xx / (2 + i % 5))[..., None] * 60 + yy[..., None] * 3)).clip(0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(root / ("a" if i % 2 else ".") / f"{i:03d}.{'png' if i % 3 else 'jpg'}")
+    (root / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    cfg = tiny(tmp_path, data=f"folder:{root}", image_size=16, batch=8, max_steps=30, eval_steps=15, val_images=10, init_batch=32)
+    with pytest.warns(DataWarning, match="broken.jpg"):
+        res = train(cfg, log=quiet)
+    lines = [json.loads(ln) for ln in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and lines[1]["val_bpd"] < lines[0]["val_bpd"]
+    model = load_model(res.run_dir / "best", device="cpu")
+    assert model.config.image_size == 16 and model.config.channels == 3
+    assert torch.isfinite(model.sample(2, 1.0, seed=0)).all()
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    full = train(tiny(tmp_path, "full", max_steps=24), log=quiet)
+    train(tiny(tmp_path, "split", max_steps=10), log=quiet)
+    resumed = train(tiny(tmp_path, "split", max_steps=24), resume=True, log=quiet)
+    assert resumed.step == full.step == 24
+    a = load_file(str(tmp_path / "full" / "latest" / "model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "latest" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    sa = load_trainer_state(tmp_path / "full" / "latest")[1]
+    sb = load_trainer_state(tmp_path / "split" / "latest")[1]
+    for k in (k for k in sa if k.startswith("optim.")):
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_cancel_saves_and_resume_continues(tmp_path: Path) -> None:
+    token = CancelToken()
+    seen: list[int] = []
+
+    def progress(done: int, total: int, msg: str) -> None:
+        seen.append(done)
+        if done >= 7:
+            token.cancel()
+
+    res = train(tiny(tmp_path, max_steps=1000), progress=progress, cancel=token, log=quiet)
+    assert res.interrupted and res.step == 7
+    meta, _ = load_trainer_state(tmp_path / "run" / "latest")
+    assert meta["step"] == 7 and meta["batch_in_epoch"] == 7
+    res2 = train(tiny(tmp_path, max_steps=12), resume=True, log=quiet)
+    assert res2.step == 12 and not res2.interrupted
+
+
+def test_nan_steps_are_skipped_then_stop_training(tmp_path: Path) -> None:
+    # A model whose first ActNorm overflows float32: every loss is Inf/NaN.
+    src = train(tiny(tmp_path, "src", max_steps=1), log=quiet).model.cpu()
+    first = next(m for m in src.modules() if isinstance(m, ActNorm))
+    with torch.no_grad():
+        first.logs.fill_(100.0)
+    save_model(src, tmp_path / "broken")
+    before = {k: v.clone() for k, v in load_model(tmp_path / "broken", device="cpu").state_dict().items()}
+    res = train(tiny(tmp_path, "skip", init_from=str(tmp_path / "broken"), max_steps=3, max_bad_steps=10), log=quiet)
+    assert res.skipped_steps == 3
+    after = res.model.cpu().state_dict()
+    for k in before:
+        assert torch.equal(before[k], after[k]), k  # skipped steps leave the weights untouched
+    with pytest.raises(TrainingError, match=r"training diverged: 2 steps in a row had NaN/Inf"):
+        train(tiny(tmp_path, "stop", init_from=str(tmp_path / "broken"), max_steps=50, max_bad_steps=2), log=quiet)
+
+
+def test_init_from_uses_the_models_architecture(tmp_path: Path) -> None:
+    src = train(tiny(tmp_path, "src", max_steps=5, hidden=8), log=quiet)
+    res = train(tiny(tmp_path, "more", init_from=str(src.run_dir / "latest"), max_steps=3, hidden=64), log=quiet)
+    model = load_model(res.run_dir / "latest", device="cpu")
+    assert model.config.hidden == 8 and model.metadata["training"]["init_from"].endswith("latest")
+
+
+def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'data = "fashion-mnist"\nout = "{tmp_path / "t"}"\ncache-dir = "{tmp_path / "cache"}"\n'
+        "[model]\nlevels = 2\nsteps = 1\nhidden = 8\n[optim]\nbatch = 16\nmax-steps = 4\nwarmup = 2\n"
+        "[eval]\nval-images = 20\nsamples = 2\ninit-batch = 32\nthreads = 1\n"
+    )
+    assert main(["train", "--config", str(toml), "--hidden", "12", "--no-progress", "--device", "cpu"]) == 0
+    record = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert record["config"]["steps"] == 1 and record["config"]["hidden"] == 12 and record["config"]["batch"] == 16
+    assert "done: step 4" in capsys.readouterr().out
+    # resuming may extend the run but not change its architecture
+    assert main(["train", "--resume", "--out", str(tmp_path / "t"), "--max-steps", "6", "--no-progress"]) == 0
+    assert load_trainer_state(tmp_path / "t" / "latest")[0]["step"] == 6
+    assert main(["train", "--resume", "--out", str(tmp_path / "t"), "--hidden", "32", "--no-progress"]) == 2
+    assert "cannot change --hidden when resuming" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "folder:/nonexistent/faces"], "image folder /nonexistent/faces does not exist"),
+        (["--data", "fashion-mnist", "--image-size", "40", "--levels", "3"], "image size 32"),
+        (["--data", "fashion-mnist", "--levels", "6"], "image_size 32 cannot be halved 6 times"),
+        (["--data", "fashion-mnist", "--batch", "0"], "batch must be a positive integer"),
+        (["--data", "fashion-mnist", "--resume"], "there is no run to resume"),
+        (["--out", "X"], "no data set: give --data"),
+    ],
+)
+def test_cli_errors_name_the_problem(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    argv = ["train", "--no-progress", "--cache-dir", str(tmp_path / "c")]
+    if "--out" not in args:
+        argv += ["--out", str(tmp_path / "r")]
+    assert main(argv + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("glow train: error:") and message in err
+    assert not (tmp_path / "r" / "latest").exists()
+
+
+def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
+    train(tiny(tmp_path, max_steps=1), log=quiet)
+    with pytest.raises(TrainingError, match="already holds a run; add --resume"):
+        train(tiny(tmp_path, max_steps=1), log=quiet)
