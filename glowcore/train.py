@@ -410,6 +410,26 @@ def _actnorm_initialized(model: Glow) -> bool:
     return all(bool(m.initialized) for m in model.modules() if isinstance(m, ActNorm))
 
 
+def _skip_actnorm_checks(model: Glow) -> None:
+    """Once every ActNorm is initialised, stop it testing its flag at each forward.
+
+    ``ActNorm.maybe_initialize`` reads a device buffer (``bool(self.initialized)``), which on a
+    GPU is a host sync per layer per step. The flags are saved with the weights and never change
+    after initialisation, so training replaces the check with a no-op on these instances.
+    """
+    from .flows import ActNorm
+
+    if not _actnorm_initialized(model):
+        return
+    for m in model.modules():
+        if isinstance(m, ActNorm):
+            m.maybe_initialize = _no_init  # type: ignore[method-assign]
+
+
+def _no_init(_x: Tensor) -> None:
+    return None
+
+
 def _check_fits(model: Glow, data: ImageDataset, what: str) -> None:
     c = model.config
     if data.image_size != c.image_size or data.channels != c.channels:
@@ -555,6 +575,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         del x0
         say(f"ActNorm initialised from {n_init} images")
 
+    _skip_actnorm_checks(model)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     fused = True
