@@ -17,6 +17,7 @@ the parameters. Train in train mode.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Iterable
 
@@ -42,29 +43,12 @@ __all__ = [
 ]
 
 
-class FlowLayer(nn.Module):
-    """Base class of every invertible layer.
+class EvalCached(nn.Module):
+    """Memoises tensors derived from weights while the module is in eval mode (see module doc)."""
 
-    Contract:
-
-    * ``forward(x) -> (y, logdet)`` maps data toward the latent. ``logdet`` is a tensor of shape
-      ``(batch,)`` holding ``log |det dy/dx|`` for each batch item (the Jacobian of the whole
-      item, all pixels and channels).
-    * ``reverse(y) -> x`` inverts ``forward`` exactly (up to floating-point rounding).
-
-    The reverse log-determinant is ``-logdet`` of the forward pass at the same point; layers do
-    not return it from ``reverse`` because decoding never needs it.
-    """
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def reverse(self, y: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ eval-mode cache
-    def train(self, mode: bool = True) -> "FlowLayer":
-        self.__dict__.pop("_eval_cache", None)
+    def train(self, mode: bool = True):
+        for m in self.modules():
+            m.__dict__.pop("_eval_cache", None)
         return super().train(mode)
 
     def _cached(self, name: str, sources: Iterable[Tensor], build: Callable[[], object]) -> object:
@@ -83,6 +67,60 @@ class FlowLayer(nn.Module):
             value = build()
         cache[name] = (key, value)
         return value
+
+
+class FlowLayer(EvalCached):
+    """Base class of every invertible layer.
+
+    Contract:
+
+    * ``forward(x) -> (y, logdet)`` maps data toward the latent. ``logdet`` is a tensor of shape
+      ``(batch,)`` holding ``log |det dy/dx|`` for each batch item (the Jacobian of the whole
+      item, all pixels and channels).
+    * ``reverse(y) -> x`` inverts ``forward`` exactly (up to floating-point rounding).
+
+    The reverse log-determinant is ``-logdet`` of the forward pass at the same point; layers do
+    not return it from ``reverse`` because decoding never needs it.
+
+    Mixed precision: under ``torch.autocast`` only the coupling and prior networks run in the
+    lower precision; the invertible arithmetic and every log-determinant stay in float32.
+    """
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reverse(self, y: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _full_precision_conv1x1(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """A 1x1 convolution that autocast never lowers to bf16/fp16 (it must stay invertible)."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            x = _at_least_float32(x)
+            return F.conv2d(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+    return F.conv2d(x, weight, bias)
+
+
+def _full_precision(method):
+    """Run a weight-deriving method with autocast off (its matrices must stay exact)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        device_type = next(self.parameters()).device.type
+        if torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return method(self, *args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _at_least_float32(t: Tensor) -> Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+CHANNELS_LAST = torch.channels_last
 
 
 def _sum_per_item(t: Tensor) -> Tensor:
@@ -156,11 +194,11 @@ class _InvConvBase(FlowLayer):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         w, ld = self.forward_weight()
-        y = F.conv2d(x, w.unsqueeze(-1).unsqueeze(-1))
+        y = _full_precision_conv1x1(x, w.unsqueeze(-1).unsqueeze(-1))
         return y, (ld * (x.shape[2] * x.shape[3])).expand(x.shape[0])
 
     def reverse(self, y: Tensor) -> Tensor:
-        return F.conv2d(y, self.inverse_weight().unsqueeze(-1).unsqueeze(-1))
+        return _full_precision_conv1x1(y, self.inverse_weight().unsqueeze(-1).unsqueeze(-1))
 
 
 def _random_rotation(channels: int, generator: torch.Generator | None = None) -> Tensor:
@@ -178,6 +216,7 @@ class InvConv1x1(_InvConvBase):
     def _sources(self) -> tuple[Tensor, ...]:
         return (self.weight,)
 
+    @_full_precision
     def weight_and_logdet(self) -> tuple[Tensor, Tensor]:
         w = self.weight
         ld = torch.linalg.slogdet(w.to(torch.float64))[1].to(w.dtype)
@@ -206,6 +245,7 @@ class InvConv1x1LU(_InvConvBase):
     def _sources(self) -> tuple[Tensor, ...]:
         return (self.lower, self.upper, self.log_s, self.perm, self.sign_s)
 
+    @_full_precision
     def weight_and_logdet(self) -> tuple[Tensor, Tensor]:
         eye = torch.eye(self.lower.shape[0], device=self.lower.device, dtype=self.lower.dtype)
         lower = self.lower * self.lower_mask + eye
@@ -215,10 +255,10 @@ class InvConv1x1LU(_InvConvBase):
 
 
 # ------------------------------------------------------------------------------- couplings
-class ZeroConv2d(FlowLayer):
+class ZeroConv2d(EvalCached):
     """3x3 convolution initialised to zero, output scaled by ``exp(3 * logs)`` (Glow paper).
 
-    Not invertible: a plain module, derived from FlowLayer only to share the eval-mode cache.
+    Its output is float32 even under autocast: it feeds the invertible arithmetic.
     """
 
     def __init__(self, in_channels: int, out_channels: int):
@@ -231,16 +271,17 @@ class ZeroConv2d(FlowLayer):
     def folded(self) -> tuple[Tensor, Tensor]:
         def build() -> tuple[Tensor, Tensor]:
             s = torch.exp(self.logs * 3.0)
-            return self.conv.weight * s.view(-1, 1, 1, 1), self.conv.bias * s
+            w = (self.conv.weight * s.view(-1, 1, 1, 1)).contiguous(memory_format=CHANNELS_LAST)
+            return w, self.conv.bias * s
 
         return self._cached("folded", (self.conv.weight, self.conv.bias, self.logs), build)  # type: ignore
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor) -> Tensor:
         w, b = self.folded()
-        return F.conv2d(x, w, b, padding=1)
+        return _at_least_float32(F.conv2d(x, w, b, padding=1))
 
 
-class CouplingNet(nn.Module):
+class CouplingNet(EvalCached):
     """The coupling network: conv3x3 - ReLU - conv1x1 - ReLU - ZeroConv3x3."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int):
@@ -252,9 +293,19 @@ class CouplingNet(nn.Module):
             nn.init.normal_(conv.weight, 0.0, 0.05)
             nn.init.zeros_(conv.bias)
 
+    def _weights(self) -> tuple[Tensor, Tensor]:
+        def build() -> tuple[Tensor, Tensor]:
+            return (
+                self.conv1.weight.contiguous(memory_format=CHANNELS_LAST),
+                self.conv2.weight.contiguous(memory_format=CHANNELS_LAST),
+            )
+
+        return self._cached("weights", (self.conv1.weight, self.conv2.weight), build)  # type: ignore[return-value]
+
     def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.conv1(x), inplace=True)
-        h = F.relu(self.conv2(h), inplace=True)
+        w1, w2 = self._weights()
+        h = F.relu(F.conv2d(x, w1, self.conv1.bias, padding=1), inplace=True)
+        h = F.relu(F.conv2d(h, w2, self.conv2.bias), inplace=True)
         return self.out(h)
 
 
@@ -269,6 +320,7 @@ class AffineCoupling(FlowLayer):
 
     min_scale: float = 1e-4
     max_abs_activation: float = 1e4
+    _min_raw: float = -math.log(1.0 / min_scale - 1.0)  # sigmoid(_min_raw) == min_scale
 
     def __init__(self, channels: int, hidden: int):
         super().__init__()
@@ -291,8 +343,9 @@ class AffineCoupling(FlowLayer):
     def reverse(self, y: Tensor) -> Tensor:
         ya, yb = y.chunk(2, dim=1)
         shift, raw = self._shift_scale(ya)
-        scale = torch.sigmoid(raw).clamp_min(self.min_scale)
-        xb = yb / scale - shift
+        # 1 / sigmoid(raw) = 1 + exp(-raw), with the scale bounded below by min_scale
+        inv_scale = torch.exp(raw.clamp_min(self._min_raw).neg()) + 1.0
+        xb = yb * inv_scale - shift
         bound = self.max_abs_activation
         xb = torch.nan_to_num(xb, nan=0.0, posinf=bound, neginf=-bound).clamp(-bound, bound)
         return torch.cat([ya, xb], dim=1)
@@ -364,12 +417,13 @@ class FlowStep(FlowLayer):
     def _sources(self) -> tuple[Tensor, ...]:
         return (self.actnorm.bias, self.actnorm.logs) + self.invconv._sources()
 
+    @_full_precision
     def _fused(self) -> tuple[Tensor, Tensor, Tensor]:
         w, ld_w = self.invconv.weight_and_logdet()
         s = torch.exp(self.actnorm.logs)
         a = w * s.view(1, -1)
         c = a @ self.actnorm.bias
-        return a.unsqueeze(-1).unsqueeze(-1), c, ld_w + self.actnorm.logdet_per_pixel()
+        return a[:, :, None, None], c, ld_w + self.actnorm.logdet_per_pixel()
 
     def _fused_inverse(self) -> tuple[Tensor, Tensor]:
         def build() -> tuple[Tensor, Tensor]:
@@ -378,21 +432,22 @@ class FlowStep(FlowLayer):
             s64 = torch.exp(self.actnorm.logs.to(torch.float64))
             inv = torch.linalg.inv(w64) / s64.view(-1, 1)  # (W diag(s))^-1 = diag(1/s) W^-1
             dtype = self.actnorm.logs.dtype
-            return inv.to(dtype).unsqueeze(-1).unsqueeze(-1), -self.actnorm.bias.detach().clone()
+            # x = A^-1 y - b: one 1x1 convolution with a bias
+            return inv.to(dtype)[:, :, None, None], -self.actnorm.bias.detach().clone()
 
         return self._cached("inverse", self._sources(), build)  # type: ignore[return-value]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self.actnorm.maybe_initialize(x)
         a, c, ld = self._cached("fused", self._sources(), self._fused)  # type: ignore[misc]
-        y = F.conv2d(x, a, c)
+        y = _full_precision_conv1x1(x, a, c)
         y, ld_c = self.coupling(y)
         return y, ld * (x.shape[2] * x.shape[3]) + ld_c
 
     def reverse(self, y: Tensor) -> Tensor:
         x = self.coupling.reverse(y)
-        inv, neg_bias = self._fused_inverse()
-        return F.conv2d(x, inv) + neg_bias.view(1, -1, 1, 1)
+        inv, bias = self._fused_inverse()
+        return _full_precision_conv1x1(x, inv, bias)
 
 
 # ----------------------------------------------------------------------------------- priors

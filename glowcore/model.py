@@ -265,7 +265,8 @@ class Glow(nn.Module):
         eps_levels = []
         h = x
         for level in self.levels:
-            h = squeeze2d(h)
+            # channels-last activations: oneDNN's convolutions are markedly faster on them
+            h = squeeze2d(h).contiguous(memory_format=torch.channels_last)
             for step in level.steps:
                 h, ld = step(h)
                 logdet = logdet + ld
@@ -273,16 +274,16 @@ class Glow(nn.Module):
             logdet = logdet + ld
             if isinstance(level.prior, SplitPrior):
                 h, eps = h.chunk(2, dim=1)
-                eps_levels.append(eps)
+                eps_levels.append(eps.contiguous())
             else:
-                eps_levels.append(h)
+                eps_levels.append(h.contiguous())
         return Latent(eps_levels), logdet
 
     def reverse(self, latent: Latent) -> Tensor:
         """Latent -> preprocessed image tensor in (about) [-0.5, 0.5]. Differentiable."""
         if latent.shapes != self.latent_shapes:
             raise ValueError(f"latent shapes {latent.shapes} do not match this model's {self.latent_shapes}")
-        h = latent.levels[-1]
+        h = latent.levels[-1].contiguous(memory_format=torch.channels_last)
         for i in range(len(self.levels) - 1, -1, -1):
             level = self.levels[i]
             if isinstance(level.prior, SplitPrior):
@@ -291,6 +292,8 @@ class Glow(nn.Module):
             for step in reversed(level.steps):
                 h = step.reverse(h)
             h = unsqueeze2d(h)
+            if i > 0:
+                h = h.contiguous(memory_format=torch.channels_last)
         return h
 
     def log_density(self, x: Tensor) -> Tensor:
