@@ -151,10 +151,20 @@ class ActNorm(FlowLayer):
         self.bias.copy_((-mean).to(self.bias.dtype))
         self.logs.copy_(torch.log(1.0 / (std + 1e-6)).to(self.logs.dtype))
         self.initialized.fill_(1)
+        self.__dict__["_seen_initialized"] = True
 
     def maybe_initialize(self, x: Tensor) -> None:
-        if self.training and not bool(self.initialized):
+        # Reading the buffer is a host sync on a GPU: remember once it has been seen set.
+        if not self.training or self.__dict__.get("_seen_initialized", False):
+            return
+        if bool(self.initialized):
+            self.__dict__["_seen_initialized"] = True
+        else:
             self.initialize(x)
+
+    def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.__dict__.pop("_seen_initialized", None)
+        super()._load_from_state_dict(*args, **kwargs)
 
     def logdet_per_pixel(self) -> Tensor:
         return self.logs.sum()

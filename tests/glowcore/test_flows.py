@@ -166,3 +166,12 @@ def test_coupling_rejects_odd_channels() -> None:
         AffineCoupling(3, 8)
     with pytest.raises(ValueError, match="coupling must be"):
         FlowStep(4, 8, coupling="spline")
+
+
+def test_actnorm_follows_a_loaded_initialized_flag() -> None:
+    layer = ActNorm(2).train()
+    layer(torch.randn(8, 2, 3, 3) + 5)
+    layer.load_state_dict(ActNorm(2).state_dict())  # an uninitialised state: must initialise again
+    y, _ = layer(torch.randn(32, 2, 3, 3) * 4 - 3)
+    assert bool(layer.initialized)
+    assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(2), atol=1e-4)
