@@ -388,12 +388,11 @@ def _fmt_time(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------------ training
-def _build_model(cfg: TrainConfig, channels: int, device: torch.device, log: Callable[[str], None]) -> Glow:
-    if cfg.init_from:
-        model = load_model(cfg.init_from, device="cpu")
-        model.directions.clear()
+def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: Optional[Glow]) -> Glow:
+    if start is not None:
+        model = start
+        model.directions.clear()  # directions of other weights would no longer fit
         model.direction_info.clear()
-        log(f"initialised from {cfg.init_from}: {model.describe()}")
     else:
         torch.manual_seed(cfg.seed)
         gc = GlowConfig(
@@ -473,7 +472,7 @@ def train(
                 f"(the run has {', '.join(f'{k}={getattr(saved, k)!r}' for k in changed)}); start a new run, e.g. with --init-from {run_dir / 'latest'}"
             )
         state_meta, state_tensors = load_trainer_state(latest)
-    elif run_cfg_path.is_file() or (run_dir / "latest").exists():
+    elif _latest_dir(run_dir) is not None or (run_dir / "latest").exists():
         raise TrainingError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     cfg.validate()
     threads_before = torch.get_num_threads()
@@ -495,9 +494,13 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     say = log if is_main else (lambda _m: None)
 
     # ---- data (rank 0 builds the caches first; the others then read them)
-    if cfg.init_from:
-        init_cfg = load_model(cfg.init_from, device="cpu").config
-        image_size, channels = init_cfg.image_size, init_cfg.channels
+    # the starting weights: the run's own checkpoint when resuming, else --init-from's model
+    start_path = _latest_dir(run_dir) if state_meta is not None else cfg.init_from
+    start_model = load_model(start_path, device="cpu") if start_path else None
+    if start_model is not None:
+        image_size, channels = start_model.config.image_size, start_model.config.channels
+        if state_meta is None:
+            say(f"initialised from {cfg.init_from}")
     else:
         image_size = cfg.image_size or default_image_size(cfg.data)
         channels = dataset_channels(cfg.data)
@@ -524,15 +527,9 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     local_batch = cfg.batch // dist_info.world
 
     # ---- model
-    model = _build_model(cfg, channels, device, say)
+    model = _build_model(cfg, channels, device, start_model)
     _check_fits(model, train_ds, "training")
     _check_fits(model, val_ds, "validation")
-    if state_meta is not None:
-        from safetensors.torch import load_file
-
-        weights = load_file(str(_latest_dir(run_dir) / "model.safetensors"))
-        model.load_state_dict({k: v for k, v in weights.items() if not k.startswith("directions.")})
-        model.to(device)
     say(f"model: {model.describe()}")
 
     # ---- place the training images (the whole uint8 set on the GPU when it fits easily)

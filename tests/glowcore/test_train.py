@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,16 @@ def test_init_from_uses_the_models_architecture(tmp_path: Path) -> None:
     res = train(tiny(tmp_path, "more", init_from=str(src.run_dir / "latest"), max_steps=3, hidden=64), log=quiet)
     model = load_model(res.run_dir / "latest", device="cpu")
     assert model.config.hidden == 8 and model.metadata["training"]["init_from"].endswith("latest")
+    # resuming continues from the run's own checkpoint, even when the starting model is gone
+    shutil.rmtree(src.run_dir)
+    res2 = train(tiny(tmp_path, "more", init_from=str(src.run_dir / "latest"), max_steps=5, hidden=64), resume=True, log=quiet)
+    assert res2.step == 5 and res2.model.config.hidden == 8
+
+
+def test_a_run_folder_without_a_checkpoint_can_be_started_again(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")  # e.g. interrupted during ActNorm initialisation
+    assert train(tiny(tmp_path, max_steps=1), log=quiet).step == 1
 
 
 def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
