@@ -1,0 +1,7 @@
+"""``python -m explorer``: start Glow Explorer."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())

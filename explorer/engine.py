@@ -1,0 +1,423 @@
+"""The torch side of the explorer: owns the model and does every tensor operation.
+
+Only the model worker (:mod:`explorer.worker`) imports this module, inside its own thread, the
+first time it needs it; the GUI thread never imports torch. The engine speaks numpy: images are
+uint8 ``(H, W, 3)`` arrays (``(H, W)`` for one-channel models); latents stay here, known to the
+GUI by integer ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+import glowcore
+from glowcore.model import Glow, Latent
+from glowcore.progress import CancelToken, Cancelled
+
+from .protocol import ExportParams, InterpParams, ModelInfo
+from .state import DirectionInfo, Snapshot
+
+__all__ = ["Engine", "make_cancel_token", "Cancelled"]
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class _EventCancelToken(CancelToken):
+    """A :class:`glowcore.progress.CancelToken` backed by an event the GUI thread owns."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self._shared = event
+
+    def cancel(self) -> None:
+        self._shared.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._shared.is_set()
+
+    def check(self) -> None:
+        if self._shared.is_set():
+            raise Cancelled("cancelled")
+
+
+def make_cancel_token(event: Any) -> CancelToken:
+    """Wrap a ``threading.Event`` as a glowcore cancel token."""
+    return _EventCancelToken(event)
+
+
+def _direction_group(name: str, info: dict) -> str:
+    kind = str(info.get("kind") or info.get("group") or info.get("source") or "").lower()
+    if kind in ("principal", "pca") or (name.startswith("pc") and name[2:].isdigit()):
+        return "principal"
+    if kind in ("custom", "examples", "example", "user"):
+        return "custom"
+    return "attribute"
+
+
+def _direction_tooltip(name: str, info: dict) -> str:
+    parts = []
+    for key in ("description", "source", "method", "positives", "negatives", "n_pos", "n_neg", "accuracy", "explained_variance"):
+        if key in info:
+            parts.append(f"{key.replace('_', ' ')}: {info[key]}")
+    return "\n".join(parts)
+
+
+def _direction_limit(name: str, info: dict) -> float:
+    """The slider's range (+-): amount 1.0 is the typical difference between faces with and
+    without the attribute (1 sigma for principal directions), so +-2 (+-3 for principal) covers it."""
+    for key in ("slider_range", "range", "limit"):
+        v = info.get(key)
+        if isinstance(v, (int, float)) and math.isfinite(v) and v > 0:
+            return float(v)
+        if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+            return float(max(abs(v[0]), abs(v[1])))
+    return 3.0 if _direction_group(name, info) == "principal" else 2.0
+
+
+class Engine:
+    """The model and everything computed with it. Not thread-safe: one thread (the worker) uses it."""
+
+    def __init__(self, device: Optional[str] = None) -> None:
+        self.device = torch.device(device) if device else glowcore.default_device()
+        self.model: Optional[Glow] = None
+        self._latents: dict[int, Latent] = {}
+        self._ids = itertools.count(1)
+        self._base_cache: OrderedDict = OrderedDict()
+        self._image_cache: OrderedDict = OrderedDict()
+        self._interp_cache: Optional[tuple[Any, Latent]] = None
+        self._candidates: Optional[np.ndarray] = None
+        self.info: Optional[ModelInfo] = None
+
+    # ------------------------------------------------------------------ model
+    def device_label(self) -> str:
+        if self.device.type == "cuda":
+            try:
+                return f"CUDA ({torch.cuda.get_device_name(self.device)})"
+            except Exception:  # pragma: no cover - driver oddities
+                return "CUDA"
+        if self.device.type == "mps":
+            return "Apple MPS"
+        return f"CPU ({torch.get_num_threads()} threads)"
+
+    def open_model(self, path: Optional[str], progress: Optional[ProgressFn] = None) -> ModelInfo:
+        """Load a model (folder, .safetensors file, or None for the bundled one) and make it current."""
+        t0 = time.perf_counter()
+        if progress:
+            progress(0, 2, "reading the model")
+        model = glowcore.load_model(path, device=self.device)
+        if progress:
+            progress(1, 2, "warming up")
+        self.model = model
+        self._latents.clear()
+        self._clear_caches()
+        # One decode to warm up kernels and the eval-mode caches, so the first face is quick.
+        with torch.inference_mode():
+            model.decode(model.sample_latent(1, 0.7, seed=0))
+        if progress:
+            progress(2, 2, "ready")
+        src = Path(model.source_path) if getattr(model, "source_path", None) else Path(str(path or "model"))
+        name = src.name if src.name not in ("best", "final", "model") else f"{src.parent.name}/{src.name}"
+        c = model.config
+        self.info = ModelInfo(
+            path=str(src),
+            name=name,
+            description=model.describe(),
+            image_size=c.image_size,
+            channels=c.channels,
+            levels=c.levels,
+            dim=model.dim,
+            device=self.device_label(),
+            directions=self.direction_infos(),
+            metadata=dict(model.metadata or {}),
+            load_seconds=time.perf_counter() - t0,
+        )
+        return self.info
+
+    def _need_model(self) -> Glow:
+        if self.model is None:
+            raise RuntimeError("no model is open; use File > Open model")
+        return self.model
+
+    def direction_infos(self) -> tuple[DirectionInfo, ...]:
+        m = self._need_model()
+        out = []
+        for name in m.directions:
+            info = m.direction_info.get(name, {}) or {}
+            out.append(DirectionInfo(name, _direction_group(name, info), _direction_limit(name, info), _direction_tooltip(name, info)))
+        return tuple(out)
+
+    def _clear_caches(self) -> None:
+        self._base_cache.clear()
+        self._image_cache.clear()
+        self._interp_cache = None
+        self._candidates = None
+
+    # ------------------------------------------------------------------ latents
+    def store(self, latent: Latent) -> int:
+        i = next(self._ids)
+        self._latents[i] = latent.detach().to(self.device)
+        return i
+
+    def latent(self, latent_id: int) -> Latent:
+        try:
+            return self._latents[latent_id]
+        except KeyError:
+            raise ValueError("that face belongs to a model that is no longer open") from None
+
+    def base_latent(self, spec: Snapshot) -> Latent:
+        m = self._need_model()
+        if spec.face is None:
+            raise ValueError("no face selected")
+        key = spec.base_key()
+        hit = self._base_cache.get(key)
+        if hit is not None:
+            self._base_cache.move_to_end(key)
+            return hit
+        if spec.face.kind == "seed":
+            lat = m.sample_latent(1, spec.temperature, seed=spec.face.seed)
+        else:
+            lat = self.latent(spec.face.latent_id)  # type: ignore[arg-type]
+        self._base_cache[key] = lat
+        while len(self._base_cache) > 16:
+            self._base_cache.popitem(last=False)
+        return lat
+
+    def coarse_levels(self) -> tuple[int, ...]:
+        n = self._need_model().config.levels
+        return tuple(range(-max(1, n // 2), 0))
+
+    def edited_latent(self, spec: Snapshot) -> Latent:
+        m = self._need_model()
+        base = self.base_latent(spec)
+        amounts = {k: v for k, v in spec.amounts if k in m.directions and v != 0.0}
+        if not amounts:
+            return base
+        from glowcore import directions
+
+        fixed = tuple(f for f in spec.fixed if f in m.directions and f not in amounts)
+        levels = self.coarse_levels() if spec.coarse_only else None
+        return directions.edit(m, base, amounts, fixed=fixed, levels=levels)
+
+    # ------------------------------------------------------------------ images
+    def decode_images(self, latent: Latent) -> np.ndarray:
+        """Latent -> uint8 (B, H, W, C) numpy."""
+        m = self._need_model()
+        with torch.inference_mode():
+            return glowcore.to_uint8(m.decode(latent))
+
+    def _image(self, arr: np.ndarray) -> np.ndarray:
+        return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+    def render(self, spec: Snapshot, with_before: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """The picture of ``spec`` and, if asked, of its unedited face."""
+        img = self._image(self.decode_images(self.edited_latent(spec))[0])
+        before = None
+        if with_before:
+            key = spec.base_key()
+            before = self._image_cache.get(key)
+            if before is None:
+                before = img if not spec.amounts else self._image(self.decode_images(self.base_latent(spec))[0])
+                self._image_cache[key] = before
+                while len(self._image_cache) > 8:
+                    self._image_cache.popitem(last=False)
+        return img, before
+
+    def materialize(self, spec: Snapshot) -> tuple[int, np.ndarray]:
+        """Store the edited latent of ``spec`` as a new face; returns its id and picture."""
+        lat = self.edited_latent(spec)
+        return self.store(lat), self._image(self.decode_images(lat)[0])
+
+    def load_photo(self, source: Any, progress: Optional[ProgressFn] = None) -> tuple[int, np.ndarray, str]:
+        """Frame and encode a photo (path or encoded bytes). Returns (latent id, picture, message)."""
+        m = self._need_model()
+        from glowcore.photo import load_photo
+
+        if progress:
+            progress(0, 2, "framing the photo")
+        arr, message = load_photo(source, m.config.image_size, frame_face=True, channels=m.config.channels)
+        if progress:
+            progress(1, 2, "encoding")
+        latent_id, img = self.adopt(arr)
+        if progress:
+            progress(2, 2, "done")
+        return latent_id, img, message
+
+    def adopt(self, image: np.ndarray) -> tuple[int, np.ndarray]:
+        """Encode a uint8 picture as a new face."""
+        m = self._need_model()
+        arr = image if image.ndim == 3 else image[..., None]
+        lat = m.encode(np.array(arr[None], dtype=np.uint8))  # a writable copy
+        return self.store(lat), self._image(self.decode_images(lat)[0])
+
+    # ------------------------------------------------------------------ analysis
+    def analyse(self, spec: Snapshot) -> tuple[dict[str, float], Optional[float]]:
+        """Projections of the face of ``spec`` on every direction, and its bits/dim."""
+        m = self._need_model()
+        lat = self.edited_latent(spec)
+        proj: dict[str, float] = {}
+        if m.directions:
+            from glowcore import directions
+
+            for name, v in directions.project(m, lat).items():
+                proj[name] = float(np.asarray(v).reshape(-1)[0])
+        with torch.inference_mode():
+            x = m.decode(lat)
+            bpd = float(m.bits_per_dim(x, noise=False)[0])
+        return proj, (bpd if math.isfinite(bpd) else None)
+
+    # ------------------------------------------------------------------ interpolation
+    def interp_latents(self, keyframes: Sequence[int], params: InterpParams) -> Latent:
+        if len(keyframes) < 2:
+            raise ValueError("add at least two keyframes")
+        key = (tuple(keyframes), params)
+        if self._interp_cache is not None and self._interp_cache[0] == key:
+            return self._interp_cache[1]
+        from glowcore.interpolate import interpolate
+
+        keys = Latent.cat([self.latent(k) for k in keyframes])
+        frames = interpolate(keys, params.frames, mode=params.mode, ease=params.ease, loop=params.loop, pingpong=params.pingpong)
+        self._interp_cache = (key, frames)
+        return frames
+
+    def preview(self, keyframes: Sequence[int], params: InterpParams, index: int) -> tuple[np.ndarray, int]:
+        frames = self.interp_latents(keyframes, params)
+        n = frames.batch_size
+        i = min(max(0, int(index)), n - 1)
+        return self._image(self.decode_images(frames[i])[0]), n
+
+    def filmstrip(self, keyframes: Sequence[int], params: InterpParams, count: int) -> list[tuple[int, np.ndarray]]:
+        frames = self.interp_latents(keyframes, params)
+        n = frames.batch_size
+        idx = sorted(set(np.linspace(0, n - 1, num=min(count, n)).round().astype(int).tolist()))
+        imgs = self.decode_images(Latent([t[idx] for t in frames.levels]))
+        return [(i, self._image(a)) for i, a in zip(idx, imgs)]
+
+    def export(
+        self,
+        keyframes: Sequence[int],
+        params: InterpParams,
+        eparams: ExportParams,
+        path: str,
+        progress: Optional[ProgressFn] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> str:
+        m = self._need_model()
+        if len(keyframes) < 2:
+            raise ValueError("add at least two keyframes")
+        from glowcore.video import probe_video, render_morph
+
+        keys = Latent.cat([self.latent(k) for k in keyframes])
+        render_morph(
+            m, keys, path, frames=params.frames, fps=eparams.fps, mode=params.mode, ease=params.ease,
+            loop=params.loop, pingpong=params.pingpong, scale=eparams.scale, filter=eparams.filter,
+            progress=progress, cancel=cancel,
+        )
+        try:
+            info = probe_video(path)
+        except Exception:  # the file is written; a failing probe is not an error
+            info = None
+        size = os.path.getsize(path)
+        extra = f", {info.frames} frames, {info.width}x{info.height}" if info is not None else ""
+        return f"wrote {path} ({size / 1024:.0f} KiB{extra})"
+
+    # ------------------------------------------------------------------ inpainting
+    def inpaint(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        candidates: int = 4,
+        steps: Optional[int] = None,
+        temperature: float = 0.7,
+        seed: int = 0,
+        progress: Optional[ProgressFn] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> np.ndarray:
+        """Fill the masked area of ``image``; returns ``candidates`` uint8 pictures.
+
+        Pixels outside the mask are exactly those of ``image``.
+        """
+        m = self._need_model()
+        from glowcore.inpaint import inpaint
+
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            raise ValueError("paint the area to fill in first (the mask is empty)")
+        img = image if image.ndim == 3 else image[..., None]
+        if img.shape[:2] != mask.shape:
+            raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the picture is {img.shape[1]}x{img.shape[0]}")
+        out = inpaint(
+            m, img, mask, candidates=candidates, steps=steps, temperature=temperature, seed=seed,
+            progress=progress, cancel=cancel,
+        )
+        arr = glowcore.to_uint8(out.detach().float().cpu())  # (N, H, W, C)
+        arr = np.where(mask[None, :, :, None], arr, img[None])  # never touch unmasked pixels
+        self._candidates = arr
+        return np.stack([self._image(a) for a in arr])
+
+    def adopt_candidate(self, index: int) -> tuple[int, np.ndarray]:
+        if self._candidates is None or not 0 <= index < len(self._candidates):
+            raise ValueError("that inpainting candidate is no longer available; run inpainting again")
+        return self.adopt(self._candidates[index])
+
+    # ------------------------------------------------------------------ directions
+    def fit_direction(self, name: str, positives: Sequence[int], negatives: Sequence[int]) -> tuple[DirectionInfo, ...]:
+        m = self._need_model()
+        name = name.strip()
+        if not name:
+            raise ValueError("give the new direction a name")
+        if len(positives) < 1 or len(negatives) < 1:
+            raise ValueError("tag at least one face that has the attribute and one that lacks it")
+        from glowcore import directions
+
+        pos = Latent.cat([self.latent(i) for i in positives])
+        neg = Latent.cat([self.latent(i) for i in negatives])
+        vec, info = directions.fit_example_direction(m, pos, neg, return_info=True)
+        directions.add_directions(m, {name: vec}, {name: dict(info, kind="examples", source="tagged in the explorer")})
+        return self.direction_infos()
+
+    def principal(
+        self,
+        k: int = 8,
+        samples: int = 256,
+        temperature: float = 0.7,
+        seed: int = 0,
+        progress: Optional[ProgressFn] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> tuple[DirectionInfo, ...]:
+        """Principal directions of faces the model samples; they join the sliders as pc1..pcK."""
+        m = self._need_model()
+        from glowcore import directions
+
+        images = []
+        batch = 32
+        for i in range(0, samples, batch):
+            if cancel is not None:
+                cancel.check()
+            n = min(batch, samples - i)
+            with torch.inference_mode():
+                images.append(m.sample(n, temperature=temperature, seed=seed + i))
+            if progress:
+                progress(i + n, samples + 1, "sampling faces")
+        imgs = torch.cat(images)
+        if cancel is not None:
+            cancel.check()
+        pcs, infos = directions.principal_directions(m, imgs, k, progress=None, cancel=cancel, return_info=True)
+        directions.add_directions(m, dict(pcs), {n: dict(infos[n], source=f"{samples} faces sampled at T={temperature:g}") for n in pcs})
+        if progress:
+            progress(samples + 1, samples + 1, "done")
+        return self.direction_infos()
+
+    def save_model(self, path: str) -> str:
+        m = self._need_model()
+        out = glowcore.save_model(m, path)
+        return f"saved the model with {len(m.directions)} directions to {out}"

@@ -1,0 +1,341 @@
+"""The model worker: one QObject on its own QThread that owns the model and does all torch work.
+
+The GUI thread talks to it through thread-safe methods that never block:
+
+* :meth:`ModelWorker.request_render`, :meth:`~ModelWorker.request_preview` and
+  :meth:`~ModelWorker.request_analysis` put a stamped request into a one-slot mailbox; a newer
+  request replaces an older one that has not started (latest wins), so while a slider moves the
+  worker renders the newest value only and never builds a backlog.
+* :meth:`ModelWorker.submit` queues a command (open a model, encode a photo, inpaint, export, fit a
+  direction, ...) and returns its id; :meth:`~ModelWorker.cancel` stops it at its next check.
+
+Results come back through Qt signals (queued to the GUI thread) as plain messages holding
+``QImage`` objects made from numpy in the worker thread. The torch side lives in
+:mod:`explorer.engine`, imported lazily in the worker thread, so the window shows before torch
+has even loaded. While a long job runs, its progress callback also serves pending render
+requests, so sliders stay live during inpainting or export.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from .protocol import JOB_KINDS, AnalysisRequest, AnalysisResult, PreviewRequest, PreviewResult, RenderRequest, RenderResult
+from .qimage import array_to_qimage
+
+__all__ = ["ModelWorker", "WorkerHost", "describe_error"]
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-paragraph, user-readable message for an exception raised by the engine."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, (ValueError, OSError, KeyError, TypeError, RuntimeError)):
+        text = str(exc).strip().strip("'\"") or type(exc).__name__
+        if isinstance(exc, (ValueError, OSError)):
+            return text
+        return f"{type(exc).__name__}: {text.splitlines()[0]}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class _Command:
+    id: int
+    kind: str
+    params: dict
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class ModelWorker(QObject):
+    """Owns the model (through :class:`explorer.engine.Engine`) and serves the GUI's requests."""
+
+    engine_ready = Signal(str)  # device label
+    rendered = Signal(object)  # RenderResult
+    render_failed = Signal(int, str)  # stamp, message
+    previewed = Signal(object)  # PreviewResult
+    analysed = Signal(object)  # AnalysisResult
+    command_started = Signal(int, str)  # id, kind
+    command_done = Signal(int, str, object)  # id, kind, result
+    command_failed = Signal(int, str, str, bool)  # id, kind, message, cancelled
+    progress = Signal(int, int, int, str)  # id, done, total, message
+
+    _wake = Signal()
+
+    def __init__(self, device: Optional[str] = None, engine_factory: Optional[Callable[[], Any]] = None) -> None:
+        super().__init__()
+        self._device = device
+        self._engine_factory = engine_factory
+        self._engine: Any = None
+        self._eng_mod: Any = None
+        self._lock = threading.Lock()
+        self._slots: dict[str, Any] = {}
+        self._commands: deque[_Command] = deque()
+        self._running: Optional[_Command] = None
+        self._all: dict[int, _Command] = {}
+        self._ids = itertools.count(1)
+        self._wake_pending = False
+        self._stopping = False
+        self._last_progress = 0.0
+        self.render_count = 0  # main-canvas renders done (tests and benchmarks read it)
+        self.preview_count = 0
+        self._wake.connect(self._drain)
+
+    # ================================================================== GUI-thread API
+    # Call these directly from the GUI thread. Do not connect signals to them: the worker lives in
+    # its own thread, so Qt would queue such calls behind the job that is running.
+    def _post_slot(self, name: str, request: Any) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._slots[name] = request
+            wake = not self._wake_pending
+            self._wake_pending = True
+        if wake:
+            self._wake.emit()
+
+    def request_render(self, request: RenderRequest) -> None:
+        """Render for the main canvas; replaces any render request not yet started."""
+        self._post_slot("render", request)
+
+    def request_preview(self, request: PreviewRequest) -> None:
+        """Render a morph frame; replaces any preview request not yet started."""
+        self._post_slot("preview", request)
+
+    def request_analysis(self, request: AnalysisRequest) -> None:
+        """Projections and bits/dim; done when no render is waiting."""
+        self._post_slot("analysis", request)
+
+    def submit(self, kind: str, **params: Any) -> int:
+        """Queue a command; returns its id. Results arrive as ``command_done``/``command_failed``."""
+        cmd = _Command(next(self._ids), kind, params)
+        with self._lock:
+            if self._stopping:
+                return cmd.id
+            self._commands.append(cmd)
+            self._all[cmd.id] = cmd
+            wake = not self._wake_pending
+            self._wake_pending = True
+        if wake:
+            self._wake.emit()
+        return cmd.id
+
+    def cancel(self, command_id: int) -> None:
+        """Cancel a queued or running command (thread-safe; it stops at its next check)."""
+        with self._lock:
+            cmd = self._all.get(command_id)
+        if cmd is not None:
+            cmd.cancel.set()
+
+    def stop(self) -> None:
+        """Cancel everything and refuse new work; call before quitting the thread."""
+        with self._lock:
+            self._stopping = True
+            self._slots.clear()
+            for cmd in self._all.values():
+                cmd.cancel.set()
+            self._commands.clear()
+
+    @property
+    def busy_command(self) -> Optional[tuple[int, str]]:
+        cmd = self._running
+        return (cmd.id, cmd.kind) if cmd is not None else None
+
+    # ================================================================== worker thread
+    def _ensure_engine(self) -> Any:
+        if self._engine is None:
+            from . import engine as eng_mod  # torch is imported here, in the worker thread
+
+            self._eng_mod = eng_mod
+            self._engine = self._engine_factory() if self._engine_factory else eng_mod.Engine(self._device)
+            self.engine_ready.emit(self._engine.device_label())
+        return self._engine
+
+    @Slot()
+    def _drain(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                if self._commands:
+                    item: Any = self._commands.popleft()
+                elif "render" in self._slots:
+                    item = self._slots.pop("render")
+                elif "preview" in self._slots:
+                    item = self._slots.pop("preview")
+                elif "analysis" in self._slots:
+                    item = self._slots.pop("analysis")
+                else:
+                    return
+            self._handle(item)
+
+    def _serve_interactive(self) -> None:
+        """Serve waiting render/preview requests (called between steps of a long job)."""
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                if "render" in self._slots:
+                    item = self._slots.pop("render")
+                elif "preview" in self._slots:
+                    item = self._slots.pop("preview")
+                else:
+                    return
+            self._handle(item)
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, RenderRequest):
+            self._render(item)
+        elif isinstance(item, PreviewRequest):
+            self._preview(item)
+        elif isinstance(item, AnalysisRequest):
+            self._analyse(item)
+        elif isinstance(item, _Command):
+            self._run_command(item)
+
+    def _render(self, req: RenderRequest) -> None:
+        try:
+            eng = self._ensure_engine()
+            t0 = time.perf_counter()
+            img, before = eng.render(req.spec, req.with_before)
+            qimg = array_to_qimage(img)
+            qbefore = array_to_qimage(before) if before is not None else None
+            ms = (time.perf_counter() - t0) * 1000.0
+            self.render_count += 1
+            self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, ms, img))
+        except Exception as e:  # the app keeps running; the message shows in the window
+            self._log(e)
+            self.render_failed.emit(req.stamp, describe_error(e))
+
+    def _preview(self, req: PreviewRequest) -> None:
+        try:
+            eng = self._ensure_engine()
+            t0 = time.perf_counter()
+            img, n = eng.preview(req.keyframes, req.params, req.index)
+            self.preview_count += 1
+            self.previewed.emit(PreviewResult(req.stamp, min(req.index, n - 1), n, array_to_qimage(img), (time.perf_counter() - t0) * 1000.0))
+        except Exception as e:
+            self._log(e)
+            self.render_failed.emit(req.stamp, describe_error(e))
+
+    def _analyse(self, req: AnalysisRequest) -> None:
+        try:
+            eng = self._ensure_engine()
+            proj, bpd = eng.analyse(req.spec)
+            self.analysed.emit(AnalysisResult(req.stamp, req.spec, proj, bpd))
+        except Exception as e:
+            self._log(e)
+
+    def _progress_fn(self, cmd: _Command) -> Callable[[int, int, str], None]:
+        def progress(done: int, total: int, message: str = "") -> None:
+            now = time.perf_counter()
+            if now - self._last_progress >= 0.05 or (total > 0 and done >= total):
+                self._last_progress = now
+                self.progress.emit(cmd.id, int(done), int(total), str(message))
+            if cmd.kind not in ("open_model",):
+                self._serve_interactive()
+            if cmd.cancel.is_set():
+                self._eng_mod.make_cancel_token(cmd.cancel).check()
+
+        return progress
+
+    def _run_command(self, cmd: _Command) -> None:
+        self._running = cmd
+        try:
+            if cmd.cancel.is_set():
+                self.command_failed.emit(cmd.id, cmd.kind, "cancelled", True)
+                return
+            self.command_started.emit(cmd.id, cmd.kind)
+            try:
+                eng = self._ensure_engine()
+                result = self._dispatch(eng, cmd)
+            except Exception as e:
+                cancelled = self._eng_mod is not None and isinstance(e, self._eng_mod.Cancelled)
+                if not cancelled:
+                    self._log(e)
+                self.command_failed.emit(cmd.id, cmd.kind, "cancelled" if cancelled else describe_error(e), cancelled)
+                return
+            self.command_done.emit(cmd.id, cmd.kind, result)
+        finally:
+            self._running = None
+            with self._lock:
+                self._all.pop(cmd.id, None)
+
+    def _dispatch(self, eng: Any, cmd: _Command) -> Any:
+        p = cmd.params
+        progress = self._progress_fn(cmd)
+        token = self._eng_mod.make_cancel_token(cmd.cancel)
+        k = cmd.kind
+        if k == "open_model":
+            return eng.open_model(p.get("path"), progress=progress)
+        if k == "materialize":
+            latent_id, img = eng.materialize(p["spec"])
+            return latent_id, array_to_qimage(img)
+        if k == "load_photo":
+            latent_id, img, message = eng.load_photo(p["source"], progress=progress)
+            return latent_id, array_to_qimage(img), message, p.get("label", "photo")
+        if k == "adopt_candidate":
+            latent_id, img = eng.adopt_candidate(p["index"])
+            return latent_id, array_to_qimage(img)
+        if k == "filmstrip":
+            return [(i, array_to_qimage(a)) for i, a in eng.filmstrip(p["keyframes"], p["params"], p.get("count", 12))]
+        if k == "inpaint":
+            arr = eng.inpaint(
+                p["image"], p["mask"], candidates=p.get("candidates", 4), steps=p.get("steps"),
+                temperature=p.get("temperature", 0.7), seed=p.get("seed", 0), progress=progress, cancel=token,
+            )
+            return [array_to_qimage(a) for a in arr]
+        if k == "export":
+            return eng.export(p["keyframes"], p["params"], p["export"], p["path"], progress=progress, cancel=token)
+        if k == "fit_direction":
+            return eng.fit_direction(p["name"], p["positives"], p["negatives"])
+        if k == "principal":
+            return eng.principal(
+                p.get("k", 8), p.get("samples", 256), p.get("temperature", 0.7), p.get("seed", 0), progress=progress, cancel=token
+            )
+        if k == "save_model":
+            return eng.save_model(p["path"])
+        if k == "call":  # tests and benchmarks: run a function on the worker thread with the engine
+            return p["fn"](eng, progress, token)
+        raise ValueError(f"unknown command {k!r}")
+
+    @staticmethod
+    def _log(exc: BaseException) -> None:
+        if not isinstance(exc, (ValueError, OSError)):
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+
+class WorkerHost:
+    """Creates the worker, moves it to its own thread, and shuts both down cleanly."""
+
+    def __init__(self, device: Optional[str] = None, engine_factory: Optional[Callable[[], Any]] = None) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("model-worker")
+        self.worker = ModelWorker(device, engine_factory)
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel all work, stop the thread; True when it finished within ``timeout_ms``."""
+        self.worker.stop()
+        self.thread.quit()
+        return bool(self.thread.wait(timeout_ms))
+
+    @property
+    def finished(self) -> bool:
+        return self.thread.isFinished()
+
+
+__all__ += ["JOB_KINDS"]

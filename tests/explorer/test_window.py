@@ -1,0 +1,242 @@
+"""The explorer window on a tiny model: picture, sliders, latest-wins rendering, history, errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+import glowcore
+from glowcore import directions
+from explorer.state import FaceRef
+
+from .conftest import WAIT_MS, canvas_array, wait_settled
+
+
+def expected_image(model_path, seed: int, temperature: float, amounts: dict) -> np.ndarray:
+    m = glowcore.load_model(model_path, device="cpu")
+    lat = m.sample_latent(1, temperature, seed=seed)
+    if amounts:
+        lat = directions.edit(m, lat, amounts)
+    return glowcore.to_uint8(m.decode(lat))[0]
+
+
+def set_slider(qtbot, win, name: str, value: float) -> np.ndarray:
+    win.attributes.row(name).slider.setValue(int(round(value * 100)))
+    wait_settled(qtbot, win)
+    return canvas_array(win)
+
+
+def test_window_opens_on_the_model_and_shows_a_face(window, tiny_model):
+    win = window
+    img = canvas_array(win)
+    assert img.shape == (16, 16, 3)
+    assert img.std() > 0  # a picture, not a blank
+    np.testing.assert_allclose(img.astype(int), expected_image(tiny_model, 7, 0.7, {}).astype(int), atol=1)
+    assert "CPU" in win.device_widget.text()  # the status bar says where the model runs
+    assert "tiny" in win.model_label.text()
+    assert set(win.attributes.rows) == set(glowcore.load_model(tiny_model, device="cpu").directions)
+    # favourites are pinned first
+    first = [win.attributes.body_layout.itemAt(i).widget() for i in range(win.attributes.body_layout.count())]
+    names = [w.name for w in first if hasattr(w, "name")]
+    assert names[:5] == ["Smiling", "Young", "Male", "Blond_Hair", "Eyeglasses"]
+
+
+def test_a_slider_changes_the_picture_and_the_same_value_gives_the_same_picture(qtbot, window, tiny_model):
+    win = window
+    base = canvas_array(win)
+    a = set_slider(qtbot, win, "Smiling", 1.2)
+    assert not np.array_equal(a, base)
+    b = set_slider(qtbot, win, "Smiling", -0.8)
+    assert not np.array_equal(b, a)
+    again = set_slider(qtbot, win, "Smiling", 1.2)
+    assert np.array_equal(again, a)
+    np.testing.assert_allclose(a.astype(int), expected_image(tiny_model, 7, 0.7, {"Smiling": 1.2}).astype(int), atol=1)
+    zero = set_slider(qtbot, win, "Smiling", 0.0)
+    assert np.array_equal(zero, base)
+
+
+def test_a_burst_of_slider_moves_renders_only_the_newest(qtbot, make_window, tiny_model):
+    from explorer import engine as engine_mod
+
+    class SlowEngine(engine_mod.Engine):
+        """Renders take 20 ms, like the 64x64 face model on a small CPU."""
+
+        def render(self, spec, with_before=False):
+            time.sleep(0.02)
+            return super().render(spec, with_before)
+
+    win = make_window(tiny_model, engine_factory=lambda: SlowEngine("cpu"))
+    slider = win.attributes.row("Young").slider
+    values = np.linspace(-1.5, 1.5, 100)
+    before = win.worker.render_count
+    for v in values:  # 100 moves arriving faster than the worker renders
+        slider.setValue(int(round(v * 100)))
+    wait_settled(qtbot, win)
+    rendered = win.worker.render_count - before
+    final = canvas_array(win)
+    assert win.state.amount("Young") == pytest.approx(1.5)
+    assert rendered < 50, f"{rendered} renders for 100 moves: requests were not coalesced"
+    # exactly the picture of the final value
+    other = set_slider(qtbot, win, "Young", 0.3)
+    assert not np.array_equal(other, final)
+    assert np.array_equal(set_slider(qtbot, win, "Young", 1.5), final)
+
+
+def test_stale_results_are_dropped(qtbot, window):
+    win = window
+    shown = win.canvas.stamp()
+    old = win._shown
+    # a result older than the picture on screen arrives late: it must not replace it
+    stale = type(old)(stamp=shown - 1, spec=old.spec, image=old.image.copy(), before=None, ms=1.0, array=old.array)
+    stale.image.fill(0)
+    win._on_rendered(stale)
+    assert win.canvas.stamp() == shown
+    assert canvas_array(win).std() > 0
+
+
+def test_temperature_new_face_seed_undo_and_history(qtbot, window):
+    win = window
+    start = canvas_array(win)
+    win.temp_slider.setValue(110)
+    wait_settled(qtbot, win)
+    hot = canvas_array(win)
+    assert not np.array_equal(hot, start)
+    assert win.state.temperature == pytest.approx(1.1)
+    win.seed_spin.setValue(12345)  # type a seed
+    wait_settled(qtbot, win)
+    assert win.state.face == FaceRef.from_seed(12345)
+    assert not np.array_equal(canvas_array(win), hot)
+    win.act_new.trigger()
+    wait_settled(qtbot, win)
+    assert win.state.face.seed != 12345
+    assert win.history.count() == 3
+    qtbot.waitUntil(lambda: all(e.thumb is not None for e in win.state.history), timeout=WAIT_MS)
+    # click the first face in the history strip
+    first = win.history.item(0)
+    rect = win.history.visualItemRect(first)
+    qtbot.mouseClick(win.history.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    wait_settled(qtbot, win)
+    assert win.state.face == FaceRef.from_seed(7)
+    assert np.array_equal(canvas_array(win), hot)  # the first face, at the temperature it had
+    win.act_undo.trigger()
+    wait_settled(qtbot, win)
+    assert win.state.face.seed not in (7, 12345)
+    win.act_redo.trigger()
+    wait_settled(qtbot, win)
+    assert win.state.face == FaceRef.from_seed(7)
+
+
+def test_fixed_attributes_and_coarse_levels_change_the_edit(qtbot, window):
+    win = window
+    plain = set_slider(qtbot, win, "Male", 1.5)
+    win.attributes.row("Smiling").lock.setChecked(True)
+    wait_settled(qtbot, win)
+    assert win.state.fixed == {"Smiling"}
+    fixed = canvas_array(win)
+    assert not np.array_equal(fixed, plain)
+    win.attributes.coarse.setChecked(True)
+    wait_settled(qtbot, win)
+    assert not np.array_equal(canvas_array(win), fixed)
+    win.attributes.reset_all.click()
+    wait_settled(qtbot, win)
+    assert win.state.amounts == {}
+
+
+def test_numeric_entry_and_search_filter(qtbot, window):
+    win = window
+    row = win.attributes.row("Eyeglasses")
+    row.spin.setValue(0.75)
+    wait_settled(qtbot, win)
+    assert win.state.amount("Eyeglasses") == pytest.approx(0.75)
+    assert row.slider.value() == 75
+    win.attributes.search.setText("hair")
+    visible = {n for n, r in win.attributes.rows.items() if not r.isHidden()}
+    assert visible == {"Blond_Hair", "Wavy_Hair"}
+    win.attributes.search.clear()
+    row.star.setChecked(False)
+    assert "Eyeglasses" not in win.state.favourites
+    assert "Eyeglasses" not in (win.settings.value("favourites") or [])
+
+
+def test_plots_receive_projections_bits_per_dim_and_render_times(qtbot, window):
+    win = window
+    set_slider(qtbot, win, "Smiling", 1.0)
+    qtbot.waitUntil(lambda: "Smiling" in win.plots.projections and len(win.plots.bpds) > 0, timeout=WAIT_MS)
+    m = glowcore.load_model(win.model_info.path, device="cpu")
+    lat = directions.edit(m, m.sample_latent(1, 0.7, seed=7), {"Smiling": 1.0})
+    assert win.plots.projections["Smiling"] == pytest.approx(float(directions.project(m, lat)["Smiling"][0]), abs=1e-3)
+    assert np.isfinite(win.plots.bpds[-1])
+    assert len(win.plots.render_times) >= 2
+
+
+def test_save_and_copy_picture(qtbot, window, tmp_path):
+    from PySide6.QtGui import QGuiApplication, QImage
+
+    from explorer.qimage import qimage_to_array
+
+    win = window
+    tmp_path = tmp_path / "pictures"
+    tmp_path.mkdir()
+    out = tmp_path / "face.png"
+    win.save_picture_to(str(out))
+    assert np.array_equal(qimage_to_array(QImage(str(out))), canvas_array(win))
+    win.save_picture_to(str(tmp_path / "big.png"), scale=4)
+    assert QImage(str(tmp_path / "big.png")).width() == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png", "face.png"]  # no temporary files left
+    win.copy_picture()
+    assert QGuiApplication.clipboard().image().width() == 64
+
+
+def test_photo_opens_and_sliders_edit_it(qtbot, window, tmp_path):
+    from PIL import Image
+
+    win = window
+    rng = np.random.default_rng(0)
+    photo = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "me.png")
+    win.open_photo(str(tmp_path / "me.png"))
+    qtbot.waitUntil(lambda: win.state.face is not None and win.state.face.kind == "latent", timeout=WAIT_MS)
+    wait_settled(qtbot, win)
+    assert win.state.face.label == "me.png"
+    assert not win.temp_slider.isEnabled()  # temperature does not apply to a photo
+    mine = canvas_array(win)
+    edited = set_slider(qtbot, win, "Smiling", 1.0)
+    assert not np.array_equal(edited, mine)
+
+
+def test_corrupt_photo_and_model_show_errors_and_the_app_stays_usable(qtbot, window, tmp_path):
+    win = window
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    win.open_photo(str(bad))
+    qtbot.waitUntil(lambda: "broken.jpg" in win.message.text(), timeout=WAIT_MS)
+    assert win.message.kind == "error"
+    # a corrupt model: good config, truncated weights
+    import shutil
+
+    broken = tmp_path / "broken_model"
+    shutil.copytree(win.model_info.path, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    win.open_model(str(broken))
+    qtbot.waitUntil(lambda: "Could not open the model" in win.message.text(), timeout=WAIT_MS)
+    assert "model.safetensors" in win.message.text()
+    # the window still works on the model it had
+    before = canvas_array(win)
+    assert not np.array_equal(set_slider(qtbot, win, "Young", 1.0), before)
+    assert win.model_info.name == "tiny"
+
+
+def test_no_model_shows_a_message_and_file_open_works(qtbot, make_window, tmp_path, tiny_model):
+    win = make_window(tmp_path / "does-not-exist", wait=False)
+    qtbot.waitUntil(lambda: "Could not open the model" in win.message.text(), timeout=WAIT_MS)
+    assert "does-not-exist" in win.message.text()
+    assert "Open model" in win.canvas.placeholder
+    assert win.message.action.isVisible()
+    win.open_model(str(tiny_model))
+    qtbot.waitUntil(lambda: win.canvas.image() is not None, timeout=WAIT_MS)
+    assert win.settings.value("model/last") == str(tiny_model)
