@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .flows import FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
+from .flows import ActNorm, FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
 from .images import to_tensor, to_uint8
 
 __all__ = ["GlowConfig", "Glow", "Latent"]
@@ -251,7 +251,7 @@ class Glow(nn.Module):
 
     @property
     def initialized(self) -> bool:
-        return all(bool(m.initialized) for m in self.modules() if hasattr(m, "initialized") and isinstance(m.initialized, Tensor))
+        return all(bool(m.initialized) for m in self.modules() if isinstance(m, ActNorm))
 
     def _check_input(self, x: Tensor) -> None:
         c, s = self.config.channels, self.config.image_size

@@ -21,6 +21,7 @@ writes files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -47,7 +48,10 @@ from .grid import save_grid
 from .model import Glow, GlowConfig
 from .progress import CancelToken, ProgressFn
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
 __all__ = [
+    "PRECISIONS",
     "TrainConfig",
     "TrainResult",
     "TrainingError",
@@ -109,11 +113,13 @@ class TrainConfig:
     cache_dir: Optional[str] = None
     device: Optional[str] = None
     threads: Optional[int] = None
+    # "bf16"/"fp16": the coupling and prior networks run under autocast; flows and log-dets stay fp32
+    precision: str = "fp32"
 
     # which fields may change when a run is resumed (the rest define the run)
     RESUMABLE_CHANGES = (
         "epochs", "max_minutes", "max_steps", "eval_minutes", "eval_steps", "val_images", "eval_batch",
-        "samples", "cache_dir", "device", "threads", "max_bad_steps", "out", "data",
+        "samples", "cache_dir", "device", "threads", "max_bad_steps", "out", "data", "precision",
     )
 
     def to_dict(self) -> dict:
@@ -153,6 +159,7 @@ class TrainConfig:
             v = getattr(self, name)
             need(v is None or (isinstance(v, int) and v >= 1), f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
         need(isinstance(self.eval_minutes, (int, float)) and self.eval_minutes > 0, f"eval-minutes must be > 0, got {self.eval_minutes!r}")
+        need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -409,26 +416,6 @@ def _actnorm_initialized(model: Glow) -> bool:
     return all(bool(m.initialized) for m in model.modules() if isinstance(m, ActNorm))
 
 
-def _skip_actnorm_checks(model: Glow) -> None:
-    """Once every ActNorm is initialised, stop it testing its flag at each forward.
-
-    ``ActNorm.maybe_initialize`` reads a device buffer (``bool(self.initialized)``), which on a
-    GPU is a host sync per layer per step. The flags are saved with the weights and never change
-    after initialisation, so training replaces the check with a no-op on these instances.
-    """
-    from .flows import ActNorm
-
-    if not _actnorm_initialized(model):
-        return
-    for m in model.modules():
-        if isinstance(m, ActNorm):
-            m.maybe_initialize = _no_init  # type: ignore[method-assign]
-
-
-def _no_init(_x: Tensor) -> None:
-    return None
-
-
 def _check_fits(model: Glow, data: ImageDataset, what: str) -> None:
     c = model.config
     if data.image_size != c.image_size or data.channels != c.channels:
@@ -572,8 +559,11 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         del x0
         say(f"ActNorm initialised from {n_init} images")
 
-    _skip_actnorm_checks(model)
     model.train()
+    if cfg.precision == "fp32":
+        autocast: Any = contextlib.nullcontext()
+    else:
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
     fused = True
     try:
@@ -771,7 +761,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 g["lr"] = lr
 
             # -- the step
-            bpd = net(x)
+            with autocast:
+                bpd = net(x)
             loss = bpd.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

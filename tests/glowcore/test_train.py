@@ -196,3 +196,15 @@ def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
     train(tiny(tmp_path, max_steps=1), log=quiet)
     with pytest.raises(TrainingError, match="already holds a run; add --resume"):
         train(tiny(tmp_path, max_steps=1), log=quiet)
+
+
+def test_bf16_precision_trains_and_records_its_precision(tmp_path: Path) -> None:
+    res = train(tiny(tmp_path, max_steps=40, eval_steps=20, precision="bf16"), log=quiet)
+    lines = [json.loads(ln) for ln in (Path(res.run_dir) / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["val_bpd"] < lines[0]["val_bpd"]
+    assert json.loads((Path(res.run_dir) / "run.json").read_text())["config"]["precision"] == "bf16"
+    model = load_model(Path(res.run_dir) / "latest", device="cpu")
+    x = model.sample(2, 0.7, seed=0)
+    assert (model.decode(model.encode(x)) - x).abs().max() < 1e-4
+    with pytest.raises(TrainingError, match="precision must be one of"):
+        tiny(tmp_path, precision="int8").validate()
