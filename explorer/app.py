@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", metavar="PATH", help="model folder or .safetensors file (default: last used, else the bundled face model)")
     p.add_argument("--device", metavar="DEVICE", help="torch device for the model (default: cuda if available, else cpu)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of the first face (default: random)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: torch's choice; 1 can be faster on a busy machine)")
     return p
 
 
@@ -48,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``glow-explorer``."""
     args = build_parser().parse_args(argv)
     app = make_app()
-    win = MainWindow(args.model, device=args.device, seed=args.seed)
+    win = MainWindow(args.model, device=args.device, seed=args.seed, threads=args.threads)
     win.show()
     code = int(app.exec())
     if LINGERING:  # a job step that could not be interrupted: give it a moment, then leave anyway

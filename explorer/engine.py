@@ -55,6 +55,11 @@ def make_cancel_token(event: Any) -> CancelToken:
     return _EventCancelToken(event)
 
 
+def default_threads() -> int:
+    """CPU threads for the model: all cores but one (for the GUI), at most 8, at least 1."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
 def _direction_group(name: str, info: dict) -> str:
     kind = str(info.get("kind") or info.get("group") or info.get("source") or "").lower()
     if kind in ("principal", "pca") or (name.startswith("pc") and name[2:].isdigit()):
@@ -87,7 +92,11 @@ def _direction_limit(name: str, info: dict) -> float:
 class Engine:
     """The model and everything computed with it. Not thread-safe: one thread (the worker) uses it."""
 
-    def __init__(self, device: Optional[str] = None) -> None:
+    def __init__(self, device: Optional[str] = None, threads: Optional[int] = None) -> None:
+        # Called in the worker thread, which does the work. By default leave a core to the GUI
+        # thread: on a small busy CPU, intra-op threads that wait on each other make a render
+        # many times slower than one thread (measured: benchmarks/gui_latency.py).
+        torch.set_num_threads(int(threads) if threads else default_threads())
         self.device = torch.device(device) if device else glowcore.default_device()
         self.model: Optional[Glow] = None
         self._latents: dict[int, Latent] = {}
@@ -107,7 +116,8 @@ class Engine:
                 return "CUDA"
         if self.device.type == "mps":
             return "Apple MPS"
-        return f"CPU ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
     def open_model(self, path: Optional[str], progress: Optional[ProgressFn] = None) -> ModelInfo:
         """Load a model (folder, .safetensors file, or None for the bundled one) and make it current."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from .icons import icons_dir
+
 __all__ = ["apply_theme", "COLORS"]
 
 COLORS = {
@@ -73,6 +75,12 @@ QLabel[role="value"] { color: %(text)s; font-family: monospace; }
 QFrame#MessageBar[kind="error"] { background: #3a2224; border: 1px solid #7a3a3a; border-radius: 6px; }
 QFrame#MessageBar[kind="info"] { background: #1f2c40; border: 1px solid #35507a; border-radius: 6px; }
 QFrame#AttributeRow:hover { background: %(alt)s; border-radius: 5px; }
+QToolButton#FlatToggle, QToolButton#FlatToggle:checked { background: transparent; border-color: transparent; padding: 2px; }
+QToolButton#FlatToggle:hover { background: %(alt)s; }
+QCheckBox { spacing: 6px; }
+QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #4a5260; border-radius: 4px; background: %(base)s; }
+QCheckBox::indicator:hover { border-color: %(accent)s; }
+QCheckBox::indicator:checked { background: %(accent)s; border-color: %(accent)s; image: url(%(check)s); }
 """
 
 
@@ -98,4 +106,5 @@ def apply_theme(app: QApplication) -> None:
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
         pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#5d6470"))
     app.setPalette(pal)
-    app.setStyleSheet(_STYLE % COLORS)
+    check = (icons_dir() / "check.svg").as_posix()
+    app.setStyleSheet(_STYLE % dict(COLORS, check=check))

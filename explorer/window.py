@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
     ``model_path``: the model to open at start (None: the last one used, else the bundled model).
     ``settings``: where layout, last model and favourites are remembered (default: the user's
     QSettings). ``engine_factory``: tests may pass a callable making the worker's engine.
+    ``threads``: CPU threads for the model (default: torch's choice).
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         seed: Optional[int] = None,
         engine_factory: Optional[Callable[[], Any]] = None,
         open_at_start: bool = True,
+        threads: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.settings = settings if settings is not None else QSettings("GlowExplorer", "Glow Explorer")
@@ -147,7 +149,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.render_errors: list[str] = []
 
-        self.host = WorkerHost(device, engine_factory)
+        self.host = WorkerHost(device, engine_factory, threads)
         self.worker = self.host.worker
         w = self.worker
         w.engine_ready.connect(self._on_engine_ready)
@@ -248,6 +250,8 @@ class MainWindow(QMainWindow):
         self.tools_dock = self._dock("Tools", "tools", self.tools, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.tools_dock.visibilityChanged.connect(lambda _v: self._update_mask_mode())
 
+        # the tools take the full height on the left; the plots run under the canvas and attributes
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.plots = PlotsPanel()
         self.plots_dock = self._dock("Plots", "plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.plots_dock.visibilityChanged.connect(lambda v: v and self._idle.start())
@@ -316,7 +320,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.temp_slider)
         self.temp_label = QLabel("0.70")
         self.temp_label.setProperty("role", "value")
-        self.temp_label.setFixedWidth(36)
+        self.temp_label.setFixedWidth(44)
         tb.addWidget(self.temp_label)
         tb.addSeparator()
         self.act_undo = self._action("Undo", self.state.undo, QKeySequence.StandardKey.Undo, "undo", "Undo (Ctrl+Z)")

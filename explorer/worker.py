@@ -72,9 +72,10 @@ class ModelWorker(QObject):
 
     _wake = Signal()
 
-    def __init__(self, device: Optional[str] = None, engine_factory: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, device: Optional[str] = None, engine_factory: Optional[Callable[[], Any]] = None, threads: Optional[int] = None) -> None:
         super().__init__()
         self._device = device
+        self._threads = threads
         self._engine_factory = engine_factory
         self._engine: Any = None
         self._eng_mod: Any = None
@@ -157,7 +158,7 @@ class ModelWorker(QObject):
             from . import engine as eng_mod  # torch is imported here, in the worker thread
 
             self._eng_mod = eng_mod
-            self._engine = self._engine_factory() if self._engine_factory else eng_mod.Engine(self._device)
+            self._engine = self._engine_factory() if self._engine_factory else eng_mod.Engine(self._device, self._threads)
             self.engine_ready.emit(self._engine.device_label())
         return self._engine
 
@@ -320,10 +321,10 @@ class ModelWorker(QObject):
 class WorkerHost:
     """Creates the worker, moves it to its own thread, and shuts both down cleanly."""
 
-    def __init__(self, device: Optional[str] = None, engine_factory: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, device: Optional[str] = None, engine_factory: Optional[Callable[[], Any]] = None, threads: Optional[int] = None) -> None:
         self.thread = QThread()
         self.thread.setObjectName("model-worker")
-        self.worker = ModelWorker(device, engine_factory)
+        self.worker = ModelWorker(device, engine_factory, threads)
         self.worker.moveToThread(self.thread)
         self.thread.start()
 

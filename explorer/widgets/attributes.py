@@ -44,11 +44,13 @@ class AttributeRow(QFrame):
         self.info = info
         self.name = info.name
         self._gesture: Optional[object] = None
+        self._shown: dict[str, bool] = {}
         lay = QHBoxLayout(self)
         lay.setContentsMargins(2, 1, 2, 1)
         lay.setSpacing(4)
 
         self.star = QToolButton()
+        self.star.setObjectName("FlatToggle")
         self.star.setCheckable(True)
         self.star.setAutoRaise(True)
         self.star.setIconSize(QSize(14, 14))
@@ -84,6 +86,7 @@ class AttributeRow(QFrame):
         self.spin.valueChanged.connect(self._on_spin)
 
         self.lock = QToolButton()
+        self.lock.setObjectName("FlatToggle")
         self.lock.setCheckable(True)
         self.lock.setAutoRaise(True)
         self.lock.setIconSize(QSize(14, 14))
@@ -104,21 +107,38 @@ class AttributeRow(QFrame):
 
     # -- state -> widgets
     def sync(self) -> None:
+        """Show the state's value, favourite and lock (cheap when nothing changed: it runs for
+        every row on every slider move)."""
         v = self.state.amount(self.name)
-        for w in (self.slider, self.spin, self.star, self.lock):
-            w.blockSignals(True)
-        if self.slider.value() != int(round(v * SCALE)) and not self.slider.isSliderDown():
-            self.slider.setValue(int(round(v * SCALE)))
-        self.spin.setValue(v)
+        ticks = int(round(v * SCALE))
+        if self.slider.value() != ticks and not self.slider.isSliderDown():
+            self.slider.blockSignals(True)
+            self.slider.setValue(ticks)
+            self.slider.blockSignals(False)
+        if abs(self.spin.value() - v) > 1e-9:
+            self.spin.blockSignals(True)
+            self.spin.setValue(v)
+            self.spin.blockSignals(False)
         fav = self.state.is_favourite(self.name)
-        self.star.setChecked(fav)
-        self.star.setIcon(icon("star-filled" if fav else "star"))
+        if self._shown.get("fav") != fav:
+            self._shown["fav"] = fav
+            self.star.blockSignals(True)
+            self.star.setChecked(fav)
+            self.star.blockSignals(False)
+            self.star.setIcon(icon("star-filled" if fav else "star"))
         locked = self.name in self.state.fixed
-        self.lock.setChecked(locked)
-        self.lock.setIcon(icon("lock" if locked else "unlock"))
-        for w in (self.slider, self.spin, self.star, self.lock):
-            w.blockSignals(False)
-        self.label.setStyleSheet("color: #ffffff; font-weight: 600;" if v != 0 else "")
+        if self._shown.get("locked") != locked:
+            self._shown["locked"] = locked
+            self.lock.blockSignals(True)
+            self.lock.setChecked(locked)
+            self.lock.blockSignals(False)
+            self.lock.setIcon(icon("lock" if locked else "unlock"))
+        edited = v != 0
+        if self._shown.get("edited") != edited:
+            self._shown["edited"] = edited
+            f = self.label.font()
+            f.setBold(edited)
+            self.label.setFont(f)
 
     # -- widgets -> state
     def _on_pressed(self) -> None:
@@ -224,6 +244,8 @@ class AttributePanel(QWidget):
             for d in dirs:
                 if d.name not in self.state.favourites:
                     groups.setdefault(d.group, []).append(d)
+            groups["attribute"].sort(key=lambda d: d.name.lower())
+            groups["principal"].sort(key=lambda d: (len(d.name), d.name))
             for g, items in groups.items():
                 if not items:
                     continue

@@ -138,7 +138,7 @@ class InterpolatePanel(QWidget):
         lay.addWidget(prev, 1)
 
         ex = QGroupBox("Export video")
-        el = QHBoxLayout(ex)
+        el = QGridLayout(ex)
         self.fps = QSpinBox()
         self.fps.setRange(1, 120)
         self.fps.setValue(24)
@@ -158,10 +158,9 @@ class InterpolatePanel(QWidget):
         self.export.setProperty("primary", True)
         self.export.setToolTip("Write the morph as MP4, GIF or WebP (Ctrl+E)")
         self.export.clicked.connect(self._choose_export)
-        for w in (self.fps, self.scale, self.filter, self.format):
-            el.addWidget(w)
-        el.addStretch(1)
-        el.addWidget(self.export)
+        for i, w in enumerate((self.fps, self.scale, self.filter, self.format)):
+            el.addWidget(w, 0, i)
+        el.addWidget(self.export, 1, 0, 1, 4)
         lay.addWidget(ex)
 
         self._timer = QTimer(self)

@@ -11,8 +11,8 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer  # noqa: E402
-from PySide6.QtGui import QColor, QImage, QPixmap  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QImage, QPixmap  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QFileDialog,
     QFrame,
@@ -77,7 +77,8 @@ class RunViewer(QWidget):
         self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
         self.plot.setLabel("bottom", "step")
         lay.addWidget(self.plot, 3)
-        self.sample = QLabel("No run\nopen")
+        self.sample = QLabel("No run open")
+        self.sample.setWordWrap(True)
         self.sample.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.sample.setMinimumWidth(96)
         self.sample.setStyleSheet("color: #8b93a1;")
@@ -117,7 +118,12 @@ class RunViewer(QWidget):
                 self._sample_img = img
                 self._show_sample()
         elif data.sample is None:
-            self.sample.setText(data.problem or "no samples yet")
+            self.sample.setText("no samples yet")
+        self.sample.setToolTip(str(data.sample) if data.sample else data.problem)
+        if data.problem and not data.series:
+            self.plot.setTitle(f"<span style='color:{COLORS['dim']};font-size:8pt'>{'no metrics yet' if 'metrics' in data.problem or 'records' in data.problem else data.problem}</span>")
+        else:
+            self.plot.setTitle(None)
         return data
 
     def _show_sample(self) -> None:

@@ -240,3 +240,36 @@ def test_no_model_shows_a_message_and_file_open_works(qtbot, make_window, tmp_pa
     win.open_model(str(tiny_model))
     qtbot.waitUntil(lambda: win.canvas.image() is not None, timeout=WAIT_MS)
     assert win.settings.value("model/last") == str(tiny_model)
+
+
+def test_paste_and_drop_a_picture(qtbot, window, tmp_path):
+    from PIL import Image
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+
+    win = window
+    rng = np.random.default_rng(1)
+    arr = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
+    QGuiApplication.clipboard().setImage(QImage(arr.data, 24, 24, 72, QImage.Format.Format_RGB888).copy())
+    win.act_paste.trigger()
+    qtbot.waitUntil(lambda: win.state.face.kind == "latent", timeout=WAIT_MS)
+    assert win.state.face.label == "pasted picture"
+    Image.fromarray(arr[::-1]).save(tmp_path / "dropped.png")
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped.png"))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, md, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(ev)
+    qtbot.waitUntil(lambda: win.state.face.label == "dropped.png", timeout=WAIT_MS)
+    wait_settled(qtbot, win)
+    assert len(win.state.history) == 3
+
+
+def test_settings_remember_favourites_layout_and_model(qtbot, make_window, tiny_model, settings):
+    win = make_window(tiny_model)
+    win.attributes.row("Bangs").star.setChecked(True)
+    win.act_pixel.setChecked(True)
+    win.close()
+    again = make_window(None)  # no --model: the last model opens
+    assert again.model_info.path == str(tiny_model)
+    assert "Bangs" in again.state.favourites
+    assert again.act_pixel.isChecked() and not again.canvas.smooth
