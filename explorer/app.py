@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", metavar="PATH", help="model folder or .safetensors file (default: last used, else the bundled face model)")
     p.add_argument("--device", metavar="DEVICE", help="torch device for the model (default: cuda if available, else cpu)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of the first face (default: random)")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: torch's choice; 1 can be faster on a busy machine)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: all cores but one, leaving one to the window)")
     return p
 
 

@@ -40,6 +40,7 @@ QPushButton:pressed { background: %(base)s; }
 QPushButton:disabled { color: #5d6470; border-color: #2a2f37; }
 QPushButton[primary="true"] { background: #2f5fb3; border-color: %(accent)s; color: white; font-weight: 600; }
 QPushButton[primary="true"]:hover { background: #3a6cc4; }
+QPushButton[primary="true"]:disabled { background: #252c38; border-color: #2d3542; color: #5d6470; }
 QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox { background: %(base)s; border: 1px solid %(border)s; border-radius: 5px; padding: 3px 6px; color: %(text)s; selection-background-color: %(accent)s; }
 QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus { border-color: %(accent)s; }
 QSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::up-button, QDoubleSpinBox::down-button { width: 0; border: none; }

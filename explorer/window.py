@@ -496,7 +496,7 @@ class MainWindow(QMainWindow):
         """Open a model folder or .safetensors file (None: the bundled model) on the worker."""
         if self._shown is None:
             self.canvas.set_placeholder("Opening the model…")
-        self._call("open_model", self._on_model_opened, self._on_model_failed, path=path)
+        self._call("open_model", self._on_model_opened, lambda msg, c: self._on_model_failed(msg, c, path), path=path)
 
     def _on_model_opened(self, info: ModelInfo) -> None:
         self.model_info = info
@@ -515,12 +515,16 @@ class MainWindow(QMainWindow):
         self._initial_seed = None
         self.state.set_face(FaceRef.from_seed(seed))
 
-    def _on_model_failed(self, message: str, cancelled: bool) -> None:
+    def _on_model_failed(self, message: str, cancelled: bool, path: Optional[str] = None) -> None:
         if cancelled:
             return
         if self.model_info is None:
             self.canvas.set_placeholder("No model loaded.\n\nFile > Open model… (Ctrl+Shift+O), or drop a model folder here.")
-        self.show_error(f"Could not open the model: {message}", ("Open model…", self.choose_model))
+        if path is None:
+            text = f"No model found: the bundled face model is not installed ({message}). Open a model folder or .safetensors file."
+        else:
+            text = f"Could not open the model: {message}"
+        self.show_error(text, ("Open model…", self.choose_model))
 
     # ================================================================== rendering
     def _on_state_changed(self, what: frozenset) -> None:

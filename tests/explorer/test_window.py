@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import Qt
 
 import glowcore
