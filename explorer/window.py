@@ -59,6 +59,19 @@ JOB_TITLES = {
     "save_model": "Saving model",
 }
 
+FAIL_TITLES = {
+    "open_model": "Could not open the model",
+    "load_photo": "Could not open the photo",
+    "inpaint": "Inpainting failed",
+    "export": "The export failed",
+    "fit_direction": "Could not make the new slider",
+    "principal": "Could not find principal directions",
+    "save_model": "Could not save the model",
+    "materialize": "Could not use this face",
+    "adopt_candidate": "Could not use this candidate",
+    "filmstrip": "Could not preview the morph",
+}
+
 PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff)"
 MODEL_SUFFIXES = (".safetensors",)
 
@@ -468,7 +481,7 @@ class MainWindow(QMainWindow):
         elif cancelled:
             self.message.show_message(f"{JOB_TITLES.get(kind, kind)}: cancelled.", "info", timeout_ms=4000)
         else:
-            self.show_error(f"{JOB_TITLES.get(kind, kind.replace('_', ' ').capitalize())} failed: {message}")
+            self.show_error(f"{FAIL_TITLES.get(kind, kind.replace('_', ' ').capitalize() + ' failed')}: {message}")
 
     def show_error(self, text: str, action: Optional[tuple[str, Callable]] = None) -> None:
         self.message.show_message(text, "error", action)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from ..icons import icon
 from ..state import DirectionInfo, ExplorerState
+from .common import CenteredSlider
 
 __all__ = ["AttributePanel", "AttributeRow"]
 
@@ -58,14 +58,14 @@ class AttributeRow(QFrame):
         self.star.toggled.connect(self._on_star)
 
         self.label = QLabel(pretty(info.name))
-        self.label.setFixedWidth(118)
+        self.label.setFixedWidth(112)
         tip = f"{pretty(info.name)}: drag to add or remove this attribute"
         if info.tooltip:
             tip += "\n" + info.tooltip
         self.label.setToolTip(tip)
 
         lim = int(round(info.limit * SCALE))
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = CenteredSlider()
         self.slider.setRange(-lim, lim)
         self.slider.setSingleStep(5)
         self.slider.setPageStep(25)

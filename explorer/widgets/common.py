@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -16,13 +16,16 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSlider,
+    QStyle,
+    QStyleOptionSlider,
     QToolButton,
     QWidget,
 )
 
 from ..icons import icon
 
-__all__ = ["MessageBar", "JobBar", "ThumbStrip", "thumb_icon"]
+__all__ = ["MessageBar", "JobBar", "ThumbStrip", "CenteredSlider", "thumb_icon"]
 
 
 def thumb_icon(image: QImage, size: int) -> QIcon:
@@ -192,3 +195,42 @@ class ThumbStrip(QListWidget):
         if item is not None:
             item.setIcon(thumb_icon(image, self.thumb))
             item.setData(Qt.ItemDataRole.UserRole + 1, image)
+
+
+class CenteredSlider(QSlider):
+    """A horizontal slider for signed amounts: the bar fills from 0 to the value, with a centre tick."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setMinimumHeight(22)
+
+    def paintEvent(self, e: Any) -> None:  # noqa: N802 - Qt API
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, self)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        y = self.height() / 2
+        half = handle.width() / 2
+        x0, x1 = half, self.width() - half
+        span = max(1, self.maximum() - self.minimum())
+
+        def xpos(v: int) -> float:
+            return x0 + (x1 - x0) * (v - self.minimum()) / span
+
+        enabled = self.isEnabled()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor("#343a45"))
+        p.drawRoundedRect(QRectF(x0, y - 2, x1 - x0, 4), 2, 2)
+        zero = xpos(min(max(0, self.minimum()), self.maximum()))
+        cur = handle.center().x()
+        if self.value() != 0:
+            p.setBrush(QColor("#5b9dff" if self.value() > 0 else "#e0675f") if enabled else QColor("#4a5260"))
+            p.drawRoundedRect(QRectF(min(zero, cur), y - 2, abs(cur - zero), 4), 2, 2)
+        p.setPen(QPen(QColor("#6b7380"), 1))
+        p.drawLine(QPointF(zero, y - 6), QPointF(zero, y + 6))
+        hover = self.underMouse() or self.isSliderDown()
+        p.setPen(QPen(QColor("#5b9dff") if enabled else QColor("#4a5260"), 2))
+        p.setBrush(QColor("#ffffff" if hover else "#d6dae0"))
+        p.drawEllipse(QPointF(cur, y), 6.5, 6.5)
+        p.end()

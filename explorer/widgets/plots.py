@@ -49,6 +49,7 @@ def _card(title: str, body: QWidget, extra: Optional[QWidget] = None) -> QFrame:
     head.addWidget(label)
     head.addStretch(1)
     if extra is not None:
+        head.addSpacing(8)
         head.addWidget(extra)
     lay.addLayout(head)
     lay.addWidget(body, 1)
@@ -108,6 +109,9 @@ class RunViewer(QWidget):
         if legend is not None:
             legend.clear()
         self.plot.setLabel("bottom", data.x_key)
+        values = [y for _, ys in data.series.values() for y in ys]
+        log = bool(values) and min(values) > 0 and max(values) / min(values) > 20
+        self.plot.setLogMode(y=log)
         for i, (name, (xs, ys)) in enumerate(data.series.items()):
             self.plot.plot(xs, ys, pen=pg.mkPen(SERIES_COLORS[i % len(SERIES_COLORS)], width=2), name=name)
         self.status = data.problem or f"{data.records} records"
@@ -167,6 +171,7 @@ class PlotsPanel(QWidget):
         self.bpd_plot = _plot()
         self.bpd_curve = self.bpd_plot.plot([], [], pen=pg.mkPen(SERIES_COLORS[1], width=2), symbol="o", symbolSize=4, symbolBrush=SERIES_COLORS[1])
         self.bpd_plot.setLabel("bottom", "face / edit")
+        self.bpd_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.bpd_value = QLabel("–")
         self.bpd_value.setProperty("role", "value")
         self.bpd_value.setStyleSheet("font-size: 15px; font-weight: 600; color: %s;" % SERIES_COLORS[1])
@@ -231,6 +236,10 @@ class PlotsPanel(QWidget):
             return
         self.bpds.append(float(bpd))
         self.bpd_curve.setData(np.arange(len(self.bpds)), np.array(self.bpds))
+        self.bpd_plot.setXRange(-0.5, max(9.5, len(self.bpds) - 0.5), padding=0)
+        lo, hi = min(self.bpds), max(self.bpds)
+        pad = max(0.05, (hi - lo) * 0.15)
+        self.bpd_plot.setYRange(lo - pad, hi + pad, padding=0)
         self.bpd_value.setText(f"{bpd:.3f}")
 
     def add_render_time(self, ms: float) -> None:
@@ -245,7 +254,7 @@ class PlotsPanel(QWidget):
         ys = np.array(self.render_times)
         xs = np.arange(self._rt_count - len(ys), self._rt_count)
         self.rt_curve.setData(xs, ys)
-        self.rt_value.setText(f"{np.median(ys):.1f} ms median")
+        self.rt_value.setText(f"median {np.median(ys):.0f} ms")
 
     def _choose_run(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a training run directory")
