@@ -25,6 +25,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise FileNotFoundError(f"cannot write {target}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write {target}: folder {folder} is not writable")
+    mode = _target_mode(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -32,11 +33,22 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, mode)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _target_mode(target: Path) -> int:
+    """The existing file's permissions, else what a plain ``open(path, "w")`` would give."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

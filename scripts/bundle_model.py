@@ -1,0 +1,151 @@
+"""Turn a training run's best checkpoint into the bundled face model in assets/models/celeba64.
+
+    python scripts/bundle_model.py RUN_DIR/best --data ../shared/data/celeba64 \
+        --method mean-diff --fit-images 12000 --out assets/models/celeba64
+
+Measures and records, on the CelebA validation partition: bits/dim (float32, all validation
+images, fixed dequantisation noise), the encode/decode round-trip error, decode latency; fits the
+40 attribute directions on training faces; writes the model as float16 safetensors with its
+config, sample grids at several temperatures and an edit grid (PNG), and a JSON of the figures
+(``card.json``) that MODEL_CARD.md quotes. Nothing is downloaded; the data never enters the repo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glowcore import load_model, save_model
+from glowcore.data import load_dataset
+from glowcore.directions import add_directions, edit, fit_label_directions
+from glowcore.grid import save_grid
+from glowcore.progress import ConsoleProgress
+
+TEMPERATURES = (0.5, 0.7, 0.8, 1.0)
+EDIT_SHOW = ("Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair", "Bald")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="model folder, e.g. RUN_DIR/best")
+    ap.add_argument("--data", default="../shared/data/celeba64")
+    ap.add_argument("--out", default="assets/models/celeba64")
+    ap.add_argument("--method", default="mean-diff", choices=["mean-diff", "logistic"])
+    ap.add_argument("--scale", type=float, default=1.0, help="direction scale: amount 1.0 = scale x the class-mean distance")
+    ap.add_argument("--fit-images", type=int, default=12000)
+    ap.add_argument("--val-images", type=int, default=0, help="0 = the whole validation partition")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--run-dir", default=None, help="the training run (for its metadata); default: the checkpoint's parent")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    model = load_model(args.checkpoint, device="cpu")
+    run_dir = Path(args.run_dir) if args.run_dir else Path(args.checkpoint).resolve().parent
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads"}
+    print(model.describe())
+
+    # ---- validation bits/dim, float32, fixed noise
+    val = load_dataset(f"celeba:{args.data}", model.config.image_size, split="val")
+    n_val = len(val) if args.val_images <= 0 else min(args.val_images, len(val))
+    gen = torch.Generator().manual_seed(0)
+    total, bar = 0.0, ConsoleProgress("val bits/dim", unit="images")
+    with torch.inference_mode():
+        for i in range(0, n_val, 100):
+            x = torch.from_numpy(np.ascontiguousarray(val.images[i : min(i + 100, n_val)])).permute(0, 3, 1, 2)
+            total += float(model.bits_per_dim(x, generator=gen).double().sum())
+            bar(min(i + 100, n_val), n_val)
+    bar.close()
+    figures["val_bpd"] = round(total / n_val, 4)
+    figures["val_images"] = n_val
+    figures["n_bits"] = model.config.n_bits
+    print(f"validation: {figures['val_bpd']:.4f} bits/dim ({model.config.n_bits}-bit) over {n_val} images")
+
+    # ---- round trip on validation faces (after the float16 cast, as shipped)
+    faces = torch.from_numpy(np.ascontiguousarray(val.images[:256])).permute(0, 3, 1, 2).float() / 255
+    save_model(model, out, dtype=torch.float16)
+    shipped = load_model(out, device="cpu")
+    back = shipped.decode(shipped.encode(faces))
+    figures["round_trip_max_abs_error"] = float((back - faces).abs().max())
+    figures["round_trip_images"] = 256
+    with torch.inference_mode():
+        figures["val_bpd_float16_weights"] = round(
+            float(shipped.bits_per_dim((faces * 255).round().to(torch.uint8), generator=torch.Generator().manual_seed(0)).mean()), 4
+        )
+    print(f"round trip: max abs error {figures['round_trip_max_abs_error']:.2e} over 256 validation faces")
+
+    # ---- decode latency
+    lat = shipped.sample_latent(1, 0.7, seed=0)
+    with torch.inference_mode():
+        for _ in range(5):
+            shipped.decode(lat)
+        ts = []
+        for _ in range(60):
+            t0 = time.perf_counter()
+            shipped.decode(lat)
+            ts.append(time.perf_counter() - t0)
+    ts.sort()
+    figures["decode_ms_p50"] = round(statistics.median(ts) * 1e3, 2)
+    figures["decode_ms_p95"] = round(ts[int(0.95 * (len(ts) - 1))] * 1e3, 2)
+    print(f"decode: p50 {figures['decode_ms_p50']} ms, p95 {figures['decode_ms_p95']} ms")
+
+    # ---- attribute directions on training faces
+    train = load_dataset(f"celeba:{args.data}", model.config.image_size, split="train")
+    n_fit = min(args.fit_images, len(train))
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(len(train), n_fit, replace=False))
+    imgs = np.ascontiguousarray(train.images[idx])
+    labels = np.asarray(train.labels[idx])
+    vecs, infos = fit_label_directions(
+        shipped, imgs, labels, train.label_names, method=args.method, batch_size=64,
+        progress=ConsoleProgress("directions", unit="images"), return_info=True,
+    )
+    for info in infos.values():
+        info["scale"] = args.scale
+    add_directions(shipped, vecs, infos)
+    figures["directions"] = {"method": args.method, "scale": args.scale, "fit_images": n_fit, "count": len(vecs)}
+
+    # ---- metadata, save (float16), pictures
+    run = {}
+    run_json = run_dir / "run.json"
+    if run_json.is_file():
+        run = json.loads(run_json.read_text())
+    metrics_path = run_dir / "metrics.jsonl"
+    last = json.loads(metrics_path.read_text().splitlines()[-1]) if metrics_path.is_file() else {}
+    shipped.metadata = {
+        "name": "celeba64",
+        "metrics": {"val_bpd": figures["val_bpd"], "val_images": n_val, "n_bits": model.config.n_bits},
+        "training": {**model.metadata.get("training", {}), "run_config": run.get("config", {}), "last_metrics": last},
+        "data": "CelebA (aligned, 64x64), train partition of a 42,075-image subset; non-commercial research use only",
+    }
+    save_model(shipped, out, dtype=torch.float16)
+    final = load_model(out, device="cpu")
+    rows = [final.sample(8, t, seed=7) for t in TEMPERATURES]
+    save_grid(torch.cat(rows), out / "samples.png", ncol=8, scale=2)
+    base = final.encode(faces[:6])
+    amounts = [-1.5, -0.75, 0.0, 0.75, 1.5]
+    tiles = []
+    for name in EDIT_SHOW:
+        if name not in final.directions:
+            continue
+        for i in range(2):
+            edited = edit(final, base[i], {name: amounts})
+            tiles.append(final.decode(edited))
+    save_grid(torch.cat(tiles), out / "edits.png", ncol=len(amounts), scale=2)
+    (out / "card.json").write_text(json.dumps(figures, indent=2) + "\n")
+    size = sum(p.stat().st_size for p in out.iterdir())
+    print(f"wrote {out} ({size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
