@@ -72,6 +72,7 @@ FASHION_MNIST_CLASSES = [
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 KINDS = ("celeba", "folder", "fashion-mnist")
 CACHE_VERSION = 1
+MAX_PIXELS = 2 * 89_478_485  # larger images are refused before decoding (Pillow's bomb limit)
 VAL_FRACTION = 0.05
 
 
@@ -155,9 +156,14 @@ def default_cache_dir() -> Path:
 
 # ---------------------------------------------------------------------------- image decoding
 def _to_rgb(img):
-    """Any Pillow image -> RGB (transparency composited on white, grayscale replicated)."""
+    """Any Pillow image -> RGB (transparency composited on white, grayscale replicated, 16/32-bit
+    scaled to 8 bits rather than clipped)."""
     from PIL import Image
 
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or (arr.size and arr.max() > 255) else 255.0
+        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA"):
@@ -183,10 +189,18 @@ def _square_resize(img, size: int):
     return img
 
 
+def _check_pixels(img) -> None:
+    """Refuse giant images before decoding them (Pillow's own limit can be switched off globally)."""
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ValueError(f"refused, {w}x{h} is more than the {MAX_PIXELS / 1e6:.0f}-megapixel limit (possible decompression bomb)")
+
+
 def _decode_folder_image(path: Path, size: int) -> np.ndarray:
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:
+        _check_pixels(img)
         if img.format == "JPEG":
             img.draft("RGB", (size, size))  # decode at a reduced scale that is still >= size
         img = ImageOps.exif_transpose(img)
@@ -199,6 +213,7 @@ def _decode_celeba_image(path: Path, size: int) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as img:
+        _check_pixels(img)
         img = _to_rgb(img)
         if img.size == CELEBA_FULL_SIZE:
             img = img.crop(CELEBA_CROP_BOX)

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from .images import to_tensor, to_uint8
 from .model import Glow, Latent
+from .photo import MAX_PIXELS
 from .progress import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = ["METHODS", "INITS", "DEFAULT_STEPS", "InpaintResult", "load_mask", "coarse_fill", "inpaint"]
@@ -96,9 +97,13 @@ def load_mask(mask: Any, height: int, width: int) -> np.ndarray:
             raise ValueError(f"{p}: the mask is a folder, not an image")
         try:
             with Image.open(p) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
                 im.load()
                 arr = _painted(im)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        except Image.DecompressionBombError as e:
+            raise ValueError(f"{p}: refused, the mask image is too large ({e}; possible decompression bomb)") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             raise ValueError(f"{p}: the mask is not an image Pillow can read ({e.__class__.__name__})") from None
     elif isinstance(mask, Image.Image):
         arr = _painted(mask)
