@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import Callable, Iterable
 
 import torch
@@ -319,6 +320,11 @@ class CouplingNet(EvalCached):
         return self.out(h)
 
 
+#: Thread-local damping of :meth:`AffineCoupling.reverse` (``None``: exact). Only
+#: :mod:`glowcore.stable` sets it, to re-decode latents whose exact decoding blew up.
+REVERSE_DAMPING = threading.local()
+
+
 class AffineCoupling(FlowLayer):
     """Affine coupling: the second half of the channels is shifted and scaled by functions of
     the first half. ``scale = sigmoid(raw + 2)``, as in the Glow paper's code.
@@ -353,11 +359,15 @@ class AffineCoupling(FlowLayer):
     def reverse(self, y: Tensor) -> Tensor:
         ya, yb = y.chunk(2, dim=1)
         shift, raw = self._shift_scale(ya)
+        damping = getattr(REVERSE_DAMPING, "value", None)  # set by glowcore.stable (this thread only)
+        min_raw = self._min_raw if damping is None else damping.min_raw
         # 1 / sigmoid(raw) = 1 + exp(-raw), with the scale bounded below by min_scale
-        inv_scale = torch.exp(raw.clamp_min(self._min_raw).neg()) + 1.0
+        inv_scale = torch.exp(raw.clamp_min(min_raw).neg()) + 1.0
         xb = yb * inv_scale - shift
         bound = self.max_abs_activation
         xb = torch.nan_to_num(xb, nan=0.0, posinf=bound, neginf=-bound).clamp(-bound, bound)
+        if damping is not None:
+            xb = damping.soft_clamp(xb)
         return torch.cat([ya, xb], dim=1)
 
 

@@ -343,9 +343,13 @@ class Glow(nn.Module):
 
     @torch.inference_mode()
     def decode(self, latent: Latent, batch_size: int = 256) -> Tensor:
-        """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf."""
-        outs = [self.decode_tensor(latent[i : i + batch_size]) for i in range(0, latent.batch_size, batch_size)]
-        return torch.cat(outs, dim=0)
+        """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf; regions that blow up far
+        from the data are re-decoded with a damped reverse pass (``glowcore.stable``)."""
+        from .stable import stable_reverse
+
+        latent = latent.to(self.device)
+        outs = [stable_reverse(self, latent[i : i + batch_size]) for i in range(0, latent.batch_size, batch_size)]
+        return (torch.cat(outs, dim=0) + 0.5).clamp(0.0, 1.0)
 
     def decode_uint8(self, latent: Latent) -> np.ndarray:
         """Latent -> uint8 images (B, H, W, C)."""

@@ -311,7 +311,7 @@ def frame_photo(
             box = _centre_square(w, h)
             message = f"{name}: {reason}; used a centre crop"
     out = _crop_resize(im, box, size)
-    arr = np.asarray(out, dtype=np.uint8)
+    arr = np.array(out, dtype=np.uint8)  # a writable copy
     if arr.ndim == 2:
         arr = arr[..., None]
     k = full[0] / w  # the box in the full-resolution photo's coordinates

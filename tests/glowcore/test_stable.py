@@ -1,0 +1,84 @@
+"""Stable decoding: extreme edits and temperatures never give NaN/Inf or blown-up regions."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from glowcore.directions import add_directions, edit, fit_label_directions
+from glowcore.model import Latent
+from glowcore.stable import BLOWN_THRESHOLD, LADDER, blown_pixels, damped_reverse, stable_reverse
+
+from .latent_helpers import gradient_images, trained_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    m = trained_model()
+    images = gradient_images(64, seed=8)
+    labels = images[:, :, :4].reshape(64, -1).mean(1) > images[:, :, -4:].reshape(64, -1).mean(1)
+    add_directions(m, fit_label_directions(m, images, labels, ["left_bright"]))
+    return m
+
+
+def blown_fraction(x: torch.Tensor) -> float:
+    return float(blown_pixels(x).float().mean())
+
+
+@pytest.mark.parametrize("amount", [-20.0, -10.0, 10.0, 20.0])
+def test_extreme_edits_do_not_blow_up(model, amount):
+    latent = model.encode(gradient_images(16, seed=9))
+    edited = edit(model, latent, {"left_bright": amount})
+    with torch.inference_mode():
+        exact = model.reverse(edited)
+        stable = stable_reverse(model, edited)
+        images = model.decode(edited)
+    assert blown_fraction(exact) > 0.1  # the plain reverse pass does blow up here
+    assert torch.isfinite(stable).all() and stable.abs().max() <= BLOWN_THRESHOLD
+    at_limit = float((stable.abs() >= BLOWN_THRESHOLD - 1e-6).any(1).float().mean())
+    assert at_limit <= 0.3 * blown_fraction(exact)  # the damped re-decoding brings most of it back
+    assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 5.0, 50.0])
+def test_hot_samples_are_finite(model, temperature):
+    images = model.sample(16, temperature=temperature, seed=1)
+    assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+    with torch.inference_mode():
+        x = stable_reverse(model, model.sample_latent(16, temperature, seed=1))
+    assert torch.isfinite(x).all()
+
+
+def test_items_that_do_not_blow_up_are_decoded_exactly(model):
+    latent = model.encode(gradient_images(4, seed=10))
+    mixed = Latent.cat([latent, edit(model, latent[:2], {"left_bright": 20.0})])
+    with torch.inference_mode():
+        exact = model.reverse(mixed)
+        stable = stable_reverse(model, mixed)
+        decoded = model.decode(mixed)
+    assert blown_fraction(exact[4:]) > 0.1 and blown_fraction(exact[:4]) == 0
+    assert torch.equal(stable[:4], exact[:4])
+    assert torch.equal(decoded[:4], (exact[:4] + 0.5).clamp(0, 1))
+    # encoded images still round-trip
+    assert (decoded[:4] - torch.from_numpy(gradient_images(4, seed=10)).permute(0, 3, 1, 2) / 255).abs().max() < 1e-3
+
+
+def test_damping_is_scoped_to_the_block_and_the_thread(model):
+    latent = edit(model, model.encode(gradient_images(2, seed=11)), {"left_bright": 20.0})
+    with torch.inference_mode():
+        exact = model.reverse(latent)
+        seen = {}
+        with damped_reverse(LADDER[-1]):
+            damped = model.reverse(latent)
+            thread = threading.Thread(target=lambda: seen.setdefault("x", model.reverse(latent)))
+            thread.start()
+            thread.join()
+        after = model.reverse(latent)
+    assert not torch.allclose(damped, exact)
+    assert torch.equal(seen["x"], exact) and torch.equal(after, exact)
+    x = torch.linspace(-20, 20, 401)
+    y = LADDER[-1].soft_clamp(x)
+    assert torch.equal(y[x.abs() <= LADDER[-1].knee], x[x.abs() <= LADDER[-1].knee])
+    assert y.abs().max() < LADDER[-1].limit and bool((y[1:] >= y[:-1]).all())
+    assert np.isfinite(LADDER[0].min_raw)
