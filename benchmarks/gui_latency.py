@@ -63,6 +63,36 @@ def startup_child(model: str, t0: float, threads: int | None) -> None:
     app.exec()
 
 
+def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
+    """The model's bare decode time (one face, no GUI), in a thread like the worker's."""
+    import threading
+
+    out: dict = {}
+
+    def work() -> None:
+        import torch
+
+        import glowcore
+        from explorer.engine import default_threads
+
+        torch.set_num_threads(threads or default_threads())
+        m = glowcore.load_model(model, device="cpu")
+        lat = m.sample_latent(1, 0.7, seed=0)
+        ts = []
+        with torch.inference_mode():
+            for i in range(runs + 3):
+                t = time.perf_counter()
+                m.decode(lat)
+                if i >= 3:
+                    ts.append((time.perf_counter() - t) * 1000.0)
+        out.update(decode_ms_p50=round(_pct(ts, 0.5), 1), decode_ms_min=round(min(ts), 1), decode_threads=torch.get_num_threads())
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    return out
+
+
 def measure_drag(model: str, moves: int, rate: float, threads: int | None, attribute: str | None) -> dict:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
@@ -157,6 +187,7 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
         "moves": len(events),
         "event_rate_hz": round(len(events) / duration, 1),
         "renders": renders,
+        "stale_results_dropped": win._dropped,
         "pictures_painted": len(painted),
         "latency_ms_p50": round(_pct(latencies, 0.5), 1),
         "latency_ms_p95": round(_pct(latencies, 0.95), 1),
@@ -181,6 +212,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, help="CPU threads for the model (default: torch's choice)")
     p.add_argument("--attribute", help="which slider to drag (default: Smiling)")
     p.add_argument("--startup-runs", type=int, default=3, help="fresh processes for the start-up time (0: skip)")
+    p.add_argument("--decode-runs", type=int, default=20, help="bare decodes timed first, for reference (0: skip)")
     p.add_argument("--startup-child", nargs=2, metavar=("MODEL", "T0"), help=argparse.SUPPRESS)
     p.add_argument("--switch-interval", type=float, help="sys.setswitchinterval for this run (seconds; the app's default is used otherwise)")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -222,6 +254,8 @@ def main(argv=None) -> int:
         results["startup_first_face_s"] = [round(s["first_face_s"], 2) for s in starts]
         results["startup_first_face_s_median"] = round(statistics.median(s["first_face_s"] for s in starts), 2)
         results["startup_window_shown_s_median"] = round(statistics.median(s["window_s"] for s in starts), 2)
+    if args.decode_runs:
+        results.update(measure_decode(args.model, args.threads, args.decode_runs))
     results.update(measure_drag(args.model, args.moves, args.rate, args.threads, args.attribute))
     text = json.dumps(results, indent=2)
     print(text)

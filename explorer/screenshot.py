@@ -33,6 +33,12 @@ def _wait(app: QApplication, cond, timeout_s: float = 120.0) -> bool:
     return True
 
 
+def _pause(seconds: float) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)
@@ -73,9 +79,10 @@ def main(argv=None) -> int:
         win.add_current_keyframe()
         _wait(app, lambda: win.interpolate.keyframes.count() > n)
     # a few faces in the history, then back to the chosen one with edits
-    for s in (5, 8, 13, 21):
+    for s in (7, 13, 21, 3):
         win.seed_spin.setValue(s)
         _wait(app, win.settled)
+        _pause(0.4)  # let the idle analysis run: one bits/dim point per face
     win.seed_spin.setValue(args.seed)
     _wait(app, win.settled)
     for item in filter(None, args.edits.split(",")):
@@ -83,12 +90,11 @@ def main(argv=None) -> int:
         if name in win.attributes.rows:
             win.attributes.row(name).slider.setValue(int(round(float(amount) * 100)))
             _wait(app, win.settled)
+            _pause(0.4)
     _wait(app, lambda: win.interpolate.filmstrip.count() > 0, 60)
     win.interpolate.scrub.setValue(win.interpolate.scrub.maximum() // 3)
     _wait(app, lambda: bool(win.plots.projections), 60)
-    end = QEventLoop()
-    QTimer.singleShot(1500, end.quit)
-    end.exec()
+    _pause(1.5)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ok = win.grab().save(args.out)
     print(f"saved {args.out}" if ok else f"could not save {args.out}")

@@ -171,7 +171,13 @@ class ThumbStrip(QListWidget):
         self.itemClicked.connect(lambda it: self.activated_payload.emit(it.data(Qt.ItemDataRole.UserRole)))
 
     def add(self, image: Optional[QImage], payload: Any, tooltip: str = "", text: str = "") -> QListWidgetItem:
-        item = QListWidgetItem(thumb_icon(image, self.thumb) if image is not None else QIcon(), text)
+        if image is None:  # a blank placeholder of the right size keeps the grid even
+            blank = QPixmap(self.thumb, self.thumb)
+            blank.fill(QColor("#262b33"))
+            ico = QIcon(blank)
+        else:
+            ico = thumb_icon(image, self.thumb)
+        item = QListWidgetItem(ico, text)
         item.setData(Qt.ItemDataRole.UserRole, payload)
         item.setData(Qt.ItemDataRole.UserRole + 1, image)
         item.setToolTip(tooltip)
@@ -195,6 +201,7 @@ class ThumbStrip(QListWidget):
         if item is not None:
             item.setIcon(thumb_icon(image, self.thumb))
             item.setData(Qt.ItemDataRole.UserRole + 1, image)
+            self.doItemsLayout()
 
 
 class CenteredSlider(QSlider):

@@ -161,8 +161,11 @@ class PlotsPanel(QWidget):
         self.proj.showGrid(x=True, y=False, alpha=0.15)
         self.proj_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
         self.proj.addItem(self.proj_bars)
-        self.proj.getAxis("left").setStyle(tickFont=self.font())
-        self.proj.getAxis("left").setWidth(92)
+        # names are drawn next to the zero line, on the side opposite to each bar
+        self.proj.hideAxis("left")
+        self._proj_font = self.font()
+        self._proj_font.setPointSizeF(max(7.0, self._proj_font.pointSizeF() * 0.85))
+        self._proj_labels: list[pg.TextItem] = []
         self.proj.addLine(x=0, pen=pg.mkPen(COLORS["dim"], width=1))
         self.proj.setToolTip("How far the current face lies along each direction (the strongest ones)")
         self.projections: dict[str, float] = {}
@@ -216,7 +219,7 @@ class PlotsPanel(QWidget):
         self._rt_timer.start()
 
     # ------------------------------------------------------------------ data in
-    def set_projections(self, proj: dict[str, float], top: int = 10) -> None:
+    def set_projections(self, proj: dict[str, float], top: int = 8) -> None:
         self.projections = dict(proj)
         items = sorted(proj.items(), key=lambda kv: abs(kv[1]), reverse=True)[:top]
         items = sorted(items, key=lambda kv: kv[1])
@@ -224,9 +227,17 @@ class PlotsPanel(QWidget):
         ws = np.array([v for _, v in items], dtype=float)
         brushes = [pg.mkBrush(SERIES_COLORS[0] if v >= 0 else SERIES_COLORS[3]) for v in ws]
         self.proj_bars.setOpts(x0=np.zeros_like(ws), y=ys, height=0.7, width=ws, brushes=brushes, pens=[pg.mkPen(None)] * len(ws))
-        self.proj.getAxis("left").setTicks([[(float(i), k.replace("_", " ")) for i, (k, _) in enumerate(items)]])
+        for t in self._proj_labels:
+            self.proj.removeItem(t)
+        self._proj_labels = []
+        m = max(1e-3, float(np.abs(ws).max())) * 1.05 if len(ws) else 1.0
+        for i, (k, v) in enumerate(items):
+            t = pg.TextItem(k.replace("_", " "), color=COLORS["text"], anchor=(1.0, 0.5) if v >= 0 else (0.0, 0.5))
+            t.setFont(self._proj_font)
+            t.setPos(-0.02 * m if v >= 0 else 0.02 * m, float(i))
+            self.proj.addItem(t)
+            self._proj_labels.append(t)
         if len(ws):
-            m = max(1e-3, float(np.abs(ws).max())) * 1.1
             self.proj.setXRange(-m, m, padding=0)
             self.proj.setYRange(-0.6, len(items) - 0.4, padding=0)
 
