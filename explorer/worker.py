@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from .protocol import JOB_KINDS, AnalysisRequest, AnalysisResult, PreviewRequest, PreviewResult, RenderRequest, RenderResult
+from .protocol import AnalysisRequest, AnalysisResult, PreviewRequest, PreviewResult, RenderRequest, RenderResult
 from .qimage import array_to_qimage
 
 __all__ = ["ModelWorker", "WorkerHost", "describe_error"]
@@ -308,8 +308,6 @@ class ModelWorker(QObject):
             )
         if k == "save_model":
             return eng.save_model(p["path"])
-        if k == "call":  # tests and benchmarks: run a function on the worker thread with the engine
-            return p["fn"](eng, progress, token)
         raise ValueError(f"unknown command {k!r}")
 
     @staticmethod
@@ -338,5 +336,3 @@ class WorkerHost:
     def finished(self) -> bool:
         return self.thread.isFinished()
 
-
-__all__ += ["JOB_KINDS"]
