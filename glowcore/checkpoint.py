@@ -46,10 +46,53 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 DIRECTION_PREFIX = "directions."
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin"}
+#: Architectures beyond these are refused before anything is allocated.
+MAX_PARAMETERS = 2_000_000_000
+MAX_LEVELS = 32
+MAX_FLOW_STEPS = 10_000  # levels x steps
+MAX_LATENT_DIM = 2**28  # channels x image_size**2
 
 
 class CheckpointError(ValueError):
     """A model file or directory that cannot be loaded; the message names the file and problem."""
+
+
+def architecture_size(config: GlowConfig) -> int:
+    """The number of values (parameters and buffers) of a :class:`Glow` built from ``config``,
+    computed without building it."""
+    h = config.hidden
+    total = 0
+    c, size = config.channels, config.image_size
+    for i in range(config.levels):
+        c, size = c * 4, size // 2
+        half = c // 2
+        out = c if config.coupling == "affine" else half
+        actnorm = 2 * c + 1
+        invconv = 4 * c * c + 2 * c if config.lu else c * c
+        coupling = (half * h * 9 + h) + (h * h + h) + (h * out * 9 + 2 * out)
+        total += config.steps * (actnorm + invconv + coupling)
+        if i == config.levels - 1:
+            total += 2 * c * size * size
+        else:
+            total += half * c * 9 + 2 * c
+            c = half
+    return total
+
+
+def check_architecture(config: GlowConfig) -> None:
+    """Refuse (``ValueError``) an architecture too large to build: more than
+    :data:`MAX_PARAMETERS` values, :data:`MAX_FLOW_STEPS` flow steps or a latent of more than
+    :data:`MAX_LATENT_DIM` values per image."""
+    if config.levels * config.steps > MAX_FLOW_STEPS:
+        raise ValueError(f"{config.levels} levels x {config.steps} steps is more than {MAX_FLOW_STEPS:,} flow steps")
+    if config.dim > MAX_LATENT_DIM:
+        raise ValueError(f"images of {config.channels}x{config.image_size}x{config.image_size} are more than {MAX_LATENT_DIM:,} values")
+    n = architecture_size(config)
+    if n > MAX_PARAMETERS:
+        raise ValueError(
+            f"this architecture would have {n:,} parameters, more than the {MAX_PARAMETERS:,} allowed "
+            f"(check hidden={config.hidden}, steps={config.steps}, levels={config.levels})"
+        )
 
 
 def default_device() -> torch.device:
@@ -157,9 +200,14 @@ def save_model(model: Glow, path: str | os.PathLike, dtype: torch.dtype = torch.
     path.mkdir(parents=True, exist_ok=True)
     data = save(tensors)
     meta = {"file": WEIGHTS_NAME, "dtype": dtype_name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    atomic_write_bytes(path / WEIGHTS_NAME, data)
-    with atomic_path(path / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(_config_dict(model, meta), indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(_config_dict(model, meta), indent=2) + "\n"
+    # Both files are complete on disk before either replaces its old version (the weights first).
+    # A kill between the two renames leaves the new weights beside the old config and the new
+    # config complete in its temporary file: load_model then rolls forward to that config.
+    with atomic_path(path / CONFIG_NAME) as cfg_tmp:
+        cfg_tmp.write_text(text, encoding="utf-8")
+        with atomic_path(path / WEIGHTS_NAME) as weights_tmp:
+            weights_tmp.write_bytes(data)
     return path
 
 
@@ -187,8 +235,12 @@ def _parse_config(cfg: Any, where: Path) -> tuple[GlowConfig, dict]:
         raise _fail(where, "config has no 'architecture' object")
     if not isinstance(pre, dict):
         raise _fail(where, "'preprocessing' must be a JSON object")
+    levels = arch.get("levels")
+    if isinstance(levels, int) and levels > MAX_LEVELS:
+        raise _fail(where, f"bad architecture: levels must be <= {MAX_LEVELS}, got {levels}")
     try:
         config = GlowConfig.from_dict({**arch, "n_bits": pre.get("n_bits", arch.get("n_bits", 8))})
+        check_architecture(config)
     except (TypeError, ValueError) as e:
         raise _fail(where, f"bad architecture: {e}") from None
     return config, cfg
@@ -213,6 +265,8 @@ def _read_json(path: Path) -> dict:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise _fail(path, f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except (ValueError, RecursionError) as e:  # integers too long, nesting too deep
+        raise _fail(path, f"is not a usable JSON file ({type(e).__name__}: {str(e)[:100]})") from None
 
 
 def _read_header(path: Path) -> dict:
@@ -227,7 +281,7 @@ def _read_header(path: Path) -> dict:
         raw = fh.read(n)
     try:
         header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, integers too long, nesting too deep
         raise _fail(path, "is not a valid safetensors file (its header is not JSON; corrupted?)") from None
     if not isinstance(header, dict):
         raise _fail(path, "is not a valid safetensors file (header is not an object)")
@@ -244,6 +298,24 @@ def _single_file_config(path: Path) -> tuple[dict, dict]:
         return json.loads(text), header
     except json.JSONDecodeError as e:
         raise _fail(path, f"its embedded config is not valid JSON ({e.msg})") from None
+    except (ValueError, RecursionError) as e:
+        raise _fail(path, f"its embedded config is not usable JSON ({type(e).__name__})") from None
+
+
+def _pending_config(folder: Path, weights_name: str, size: int, digest: str) -> tuple[Path, dict] | None:
+    """The complete temporary config of an interrupted :func:`save_model` that describes exactly
+    these weights (same file, size and SHA-256), if one was left beside them."""
+    for p in sorted(folder.glob(f".{CONFIG_NAME}.*")):
+        try:
+            if not p.is_file() or p.stat().st_size > 16 * 1024 * 1024:
+                continue
+            raw = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        w = raw.get("weights") if isinstance(raw, dict) else None
+        if isinstance(w, dict) and w.get("file", WEIGHTS_NAME) == weights_name and w.get("bytes") == size and w.get("sha256") == digest:
+            return p, raw
+    return None
 
 
 def _load_tensors(path: Path, data: bytes) -> dict[str, Tensor]:
@@ -283,9 +355,16 @@ def load_model(
             raise _fail(wpath, "missing: the model folder has a config but no weights file")
         _read_header(wpath)
         data = wpath.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if wmeta.get("bytes", len(data)) != len(data) or wmeta.get("sha256", digest) != digest:
+            pending = _pending_config(path, wname, len(data), digest)
+            if pending is not None:  # a save interrupted between its two renames: finish it
+                cfg_path, raw_cfg = pending
+                config, cfg = _parse_config(raw_cfg, cfg_path)
+                wmeta = cfg["weights"]
         if "bytes" in wmeta and wmeta["bytes"] != len(data):
             raise _fail(wpath, f"has {len(data)} bytes but config.json expects {wmeta['bytes']} (truncated or replaced?)")
-        if "sha256" in wmeta and hashlib.sha256(data).hexdigest() != wmeta["sha256"]:
+        if "sha256" in wmeta and digest != wmeta["sha256"]:
             raise _fail(wpath, "checksum does not match config.json (corrupted, or weights and config come from different saves)")
         tensors = _load_tensors(wpath, data)
         where = wpath
@@ -299,6 +378,11 @@ def load_model(
     else:
         raise _fail(path, "not a file or folder")
 
+    # A config can describe a far larger model than its weights file holds: refuse before building it.
+    file_values = sum(v.numel() for k, v in tensors.items() if not k.startswith(DIRECTION_PREFIX))
+    needed = architecture_size(config)
+    if needed > 2 * file_values + 1_000_000:
+        raise _fail(where, f"weights do not match the config's architecture: it needs {needed:,} values, the file holds {file_values:,}")
     model = Glow(config)
     directions = {k[len(DIRECTION_PREFIX):]: v for k, v in tensors.items() if k.startswith(DIRECTION_PREFIX)}
     weights = {k: v for k, v in tensors.items() if not k.startswith(DIRECTION_PREFIX)}
@@ -318,20 +402,24 @@ def load_model(
             raise _fail(where, f"tensor {k} has shape {tuple(v.shape)}, the config's architecture needs {tuple(ref.shape)}")
         if ref.is_floating_point() != v.is_floating_point():
             raise _fail(where, f"tensor {k} has dtype {v.dtype}, expected {ref.dtype}")
+        v = v.to(ref.dtype)  # (float64 values beyond float32's range become infinite here)
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise _fail(where, f"tensor {k} contains NaN or infinite values")
-        weights[k] = v.to(ref.dtype)
+        weights[k] = v
     model.load_state_dict(weights)
     info = cfg.get("directions") or {}
     if not isinstance(info, dict):
         raise _fail(where, "'directions' must be a JSON object")
     for name, vec in directions.items():
+        if not vec.is_floating_point():
+            raise _fail(where, f"direction {name!r} has dtype {vec.dtype}, expected floating point values")
         if vec.numel() != model.dim:
             raise _fail(where, f"direction {name!r} has {vec.numel()} values, expected {model.dim}")
         if not torch.isfinite(vec).all():
             raise _fail(where, f"direction {name!r} contains NaN or infinite values")
         model.directions[name] = vec.float().reshape(-1)
-        model.direction_info[name] = dict(info.get(name) or {})
+        entry = info.get(name)
+        model.direction_info[name] = dict(entry) if isinstance(entry, dict) else {}
     meta = cfg.get("metadata") or {}
     model.metadata = meta if isinstance(meta, dict) else {}
     model.source_path = path

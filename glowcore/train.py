@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import load_model, save_model
+from .checkpoint import MAX_LEVELS, check_architecture, load_model, save_model
 from .data import DataError, ImageDataset, dataset_channels, default_image_size, load_dataset
 from .fileio import atomic_path, atomic_write_text
 from .grid import save_grid
@@ -160,6 +160,8 @@ class TrainConfig:
             need(v is None or (isinstance(v, int) and v >= 1), f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
         need(isinstance(self.eval_minutes, (int, float)) and self.eval_minutes > 0, f"eval-minutes must be > 0, got {self.eval_minutes!r}")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
+        need(not isinstance(self.levels, int) or self.levels <= MAX_LEVELS, f"levels must be <= {MAX_LEVELS}, got {self.levels!r}")
 
 
 @dataclass
@@ -334,14 +336,44 @@ def load_trainer_state(folder: str | os.PathLike) -> tuple[dict, dict[str, Tenso
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
-    """Swap a fully written folder into place (old one moved aside, then removed)."""
+    """Swap a fully written folder into place (old one moved aside, then removed).
+
+    A complete copy can be found at every moment, whenever the process is killed: ``target``, or
+    ``.target.old`` between the two renames (never deleted while ``target`` is missing)."""
     old = target.parent / f".{target.name}.old"
-    if old.exists():
-        shutil.rmtree(old)
     if target.exists():
+        if old.exists():
+            shutil.rmtree(old)  # left over from an earlier swap; target is complete
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_dir(target: Path) -> None:
+    """Put back the complete copy a swap killed between its two renames left aside."""
+    old = target.parent / f".{target.name}.old"
+    if not target.exists() and old.is_dir():
+        os.replace(old, target)
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop what a killed session logged after its last checkpoint (and a half-written last line)."""
+    if not path.is_file():
+        return
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    keep = []
+    for line in raw.splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break
+        try:
+            if json.loads(line).get("step", 0) > step:
+                continue
+        except (ValueError, AttributeError):
+            continue
+        keep.append(line)
+    text = "".join(keep)
+    if text != raw:
+        atomic_write_text(path, text)
 
 
 def _latest_dir(run_dir: Path) -> Optional[Path]:
@@ -445,6 +477,13 @@ def train(
     run_cfg_path = run_dir / RUN_CONFIG_NAME
     state_meta: Optional[dict] = None
     state_tensors: dict[str, Tensor] = {}
+    if run_dir.is_dir():
+        for name in ("latest", "best"):
+            _recover_dir(run_dir / name)
+    if resume and run_cfg_path.is_file() and _latest_dir(run_dir) is None and not (run_dir / "latest").exists():
+        # killed before its first checkpoint: nothing to continue, nothing to lose
+        log(f"{run_dir} has no checkpoint yet (the run stopped before its first one): starting it from the beginning")
+        resume = False
     if resume:
         latest = _latest_dir(run_dir)
         if not run_cfg_path.is_file() or latest is None:
@@ -492,8 +531,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         image_size = cfg.image_size or default_image_size(cfg.data)
         channels = dataset_channels(cfg.data)
         cfg.image_size = image_size
-        GlowConfig(image_size=image_size, channels=channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
-                   coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits)  # validates before any work
+        check_architecture(GlowConfig(image_size=image_size, channels=channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
+                                      coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits))  # validates before any work
     datasets: dict[str, ImageDataset] = {}
     for turn in (0, 1):
         if (turn == 0) == is_main:
@@ -543,6 +582,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             "versions": {"glow_explorer": glowcore.__version__, "torch": torch.__version__},
             "started" if state_meta is None else "resumed": _iso_now(),
         }
+        if state_meta is not None:
+            _trim_metrics(run_dir / "metrics.jsonl", int(state_meta["step"]))
         if state_meta is not None and run_cfg_path.is_file():
             old = json.loads(run_cfg_path.read_text(encoding="utf-8"))
             record["started"] = old.get("started")

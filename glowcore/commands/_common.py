@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -48,12 +49,21 @@ def load_latents(path: str | os.PathLike, model):
         with np.load(p, allow_pickle=False) as data:
             flat, shapes = data["latents"], data["shapes"]
             names = [str(n) for n in data["names"]] if "names" in data else [f"{p.stem}[{i}]" for i in range(len(flat))]
-    except (KeyError, ValueError, OSError) as e:
+    except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # (truncated: BadZipFile, EOFError)
         raise ValueError(f"{p}: not a latent file written by `glow encode` ({e})") from None
-    shapes_t = tuple(tuple(int(v) for v in s) for s in shapes)
+    try:
+        shapes_t = tuple(tuple(int(v) for v in s) for s in shapes)
+    except (TypeError, ValueError):
+        raise ValueError(f"{p}: its 'shapes' array is not a list of latent shapes") from None
     if shapes_t != tuple(model.latent_shapes):
         raise ValueError(f"{p}: latents of shapes {shapes_t} do not fit this model (its latent shapes are {model.latent_shapes})")
-    return Latent.from_flat(torch.from_numpy(np.ascontiguousarray(flat, dtype=np.float32)), shapes_t).to(model.device), names
+    try:
+        latent = Latent.from_flat(torch.from_numpy(np.ascontiguousarray(flat, dtype=np.float32)), shapes_t)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{p}: its latents do not fit the shapes it records ({e})") from None
+    if len(names) != latent.batch_size:
+        names = [f"{p.stem}[{i}]" for i in range(latent.batch_size)]
+    return latent.to(model.device), names
 
 
 def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, temperature: float = 0.7, quiet: bool = False):
