@@ -857,7 +857,10 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                     elif cfg.max_minutes is not None:
                         eta = f" ETA {_fmt_time(cfg.max_minutes * 60 - dt)}"
                     progress(done, total, f"step {step} epoch {step / steps_per_epoch:.2f} bpd {cur:.4f} {ips:.1f} img/s{eta}")
-        evaluate_and_save(final=True)
+        if step > start_step or state_meta is None:
+            evaluate_and_save(final=True)
+        else:  # resumed at its stop condition (or stopped at once): the checkpoint is already current
+            say(f"{run_dir} is already at step {step}; nothing to train (raise --max-steps or --epochs to continue)")
     finally:
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
