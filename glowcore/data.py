@@ -29,15 +29,18 @@ The public entry point is :func:`load_dataset`::
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import struct
 import sys
 import tempfile
 import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,7 +253,7 @@ class _Source:
 
 def _read_text(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     except OSError as e:
         raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
 
@@ -370,6 +373,10 @@ def _read_labels_csv(path: Path, images: list[str]) -> tuple[np.ndarray, list[st
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
     except OSError as e:
         raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: is not UTF-8 text (save it as a UTF-8 CSV file)") from None
+    except csv.Error as e:  # NUL bytes, fields over the csv module's size limit
+        raise DataError(f"{path}: is not a readable CSV file ({e})") from None
     if len(rows) < 2:
         raise DataError(f"{path}: needs a header 'filename,attr1,...' and one row per image")
     names = [c.strip() for c in rows[0][1:]]
@@ -416,19 +423,26 @@ def _folder_source(root: Path, split: str, labels_csv: Optional[Path]) -> _Sourc
 
 
 # ------------------------------------------------------------------------------ Fashion-MNIST
+MAX_IDX_BYTES = 256 * 1024 * 1024  # Fashion-MNIST's largest file is 47 MB; refuse gzip bombs
+
+
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:  # type: ignore[operator]
-            data = fh.read()
-    except (OSError, EOFError) as e:
+            data = fh.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot be read as an idx file ({e})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: more than {MAX_IDX_BYTES >> 20} MB (uncompressed); not a Fashion-MNIST idx file")
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path}: not an idx file of unsigned bytes")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: its header is cut short (truncated?)")
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
+    if body.size != math.prod(dims):
         raise DataError(f"{path}: has {body.size} values but its header says {dims} (truncated?)")
     return body.reshape(dims)
 
