@@ -8,7 +8,37 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable"]
+
+
+def check_writable(path: str | os.PathLike, probe: bool = True) -> Path:
+    """Raise a clear ``OSError`` naming ``path`` if a file cannot be written there: its folder is
+    missing, is a file or is not writable, or ``path`` is a folder. With ``probe`` a temporary
+    file is created and removed there (the only sure test: root passes permission checks, a
+    read-only file system does not show in them). Cheap: call it before long work whose result
+    goes to ``path``."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        is_dir = target.is_dir()
+    except OSError as e:  # a name too long, a loop of links
+        raise type(e)(e.errno, f"cannot write {target}: {e.strerror}") from None
+    if is_dir:
+        raise IsADirectoryError(f"cannot write {target}: it is a folder")
+    if not folder.exists():
+        raise FileNotFoundError(f"cannot write {target}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {target}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write {target}: folder {folder} is not writable")
+    if probe:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".probe", dir=folder)
+        except OSError as e:
+            raise type(e)(e.errno, f"cannot write {target}: {e.strerror}") from None
+        os.close(fd)
+        os.unlink(tmp)
+    return target
 
 
 @contextlib.contextmanager
@@ -19,14 +49,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     as it was: either the old file or nothing, never a partial file. ``suffix`` (default: the
     target's own) lets writers that choose a format from the extension see the right one.
     """
-    target = Path(path)
+    target = check_writable(path, probe=False)  # (creating the temporary file is the probe)
     folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"cannot write {target}: folder {folder} is not writable")
     mode = _target_mode(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=suffix if suffix is not None else target.suffix[:20], dir=folder)
+    except OSError as e:  # permissions that os.access does not see (root), read-only file systems
+        raise type(e)(e.errno, f"cannot write {target}: {e.strerror}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

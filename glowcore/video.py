@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fileio import atomic_path
+from .fileio import atomic_path, check_writable
 from .progress import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = ["FORMATS", "FILTERS", "VideoInfo", "upscale", "export_video", "render_morph", "probe_video"]
@@ -205,10 +205,13 @@ def export_video(
     tensor ``(N, C, H, W)`` in [0, 1], or any iterable of frames (``total`` gives its length for
     progress). ``scale`` upscales with ``filter`` (``"smooth"``: bicubic, ``"nearest"``: blocky).
     ``progress(done, total, message)`` is called per frame; ``cancel`` stops the export and no file
-    is left behind. Returns the path written.
+    is left behind. An existing file at ``path`` is replaced atomically when the export succeeds
+    and left as it was otherwise; a missing or unwritable folder, or a ``path`` that is a folder,
+    raises ``OSError`` naming it before any frame is rendered. Returns the path written.
     """
     path = Path(path)
     fmt = _format_of(path, format)
+    check_writable(path)  # before any frame is rendered: a missing or unwritable folder, a folder
     if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if fmt == "gif" and fps > 50:
