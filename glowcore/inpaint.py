@@ -10,14 +10,16 @@ Asim et al. found that a prior on the latent's norm works better than the image 
 (which favours flat, over-smooth images). The known pixels are then pasted back, so they come
 out exactly as they went in.
 
-Starting points (all candidates are optimised together, as one batch):
+Starting points (all candidates are optimised together, as one batch): the encoding of a coarse
+fill of the hole (OpenCV's Telea inpainting, or the mean of the known pixels), with the latent
+entries whose cells overlap the hole (on every level, at that level's resolution) reset:
 
-* candidate 0 starts from the encoding of a coarse fill of the hole (OpenCV's Telea inpainting,
-  or the mean of the known pixels);
-* the other candidates start from the encodings of composites: the known pixels of ``y`` with the
-  hole taken from a random sample of the model at ``temperature`` (faces are aligned, so a
-  sample's mouth sits where the missing mouth was); they converge to different completions.
+* candidate 0: reset to 0, the prior's mode; with Glow's conditional split priors this is the
+  prior's mean of the hole given the coarser levels, already a far better fill than Telea's;
+* the other candidates: reset to noise at ``temperature`` (seeded), i.e. a sample of the hole's
+  content; the optimisation then makes each consistent with the known pixels, so they differ.
 
+The optimisation uses Adam with a cosine-decayed step size (``lr`` at first, a tenth at the end).
 The candidates come back best first (lowest final objective). ``sigma`` (the known pixels' noise
 level) and ``temperature`` (the prior's spread, ``T``) set the balance between matching the
 border and staying likely. An empty mask returns the image unchanged; a full mask amounts to
@@ -26,6 +28,7 @@ sampling at ``temperature``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +43,11 @@ from .model import Glow, Latent
 from .photo import MAX_PIXELS
 from .progress import CancelToken, ProgressFn, check_cancel, report
 
-__all__ = ["METHODS", "INITS", "DEFAULT_STEPS", "InpaintResult", "load_mask", "coarse_fill", "inpaint"]
+__all__ = ["METHODS", "INITS", "DEFAULT_STEPS", "InpaintResult", "load_mask", "coarse_fill", "latent_hole_mask", "inpaint"]
 
 METHODS = ("map", "lbfgs")
 INITS = ("telea", "mean")
-DEFAULT_STEPS = {"map": 40, "lbfgs": 15}
+DEFAULT_STEPS = {"map": 30, "lbfgs": 15}
 
 
 @dataclass
@@ -157,6 +160,21 @@ def coarse_fill(image: Tensor, unknown: np.ndarray, init: str = "telea") -> Tens
     return to_tensor(filled, image.shape[1]).to(image.device)
 
 
+def latent_hole_mask(unknown: np.ndarray, shapes) -> Tensor:
+    """Flat bool mask ``(D,)`` of the latent entries whose cells overlap the hole, on every level
+    (a level of spatial size ``h`` covers the image with cells of ``H / h`` pixels)."""
+    import torch.nn.functional as F
+
+    m = torch.from_numpy(np.ascontiguousarray(unknown)).float()[None, None]
+    height = m.shape[2]
+    parts = []
+    for c, h, w in shapes:
+        k = height // h
+        cell = F.max_pool2d(m, k) > 0 if k > 1 else m > 0
+        parts.append(cell.expand(1, c, h, w).reshape(-1))
+    return torch.cat(parts)
+
+
 # -------------------------------------------------------------------------------- the solver
 class _FrozenEval:
     """Eval mode and no parameter gradients during the optimisation; restored afterwards."""
@@ -189,9 +207,11 @@ def inpaint(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     *,
-    sigma: float = 0.05,
-    lr: float = 0.08,
+    sigma: float = 0.25,
+    lr: float = 0.05,
+    lr_decay: bool = True,
     init: str = "telea",
+    reset_hole: bool = True,
     return_info: bool = False,
 ) -> Tensor | InpaintResult:
     """Fill the unknown pixels of ``image`` with completions the model finds likely.
@@ -230,13 +250,13 @@ def inpaint(
     unk = torch.from_numpy(unknown).to(device).view(1, 1, h, w)
     known = (~unk).to(y.dtype)
     # Starting points: the coarse fill, then composites with samples' content in the hole.
-    fills = [coarse_fill(y, unknown, init)]
-    if n > 1:
-        with torch.inference_mode():
-            samples = model.sample(n - 1, temperature, seed).to(device)
-        fills.append(known * y + (1 - known) * samples)
-    starts = model.encode(torch.cat(fills)).flatten().clone()
     shapes = model.latent_shapes
+    starts = model.encode(coarse_fill(y, unknown, init)).flatten().clone().repeat(n, 1)
+    if reset_hole:
+        cells = latent_hole_mask(unknown, shapes).to(device)
+        gen = torch.Generator().manual_seed(int(seed))
+        noise = torch.randn((n - 1, int(cells.sum())), generator=gen).to(device) * float(temperature)
+        starts[:, cells] = torch.cat([torch.zeros(1, noise.shape[1], device=device), noise])
     inv_var = 1.0 / (sigma * sigma)
     inv_t2 = 1.0 / (temperature * temperature)
 
@@ -254,6 +274,8 @@ def inpaint(
             opt = torch.optim.Adam([z], lr=lr)
             for i in range(steps):
                 check_cancel(cancel)
+                if lr_decay:  # cosine decay to a tenth: big moves first, then settle
+                    opt.param_groups[0]["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * i / max(1, steps))))
                 opt.zero_grad(set_to_none=True)
                 loss = objective(z)
                 loss.sum().backward()
@@ -276,7 +298,7 @@ def inpaint(
         with torch.no_grad():
             z_final = z.detach()
             final_obj = objective(z_final)
-            x = model.decode_tensor(Latent.from_flat(z_final, shapes))
+        x = model.decode(Latent.from_flat(z_final, shapes))  # guarded against blow-ups (glowcore.stable)
     order = torch.argsort(final_obj.cpu(), stable=True)
     x = x[order.to(x.device)]
     out = torch.where(unk, x, y).detach()
