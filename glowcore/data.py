@@ -444,7 +444,10 @@ def _read_idx(path: Path) -> np.ndarray:
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != math.prod(dims):
         raise DataError(f"{path}: has {body.size} values but its header says {dims} (truncated?)")
-    return body.reshape(dims)
+    try:
+        return body.reshape(dims)
+    except ValueError as e:  # e.g. an empty array with absurd dimensions
+        raise DataError(f"{path}: its dimensions {dims} are not usable ({e})") from None
 
 
 def _find_idx(root: Path, stem: str) -> Path:

@@ -207,9 +207,9 @@ def damaged_header(draw, header: dict, body: bytes) -> bytes:
             if isinstance(h[k], dict):
                 h[k][field] = draw(json_values)
         else:
-            if isinstance(h.get(k), dict) and field == "data_offsets":
-                a, b = h[k]["data_offsets"]
-                h[k]["data_offsets"] = [a + draw(st.integers(-64, 64)), b + draw(st.integers(-64, 64))]
+            offsets = h[k].get("data_offsets") if isinstance(h.get(k), dict) else None
+            if field == "data_offsets" and isinstance(offsets, list) and len(offsets) == 2 and all(type(v) is int for v in offsets):
+                h[k]["data_offsets"] = [offsets[0] + draw(st.integers(-64, 64)), offsets[1] + draw(st.integers(-64, 64))]
             elif isinstance(h.get(k), dict) and field == "shape":
                 h[k]["shape"] = draw(st.lists(st.integers(-2, 2**33), max_size=4))
             elif isinstance(h.get(k), dict):
@@ -438,13 +438,11 @@ def test_fuzz_config_json(saved, tmp_path_factory) -> None:
             except ValueError:  # integers too long for json to write
                 return
         (folder / "config.json").write_text(text, encoding="utf-8")
-        m = _load_or_clear_error(folder, "config.json" if how != "set" else None) if how != "set" else None
-        if how == "set":
-            try:
-                m = load_model(folder, device="cpu")
-                assert torch.isfinite(m.sample(1, 1.0, seed=0)).all()
-            except CheckpointError as e:
-                assert "config.json" in str(e) or "model.safetensors" in str(e), str(e)
+        try:  # a config that no longer fits its weights is reported on the weights file
+            m = load_model(folder, device="cpu")
+            assert torch.isfinite(m.sample(1, 1.0, seed=0)).all()
+        except CheckpointError as e:
+            assert "config.json" in str(e) or "model.safetensors" in str(e), str(e)
         count("models.config.fuzz")
 
     check()
