@@ -1,4 +1,5 @@
-"""Test setup: GUI tests run offscreen; torch uses few threads and fixed seeds."""
+"""Test setup: GUI tests run offscreen; torch uses one thread (tiny models are overhead-bound, and
+OpenMP threads fighting a busy second core slow everything down by orders of magnitude); fixed seeds."""
 
 import os
 
@@ -7,7 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
