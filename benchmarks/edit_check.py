@@ -21,15 +21,20 @@ For a Glow model folder (default: the training run's best checkpoint):
    * **keep %**: how often the classifier's decisions on the *other* key attributes stay as they
      were (attribute preservation; entangled pairs such as Male/Wearing_Lipstick lower it), and
      the most-changed other attribute;
-   * **broken**: decodes with NaN/Inf before clamping, or with more than 30% of their 8-bit
-     channel values at 0 or 255 (blown-up, black or saturated images);
-4. print Markdown tables, suggest a per-direction scale (the amount that turns the attribute on
-   for ``--target`` of faces, capped at ``--max-scale``), write everything to ``--out``/results.json
-   and PNG grids of a few edited faces (rows: faces; columns: amounts -2..2 for Smiling, Young,
-   Male, Eyeglasses, Blond_Hair; upscaled x2) -- real validation faces, kept out of the repository.
+   * **broken**: *blown up* = NaN/Inf before clamping or more than 1% "wild" pixels (colour jumps
+     over 153/255 to both neighbours: the salt-and-pepper squares of an exploding flow);
+     *saturated* = more than 30% of the 8-bit values at 0 or 255 where the reconstruction had not;
+4. suggest a per-direction scale for amount 1.0: the amount that turns the attribute on for
+   ``--target`` (80%) of faces, capped at the largest amount where at most ``--max-broken`` (1%)
+   of outputs break, and measure the edit again at that scale; compare the recipes at a matched
+   pixel change (``--match-change``);
+5. print Markdown tables, write everything to ``--out``/results.json (default
+   ``~/.cache/glow-explorer/edit_check``) and PNG grids of a few edited faces (rows: faces;
+   columns: amounts -2..2 at the natural scale for Smiling, Young, Male, Eyeglasses, Blond_Hair;
+   upscaled x2) -- real validation faces, kept out of the repository.
 
     python benchmarks/edit_check.py /work/runs/celeba64/best
-    python benchmarks/edit_check.py MODEL --fit-faces 4000 --faces 200 --amounts 0.5 1 1.6 2
+    python benchmarks/edit_check.py MODEL --fit-faces 4000 --faces 200 --amounts 0.5 1 1.6 2 --attrs Bald Mustache
 
 One CPU thread, batches of 64. The classifier is trained first (a few minutes) when its cached
 weights are missing.
@@ -60,6 +65,7 @@ from glowcore.directions import add_directions, edit, encode_images, fit_label_d
 from glowcore.model import Latent  # noqa: E402
 
 DEFAULT_MODEL = "/work/runs/celeba64/best"
+DEFAULT_ATTRS = ["Smiling", "Male", "Young", "Eyeglasses", "Blond_Hair", "Black_Hair", "Mouth_Slightly_Open", "Wearing_Lipstick"]
 GRID_ATTRS = ["Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair"]
 GRID_AMOUNTS = [-2.0, -1.0, 0.0, 1.0, 2.0]
 METHODS = ("mean-diff", "logistic")
@@ -82,11 +88,31 @@ def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.T
     return torch.cat(imgs), np.concatenate(finite)
 
 
-def broken_mask(images: torch.Tensor, finite: np.ndarray, threshold: float = 0.3) -> np.ndarray:
-    """Non-finite raw output, or more than ``threshold`` of the 8-bit channel values at 0 or 255."""
+def image_faults(images: torch.Tensor, finite: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image fault measures of decoded images (B, C, H, W) in [0, 1].
+
+    ``wild``: fraction of pixels whose colour jumps by more than 0.6 (153/255) to both their right
+    and lower neighbours -- the salt-and-pepper squares of a blown-up flow (real faces and their
+    reconstructions stay below 0.001); ``saturated``: fraction of 8-bit channel values at 0 or 255;
+    ``nonfinite``: the raw output had NaN/Inf before clamping.
+    """
+    dx = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().amax(1)[:, :-1, :]
+    dy = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().amax(1)[:, :, :-1]
+    wild = ((dx > 0.6) & (dy > 0.6)).float().flatten(1).mean(1).numpy()
     q = torch.round(images * 255.0)
     sat = ((q <= 0) | (q >= 255)).float().flatten(1).mean(1).numpy()
-    return (~finite) | (sat > threshold)
+    return {"wild": wild, "saturated": sat, "nonfinite": ~finite}
+
+
+def broken_mask(faults: dict[str, np.ndarray], base: Optional[dict[str, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(blown_up, saturated)`` masks: blown up = NaN/Inf or more than 1% wild pixels; saturated =
+    more than 30% of the channel values at 0 or 255 where the unedited reconstruction (``base``)
+    had at most 30% (a face on a white background is not counted as broken)."""
+    blown = faults["nonfinite"] | (faults["wild"] > 0.01)
+    sat = faults["saturated"] > 0.3
+    if base is not None:
+        sat &= base["saturated"] <= 0.3
+    return blown, sat & ~blown
 
 
 def _interp_amount(amounts: Sequence[float], rates: Sequence[float], target: float) -> Optional[float]:
@@ -110,6 +136,65 @@ def _model_facts(model, path: str) -> dict:
     }
 
 
+def _interp(xs: Sequence[float], ys: Sequence[float], x: float) -> Optional[float]:
+    """Linear interpolation of ``ys`` at ``x`` over increasing ``xs`` (None outside their range)."""
+    if not xs or x < xs[0] or x > xs[-1]:
+        return None
+    return float(np.interp(x, xs, ys))
+
+
+class _Judge:
+    """Edits the validation latents along one direction and measures the outcome."""
+
+    def __init__(self, model, clf, z_val: Latent, recon: torch.Tensor, d0: np.ndarray, base_faults: dict, names: list[str], key_cols: list[int]) -> None:
+        self.model, self.clf, self.z_val, self.recon, self.d0 = model, clf, z_val, recon, d0
+        self.base_faults, self.names, self.key_cols = base_faults, names, key_cols
+
+    def measure(self, method: str, attr: str, amount: float) -> dict:
+        j = self.names.index(attr)
+        has = self.d0[:, j]
+        lat = edit(self.model, self.z_val, {f"{method}/{attr}": np.where(has, -amount, amount)})
+        imgs, finite = decode_checked(self.model, lat)
+        d = ac.predict_proba(self.clf, imgs) > 0.5
+        same = d == self.d0
+        others_key = [c for c in self.key_cols if c != j]
+        per_other = same[:, others_key].mean(0)
+        worst = int(np.argmin(per_other))
+        blown, sat = broken_mask(image_faults(imgs, finite), self.base_faults)
+        return {
+            "method": method, "attribute": attr, "amount": float(amount),
+            "n_lacking": int((~has).sum()), "n_having": int(has.sum()),
+            "on": float(d[~has, j].mean()) if (~has).any() else float("nan"),
+            "off": float((~d[has, j]).mean()) if has.any() else float("nan"),
+            "pixel_change": float((imgs - self.recon).abs().mean() * 255),
+            "keep_key": float(same[:, others_key].mean()),
+            "keep_all": float(np.delete(same, j, axis=1).mean()),
+            "most_changed": self.names[others_key[worst]], "most_changed_flip": float(1 - per_other[worst]),
+            "blown_up": int(blown.sum()), "saturated": int(sat.sum()), "broken": int((blown | sat).sum()),
+            "nonfinite": int((~finite).sum()),
+        }
+
+
+def suggest_scale(rows: list[dict], target: float, max_broken: float) -> dict:
+    """Scale (in the recipe's natural units) for amount 1.0: the smallest amount whose 'on' rate
+    reaches ``target`` (linear between measured amounts), capped at the largest measured amount
+    whose broken share is at most ``max_broken`` and below which no amount exceeded it."""
+    rows = sorted(rows, key=lambda r: r["amount"])
+    amounts = [r["amount"] for r in rows]
+    cap = 0.0
+    for r in rows:
+        n = r["n_lacking"] + r["n_having"]
+        if r["broken"] > max_broken * n:
+            break
+        cap = r["amount"]
+    reach = _interp_amount(amounts, [r["on"] for r in rows], target)
+    if cap == 0.0:
+        cap = amounts[0]
+    scale = min(reach, cap) if reach is not None else cap
+    return {"amount_for_target": reach, "cap": cap, "scale": round(float(scale), 2),
+            "limited_by": "target" if reach is not None and reach <= cap else ("breakage" if cap < amounts[-1] else "largest amount measured")}
+
+
 def run_check(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     t_start = time.time()
@@ -119,28 +204,30 @@ def run_check(args: argparse.Namespace) -> dict:
     log(f"model {facts['path']}: {facts['architecture']}, step {facts['step']}, val {facts['val_bpd']} bits/dim ({facts['n_bits']}-bit)")
     clf, clf_meta = ac.load_or_train(args.classifier, data_spec=args.data, log=log)
     names = clf_meta["label_names"]
-    col = {nm: j for j, nm in enumerate(names)}
-    attrs = list(args.attrs)
+    attrs = list(names) if args.attrs == ["all"] else list(args.attrs)
     for nm in attrs:
-        if nm not in col:
+        if nm not in names:
             raise SystemExit(f"unknown attribute {nm!r}; CelebA's are: {', '.join(names)}")
+    amounts = sorted(set(args.amounts))
+    methods = [m for m in METHODS if m in args.methods]
 
     spec = args.data or ac.default_data_spec()
     train_ds = load_dataset(spec, model.config.image_size, split="train")
     val_ds = load_dataset(spec, model.config.image_size, split="val")
-    rng = np.random.default_rng(args.seed)
-    fit_idx = np.sort(rng.choice(len(train_ds), size=min(args.fit_faces, len(train_ds)), replace=False))
-    val_idx = np.sort(rng.choice(len(val_ds), size=min(args.faces, len(val_ds)), replace=False))
+    if list(train_ds.label_names) != list(names):
+        raise SystemExit(f"{spec}: its labels differ from the classifier's")
+    # Separate generators: the validation faces do not depend on --fit-faces.
+    fit_idx = np.sort(np.random.default_rng(args.seed).choice(len(train_ds), size=min(args.fit_faces, len(train_ds)), replace=False))
+    val_idx = np.sort(np.random.default_rng(args.seed + 1).choice(len(val_ds), size=min(args.faces, len(val_ds)), replace=False))
 
     timings: dict[str, float] = {}
     t = time.time()
     z_fit = encode_images(model, np.array(train_ds.images[fit_idx]), batch_size=64)
     timings["encode_fit_s"] = time.time() - t
     log(f"encoded {len(fit_idx)} training faces in {timings['encode_fit_s']:.0f} s")
-    y_fit = train_ds.labels[fit_idx][:, [train_ds.label_names.index(a) for a in attrs]]
-
+    y_fit = train_ds.labels[fit_idx][:, [names.index(a) for a in attrs]]
     fitted: dict[str, dict] = {}
-    for method in METHODS:
+    for method in METHODS:  # both are always fitted (cheap); --methods limits the edits
         t = time.time()
         vecs, infos = fit_label_directions(model, z_fit, y_fit, attrs, method, l2=args.l2, return_info=True)
         timings[f"fit_{method}_s"] = time.time() - t
@@ -153,165 +240,189 @@ def run_check(args: argparse.Namespace) -> dict:
     del z_fit
 
     val_images = np.array(val_ds.images[val_idx])
-    val_labels = val_ds.labels[val_idx]
+    val_labels = val_ds.labels[val_idx].astype(bool)
     t = time.time()
     z_val = model.encode(val_images, batch_size=64)
     recon, recon_finite = decode_checked(model, z_val)
+    with torch.inference_mode():
+        bpd = torch.cat([model.bits_per_dim(val_images[i : i + 64], generator=torch.Generator().manual_seed(i)) for i in range(0, len(val_images), 64)])
     timings["encode_decode_val_s"] = time.time() - t
+    facts["check_faces_bpd"] = float(bpd.mean())
     orig = torch.from_numpy(val_images).permute(0, 3, 1, 2).float() / 255.0
     recon_err = float((recon - orig).abs().max() * 255)
-    p0 = ac.predict_proba(clf, recon)
-    d0 = p0 > 0.5
-    base_broken = int(broken_mask(recon, recon_finite).sum())
-    # The latent linear classifiers on unseen faces: does the coordinate's sign match the label?
+    d0 = ac.predict_proba(clf, recon) > 0.5
+    base_faults = image_faults(recon, recon_finite)
+    base_blown, _ = broken_mask(base_faults)
     latent_acc = {m: {} for m in METHODS}
-    for m in METHODS:
+    for m in METHODS:  # the latent linear classifiers on unseen faces: coordinate sign vs label
         proj = project(model, z_val, [f"{m}/{a}" for a in attrs])
         for a in attrs:
-            latent_acc[m][a] = float(((proj[f"{m}/{a}"] > 0) == val_labels[:, val_ds.label_names.index(a)].astype(bool)).mean())
-    clf_agree = {a: float((d0[:, col[a]] == val_labels[:, val_ds.label_names.index(a)].astype(bool)).mean()) for a in attrs}
-    log(f"{len(val_idx)} validation faces: reconstruction max error {recon_err:.3f}/255, {base_broken} broken-looking reconstructions")
+            latent_acc[m][a] = float(((proj[f"{m}/{a}"] > 0) == val_labels[:, names.index(a)]).mean())
+    clf_agree = {a: float((d0[:, names.index(a)] == val_labels[:, names.index(a)]).mean()) for a in attrs}
+    log(f"{len(val_idx)} validation faces: {facts['check_faces_bpd']:.4f} bits/dim, reconstruction max error {recon_err:.4f}/255, "
+        f"{int(base_blown.sum())} blown-up reconstructions, {int((base_faults['saturated'] > 0.3).sum())} with >30% values at 0/255")
 
-    key_cols = [col[a] for a in ac.KEY_ATTRIBUTES if a in col]
+    judge = _Judge(model, clf, z_val, recon, d0, base_faults, names, [names.index(a) for a in ac.KEY_ATTRIBUTES if a in names])
     rows: list[dict] = []
     t = time.time()
-    for method in METHODS:
+    for method in methods:
         for a in attrs:
-            j = col[a]
-            has = d0[:, j]
-            sign = np.where(has, -1.0, 1.0)
-            others_key = [c for c in key_cols if c != j]
-            others_all = [c for c in range(len(names)) if c != j]
-            for amt in args.amounts:
-                lat = edit(model, z_val, {f"{method}/{a}": sign * amt})
-                imgs, finite = decode_checked(model, lat)
-                p = ac.predict_proba(clf, imgs)
-                d = p > 0.5
-                on = float(d[~has, j].mean()) if (~has).any() else float("nan")
-                off = float((~d[has, j]).mean()) if has.any() else float("nan")
-                same = d == d0
-                keep_key = float(same[:, others_key].mean())
-                keep_all = float(same[:, others_all].mean())
-                per_other = same[:, others_key].mean(0)
-                worst = int(np.argmin(per_other))
-                pix = float((imgs - recon).abs().mean() * 255)
-                broken = broken_mask(imgs, finite)
-                rows.append({
-                    "method": method, "attribute": a, "amount": amt, "n_lacking": int((~has).sum()), "n_having": int(has.sum()),
-                    "on": on, "off": off, "pixel_change": pix, "keep_key": keep_key, "keep_all": keep_all,
-                    "most_changed": names[others_key[worst]], "most_changed_flip": float(1 - per_other[worst]),
-                    "broken": int(broken.sum()), "nonfinite": int((~finite).sum()),
-                })
+            rows.extend(judge.measure(method, a, amt) for amt in amounts)
             log(f"  {method:9s} {a:20s} done ({time.time() - t:.0f} s)")
     timings["edits_s"] = time.time() - t
 
-    # Suggested scale: the amount where "on" reaches the target, capped.
-    suggestions: dict[str, dict] = {m: {} for m in METHODS}
-    for m in METHODS:
+    suggestions: dict[str, dict] = {m: {} for m in methods}
+    verified: list[dict] = []
+    t = time.time()
+    for m in methods:
         for a in attrs:
-            rs = [r for r in rows if r["method"] == m and r["attribute"] == a]
-            amt = _interp_amount([r["amount"] for r in rs], [r["on"] for r in rs], args.target)
-            suggestions[m][a] = {"amount_for_target": amt, "scale": round(min(amt, args.max_scale), 2) if amt is not None else args.max_scale}
+            sug = suggest_scale([r for r in rows if r["method"] == m and r["attribute"] == a], args.target, args.max_broken)
+            mine = sorted((r for r in rows if r["method"] == m and r["attribute"] == a), key=lambda r: r["pixel_change"])
+            zero = {"on": 0.0, "off": 0.0, "keep_key": 1.0}  # amount 0 changes nothing
+            at = {k: _interp([0.0] + [r["pixel_change"] for r in mine], [zero[k]] + [r[k] for r in mine], args.match_change) for k in zero}
+            sug["at_matched_change"] = at
+            suggestions[m][a] = sug
+            if args.verify:
+                verified.append(judge.measure(m, a, sug["scale"]))
+    timings["verify_s"] = time.time() - t
 
-    grids = make_grids(model, clf, z_val, d0, col, Path(args.out), args.grid_faces) if args.grid_faces > 0 else []
+    grids = make_grids(model, z_val, d0, names, Path(args.out), args.grid_faces, methods) if args.grid_faces > 0 else []
+    if args.grid_faces > 0:
+        grids += make_grids(model, z_val, d0, names, Path(args.out), args.grid_faces, methods, suggestions)
     timings["total_s"] = time.time() - t_start
     return {
         "model": facts,
-        "classifier": {"path": str(args.classifier or ac.default_weights_path()), "val": {a: clf_meta["val"][a] for a in ac.KEY_ATTRIBUTES},
+        "classifier": {"path": str(args.classifier or ac.default_weights_path()), "val": clf_meta["val"],
                        "mean_val_accuracy": float(np.mean([v["accuracy"] for v in clf_meta["val"].values()])),
                        "train_seconds": clf_meta["train_seconds"], "epochs": clf_meta["epochs"]},
-        "settings": {"fit_faces": len(fit_idx), "faces": len(val_idx), "amounts": list(args.amounts), "seed": args.seed, "l2": args.l2,
-                     "target": args.target, "max_scale": args.max_scale, "threads": args.threads, "data": spec},
+        "settings": {"fit_faces": len(fit_idx), "faces": len(val_idx), "amounts": amounts, "seed": args.seed, "l2": args.l2,
+                     "methods": methods, "target": args.target, "max_broken": args.max_broken, "match_change": args.match_change, "threads": args.threads,
+                     "data": spec, "command": " ".join(sys.argv)},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(), "torch": torch.__version__},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "reconstruction_max_error_255": recon_err, "reconstructions_broken": base_broken,
+        "reconstruction_max_error_255": recon_err, "reconstructions_blown_up": int(base_blown.sum()),
+        "reconstructions_saturated": int((base_faults["saturated"] > 0.3).sum()),
         "classifier_agreement_with_labels": clf_agree, "latent_classifier_val_accuracy": latent_acc,
-        "directions": fitted, "rows": rows, "suggested_scale": suggestions, "grids": grids, "timings_s": timings,
+        "directions": fitted, "rows": rows, "suggested_scale": suggestions, "verified": verified, "grids": grids, "timings_s": timings,
     }
 
 
-def make_grids(model, clf, z_val: Latent, d0: np.ndarray, col: dict, out: Path, n_faces: int) -> list[str]:
-    """One PNG per method: rows = faces, column groups = GRID_ATTRS at amounts GRID_AMOUNTS (x2)."""
+def make_grids(model, z_val: Latent, d0: np.ndarray, names: list[str], out: Path, n_faces: int, methods: Sequence[str] = METHODS,
+               suggestions: Optional[dict] = None) -> list[str]:
+    """One PNG per method: rows = faces, column groups = GRID_ATTRS at amounts GRID_AMOUNTS (x2).
+
+    Without ``suggestions`` the amounts are in the recipe's natural units (amount 1.0 = the fitted
+    edit vector; ``edit_grid_METHOD.png``); with them, amounts -1 .. 1 of the suggested scale, what
+    a slider from -1 to 1 would show if that scale were shipped (``edit_grid_METHOD_suggested.png``).
+    """
     from PIL import Image, ImageDraw
 
     out.mkdir(parents=True, exist_ok=True)
-    attrs = [a for a in GRID_ATTRS if f"mean-diff/{a}" in model.directions]
-    # A mix of faces: first ones that smile and ones that do not, men and women.
-    picks: list[int] = []
-    for want in ((col["Smiling"], False), (col["Smiling"], True), (col["Male"], True), (col["Male"], False)):
-        for i in np.flatnonzero(d0[:, want[0]] == want[1]):
+    attrs = [a for a in GRID_ATTRS if f"mean-diff/{a}" in model.directions and (suggestions is None or all(a in suggestions[m] for m in methods))]
+    if not attrs:
+        return []
+    picks: list[int] = []  # a mix: one face without a smile, one smiling, a man, a woman, then the first others
+    for attr, want in (("Smiling", False), ("Smiling", True), ("Male", True), ("Male", False)):
+        for i in np.flatnonzero(d0[:, names.index(attr)] == want):
             if int(i) not in picks:
                 picks.append(int(i))
                 break
-    for i in range(len(d0)):
-        if len(picks) >= n_faces:
-            break
-        if i not in picks:
-            picks.append(i)
+    picks += [i for i in range(len(d0)) if i not in picks]
     picks = picks[:n_faces]
     s, pad, gap, head = 128, 2, 12, 20
     paths = []
-    for method in METHODS:
+    for method in methods:
         ncol = len(attrs) * len(GRID_AMOUNTS)
         width = ncol * (s + pad) + (len(attrs) - 1) * gap + pad
-        height = head + len(picks) * (s + pad) + pad
-        canvas = Image.new("RGB", (width, height), (255, 255, 255))
+        canvas = Image.new("RGB", (width, head + len(picks) * (s + pad) + pad), (255, 255, 255))
         draw = ImageDraw.Draw(canvas)
         for gi, a in enumerate(attrs):
             x0 = pad + gi * (len(GRID_AMOUNTS) * (s + pad) + gap)
-            draw.text((x0 + 2, 4), f"{method} {a}: " + "  ".join(f"{v:+g}" for v in GRID_AMOUNTS), fill=(0, 0, 0))
+            if suggestions is None:
+                grid_amounts = list(GRID_AMOUNTS)
+                draw.text((x0 + 2, 4), f"{method} {a}: " + "  ".join(f"{v:+g}" for v in grid_amounts), fill=(0, 0, 0))
+            else:
+                sc = suggestions[method][a]["scale"]
+                grid_amounts = [v / 2 * sc for v in GRID_AMOUNTS]
+                draw.text((x0 + 2, 4), f"{method} {a}, scale {sc:g}: amounts -1 -0.5 0 +0.5 +1", fill=(0, 0, 0))
             for ri, i in enumerate(picks):
-                lat = edit(model, z_val[i : i + 1], {f"{method}/{a}": GRID_AMOUNTS})
-                imgs, _ = decode_checked(model, lat)
+                imgs, _ = decode_checked(model, edit(model, z_val[i : i + 1], {f"{method}/{a}": grid_amounts}))
                 arr = (imgs.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
                 for ci in range(len(GRID_AMOUNTS)):
-                    tile = Image.fromarray(arr[ci]).resize((s, s), Image.NEAREST)
-                    canvas.paste(tile, (x0 + ci * (s + pad), head + pad + ri * (s + pad)))
-        path = out / f"edit_grid_{method}.png"
-        tmp = path.with_suffix(".tmp.png")
+                    canvas.paste(Image.fromarray(arr[ci]).resize((s, s), Image.NEAREST), (x0 + ci * (s + pad), head + pad + ri * (s + pad)))
+        stem = f"edit_grid_{method}" + ("" if suggestions is None else "_suggested")
+        path, tmp = out / f"{stem}.png", out / f".{stem}.tmp.png"
         canvas.save(tmp, format="PNG")
         os.replace(tmp, path)
         paths.append(str(path))
     return paths
 
 
-def _pct(x: float) -> str:
+def _pct(x: Optional[float]) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+
+
+def _row_line(r: dict) -> str:
+    return (f"| {r['attribute']} | {r['amount']:g} | {_pct(r['on'])} ({r['n_lacking']}) | {_pct(r['off'])} ({r['n_having']}) | "
+            f"{r['pixel_change']:.1f} | {_pct(r['keep_key'])} | {_pct(r['keep_all'])} | {r['most_changed']} ({_pct(r['most_changed_flip'])}) | "
+            f"{r['blown_up']} / {r['saturated']} |")
+
+
+ROW_HEADER = ("| attribute | amount | on % (n lacking) | off % (n having) | pixel change /255 | keep other key attrs | keep all 39 | "
+              "most-changed other key attr (flipped) | broken: blown-up / saturated |\n|---|---:|---:|---:|---:|---:|---:|---|---:|")
 
 
 def format_report(res: dict) -> str:
     """Markdown tables of a result dict."""
     lines = []
-    m = res["model"]
-    lines.append(f"Model: `{m['path']}` ({m['architecture']}), step {m['step']}, val {m['val_bpd']:.4f} bits/dim ({m['n_bits']}-bit)"
-                 if m.get("val_bpd") is not None else f"Model: `{m['path']}` ({m['architecture']})")
-    s = res["settings"]
+    m, s = res["model"], res["settings"]
+    lines.append(f"Model: `{m['path']}` ({m['architecture']}), training step {m['step']}, val {m['val_bpd'] if m['val_bpd'] is None else round(m['val_bpd'], 4)} "
+                 f"bits/dim in its metadata; {m['check_faces_bpd']:.4f} bits/dim ({m['n_bits']}-bit) on the {s['faces']} check faces.")
     lines.append(f"Directions fitted on {s['fit_faces']} training faces; edits on {s['faces']} validation faces "
-                 f"(reconstruction max error {res['reconstruction_max_error_255']:.3f}/255, {res['reconstructions_broken']} broken-looking reconstructions).")
+                 f"(reconstruction max error {res['reconstruction_max_error_255']:.4f}/255; reconstructions blown up: {res['reconstructions_blown_up']}, "
+                 f"with >30% values at 0/255: {res['reconstructions_saturated']}).")
     lines.append("")
-    for method in METHODS:
-        lines.append(f"**{method}**")
+    methods = s.get("methods", list(METHODS))
+    for method in methods:
+        lines.append(f"**{method}** (natural scale)")
         lines.append("")
-        lines.append("| attribute | amount | on % (n) | off % (n) | pixel change /255 | keep other key attrs | keep all 39 | most-changed other (flip) | broken |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-        for r in (r for r in res["rows"] if r["method"] == method):
+        lines.append(ROW_HEADER)
+        lines.extend(_row_line(r) for r in res["rows"] if r["method"] == method)
+        lines.append("")
+    if methods != list(METHODS):
+        lines.append("Suggested scales (amount 1.0 = scale x the natural vector):")
+        lines.append("")
+        for m in methods:
+            lines.append(f"{m}: " + ", ".join(f"{a} {v['scale']:.2f}" + ("" if v["limited_by"] == "target" else f" ({v['limited_by']})")
+                                            for a, v in res["suggested_scale"][m].items()))
+    else:
+        lines.append(f"Per direction: vector norm at amount 1.0, latent linear-classifier accuracy on the check faces, outcome at a matched "
+                     f"pixel change of {s['match_change']:g}/255 (interpolated), and the suggested scale (amount turning the attribute on for "
+                     f"{100 * s['target']:.0f}% of faces, capped where more than {100 * s['max_broken']:g}% of outputs break):")
+        lines.append("")
+        lines.append("| attribute | norm md / lr | cos | latent acc. md / lr | on @ Δ md / lr | off @ Δ md / lr | keep @ Δ md / lr | scale md | scale lr |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        d, acc, sug = res["directions"], res["latent_classifier_val_accuracy"], res["suggested_scale"]
+        for a in d["mean-diff"]:
+            md, lr = sug["mean-diff"][a], sug["logistic"][a]
+
+            def sc(v: dict) -> str:
+                return f"{v['scale']:.2f}" + ("" if v["limited_by"] == "target" else f" ({v['limited_by']})")
+
             lines.append(
-                f"| {r['attribute']} | {r['amount']:g} | {_pct(r['on'])} ({r['n_lacking']}) | {_pct(r['off'])} ({r['n_having']}) | "
-                f"{r['pixel_change']:.1f} | {_pct(r['keep_key'])} | {_pct(r['keep_all'])} | {r['most_changed']} ({_pct(r['most_changed_flip'])}) | {r['broken']} |"
-            )
+                f"| {a} | {d['mean-diff'][a]['norm']:.2f} / {d['logistic'][a]['norm']:.2f} | {d['logistic'][a]['cos_to_mean_diff']:.2f} | "
+                f"{_pct(acc['mean-diff'][a])} / {_pct(acc['logistic'][a])} | {_pct(md['at_matched_change']['on'])} / {_pct(lr['at_matched_change']['on'])} | "
+                f"{_pct(md['at_matched_change']['off'])} / {_pct(lr['at_matched_change']['off'])} | {_pct(md['at_matched_change']['keep_key'])} / "
+                f"{_pct(lr['at_matched_change']['keep_key'])} | {sc(md)} | {sc(lr)} |")
+    if res["verified"]:
         lines.append("")
-    lines.append("Directions: vector norm (amount 1.0), latent-classifier accuracy on the validation faces, suggested scale "
-                 f"(amount that turns the attribute on for {100 * s['target']:.0f}% of faces, capped at {s['max_scale']:g}):")
-    lines.append("")
-    lines.append("| attribute | mean-diff norm | logistic norm | cos(logistic, mean-diff) | latent acc. mean-diff | latent acc. logistic | scale mean-diff | scale logistic |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    d, acc, sug = res["directions"], res["latent_classifier_val_accuracy"], res["suggested_scale"]
-    for a in d["mean-diff"]:
-        def sc(mm: str) -> str:
-            v = sug[mm][a]
-            return f"{v['scale']:.2f}" if v["amount_for_target"] is not None else f">{s['max_scale']:g}"
-        lines.append(f"| {a} | {d['mean-diff'][a]['norm']:.2f} | {d['logistic'][a]['norm']:.2f} | {d['logistic'][a]['cos_to_mean_diff']:.2f} | "
-                     f"{_pct(acc['mean-diff'][a])} | {_pct(acc['logistic'][a])} | {sc('mean-diff')} | {sc('logistic')} |")
+        lines.append("Measured at the suggested scales (the amount column is the scale, i.e. what amount 1.0 would do):")
+        for method in methods:
+            lines.append("")
+            lines.append(f"**{method}** at its suggested scale")
+            lines.append("")
+            lines.append(ROW_HEADER)
+            lines.extend(_row_line(r) for r in res["verified"] if r["method"] == method)
     return "\n".join(lines)
 
 
@@ -320,13 +431,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"model folder or file (default {DEFAULT_MODEL})")
     p.add_argument("--data", default=None, help=f"data spec (default {ac.default_data_spec()})")
     p.add_argument("--classifier", type=Path, default=None, help=f"classifier weights (default {ac.default_weights_path()})")
-    p.add_argument("--attrs", nargs="+", default=ac.KEY_ATTRIBUTES)
+    p.add_argument("--attrs", nargs="+", default=DEFAULT_ATTRS, help="attributes to check ('all' for the 40; default: %(default)s)")
     p.add_argument("--fit-faces", type=int, default=4000, help="training faces the directions are fitted on")
     p.add_argument("--faces", type=int, default=200, help="validation faces edited")
-    p.add_argument("--amounts", type=float, nargs="+", default=[0.5, 1.0, 1.6, 2.0])
+    p.add_argument("--amounts", type=float, nargs="+", default=[1.0, 1.6, 2.0, 3.0], help="amounts in the recipe's natural units (default: %(default)s)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="recipes to measure (both are fitted)")
     p.add_argument("--l2", type=float, default=1e-2, help="logistic regression ridge strength")
     p.add_argument("--target", type=float, default=0.8, help="'on' rate the suggested scale aims for")
-    p.add_argument("--max-scale", type=float, default=2.0)
+    p.add_argument("--max-broken", type=float, default=0.01, help="largest share of broken outputs the suggested scale may reach")
+    p.add_argument("--match-change", type=float, default=6.0, help="pixel change (/255) at which the two recipes are compared")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip measuring at the suggested scales")
     p.add_argument("--grid-faces", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -336,6 +450,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(res, indent=1))
+    scales = {m: {a: v["scale"] for a, v in sug.items()} for m, sug in res["suggested_scale"].items()}
+    (out / "suggested_scales.json").write_text(json.dumps(scales, indent=1))
     print()
     print(format_report(res))
     print()
