@@ -140,6 +140,10 @@ def test_export_killed_at_random_moments_leaves_old_or_complete_file(tmp_path: P
     big = [np.full((32, 32, 3), (i * 9) % 256, np.uint8) for i in range(40)]
     rng = random.Random(3)
     kills = 12 if not LONG else 100
+    t0 = time.monotonic()
+    export_video(big, tmp_path / f"timing{suffix}", fps=20, scale=4)  # how long one export takes here
+    span = 2.5 * (time.monotonic() - t0)
+    (tmp_path / f"timing{suffix}").unlink()
     outcomes = {"old": 0, "new": 0}
     for _ in range(kills):
         pid = os.fork()
@@ -149,7 +153,7 @@ def test_export_killed_at_random_moments_leaves_old_or_complete_file(tmp_path: P
                     export_video(big, target, fps=20, scale=4)
             finally:
                 os._exit(3)
-        time.sleep(rng.uniform(0.0, 0.6))
+        time.sleep(rng.uniform(0.0, span))  # before, during or after the first complete export
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status), "the export loop stopped by itself (it failed)"
