@@ -618,3 +618,45 @@ def test_fuzz_latent_files(saved, tmp_path_factory) -> None:
         count("latents.npz.fuzz")
 
     check()
+
+
+def test_planted_pickles_beside_valid_checkpoints_never_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads that succeed never touch the pickles planted beside them: a run folder, its
+    checkpoints and its image cache full of payloads resume and seed new runs normally."""
+    from PIL import Image
+
+    from glowcore.cli import main
+    from glowcore.train import TrainConfig, train
+
+    marker = tmp_path / "PWNED"
+    monkeypatch.setenv("GLOW_PWNED", str(marker))
+    root = tmp_path / "faces"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / f"{i:02d}.png")
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    common = dict(data=f"folder:{root}", image_size=16, levels=2, steps=1, hidden=4, batch=8, warmup=1, val_images=2,
+                  init_batch=8, samples=1, eval_minutes=600.0, threads=1, device="cpu", cache_dir=str(cache))
+    train(TrainConfig(out=str(run), max_steps=2, **common), log=lambda _m: None)
+    payloads = _pickles()
+    planted = 0
+    for folder in (run, run / "latest", run / "best", root):
+        for name, blob in zip(["model.pt", "optimizer.pt", "trainer_state.pt", "model.ckpt", "pytorch_model.bin", "x.pkl"],
+                              payloads.values()):
+            (folder / name).write_bytes(blob)
+            planted += 1
+    for arr in cache.rglob("images.npy"):  # the decoded-image cache, swapped for a pickled object array
+        np.save(arr, np.array([_Payload()], dtype=object), allow_pickle=True)
+        planted += 1
+    args = ["--threads", "1", "--no-progress"]
+    assert main(["train", "--resume", "--out", str(run), "--max-steps", "3", *args]) == 0
+    assert main(["train", "--data", f"folder:{root}", "--out", str(tmp_path / "run2"), "--init-from", str(run / "best"),
+                 "--max-steps", "1", "--batch", "8", "--val-images", "2", "--init-batch", "8", "--samples", "1",
+                 "--cache-dir", str(cache), "--device", "cpu", *args]) == 0
+    assert main(["info", str(run / "latest")]) == 0
+    assert not marker.exists(), "a planted payload ran"
+    assert load_model(run / "latest", device="cpu").metadata["training"]["step"] == 3
+    for arr in cache.rglob("images.npy"):  # the poisoned cache was refused and rebuilt
+        assert np.load(arr, allow_pickle=False).dtype == np.uint8
+    count("models.pickle.planted", planted)
