@@ -86,7 +86,9 @@ def _batch(images: Any, start: int, stop: int) -> Any:
             return torch.stack([p if p.ndim == 3 else p.squeeze(0) for p in part])
         return np.stack([np.asarray(p) for p in part])
     if isinstance(part, tuple):  # (images, labels) style datasets
-        return part[0]
+        part = part[0]
+    if isinstance(part, np.ndarray) and not part.flags.writeable:
+        part = np.array(part)  # a read-only memory map: torch wants a writable copy
     return part
 
 
