@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                "GLOW_FUZZ_REPORT": str(report), "OMP_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen"}
         if args.seed is not None:
             env["GLOW_KILL_SEED"] = str(args.seed)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/hardening", "-o", "timeout=7200"]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--disable-warnings", "tests/hardening", "-o", "timeout=7200"]
         if args.select:
             cmd += ["-k", args.select]
         t0 = time.monotonic()

@@ -353,7 +353,8 @@ def _recover_dir(target: Path) -> None:
     """Put back the complete copy a swap killed between its two renames left aside."""
     old = target.parent / f".{target.name}.old"
     if not target.exists() and old.is_dir():
-        os.replace(old, target)
+        with contextlib.suppress(FileNotFoundError):  # another process got there first
+            os.replace(old, target)
 
 
 def _trim_metrics(path: Path, step: int) -> None:
@@ -477,7 +478,7 @@ def train(
     run_cfg_path = run_dir / RUN_CONFIG_NAME
     state_meta: Optional[dict] = None
     state_tensors: dict[str, Tensor] = {}
-    if run_dir.is_dir():
+    if run_dir.is_dir() and int(os.environ.get("RANK", "0")) == 0:  # (one process under torchrun)
         for name in ("latest", "best"):
             _recover_dir(run_dir / name)
     if resume and run_cfg_path.is_file() and _latest_dir(run_dir) is None and not (run_dir / "latest").exists():

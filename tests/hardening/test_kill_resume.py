@@ -38,7 +38,7 @@ from ._common import LONG, count
 
 KILLS = int(os.environ.get("GLOW_KILLS", "20" if LONG else "5"))
 #: Steps of the killed training run: enough that the kills land before it ends.
-TRAIN_STEPS = max(45, 3 * (3 * KILLS + 3))
+TRAIN_STEPS = 3 * (5 * KILLS + 5)  # (a session gets about 12 steps further before its kill)
 
 
 # ------------------------------------------------------------------------- fault injection
@@ -363,8 +363,8 @@ def test_training_killed_at_random_moments_resumes_exactly(tmp_path: Path) -> No
         resumed = re.search(r"resumed .* at step (\d+)", text)
         if resumed:  # every resume starts at the last complete checkpoint
             assert last_step is not None and int(resumed.group(1)) == last_step, (resumed.group(0), last_step)
-        elif "step " in text or "model:" in text:
-            assert last_step is None, f"session {i} did not resume from step {last_step}:\n{text[-2000:]}"
+        elif last_step is not None:  # killed before it said where it resumed: it cannot have trained
+            assert not re.search(r"^step \d+ epoch", text, re.M), f"session {i} did not resume from step {last_step}:\n{text[-2000:]}"
         step = _checkpoint_step(run) if run.exists() else None
         if last_step is not None:
             assert step is not None and step >= last_step
