@@ -382,3 +382,59 @@ def test_training_killed_at_random_moments_resumes_exactly(tmp_path: Path) -> No
     assert [x["step"] for x in lines] == list(range(3, TRAIN_STEPS + 1, 3)), "metrics.jsonl has lost or repeated evaluations"
     assert not list(run.glob(".*"))  # no temporary folders left behind
     print(json.dumps(log))
+
+
+# ------------------------------------------------------ what a killed run leaves, resumed
+def _tiny_cfg(tmp: Path, **kw) -> TrainConfig:
+    base = dict(data="fashion-mnist", out=str(tmp / "run"), levels=2, steps=1, hidden=8, batch=16, lr=2e-3, warmup=2,
+                val_images=16, eval_batch=16, init_batch=32, samples=1, eval_minutes=600.0, eval_steps=3, threads=1,
+                device="cpu", cache_dir=str(tmp / "cache"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_repairs_what_a_kill_left(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_tiny_cfg(tmp_path, max_steps=6), log=lambda _m: None)
+    # killed between the two renames of a best/ swap, after logging an evaluation it never
+    # checkpointed, in the middle of writing the next line
+    os.replace(run / "best", run / ".best.old")
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"step": 9, "val_bpd": 1.0}) + "\n" + '{"step": 12, "val_b')
+    messages: list[str] = []
+    res = train(_tiny_cfg(tmp_path, max_steps=9), resume=True, log=messages.append)
+    assert res.step == 9 and any("resumed" in m and "step 6" in m for m in messages)
+    assert load_model(run / "best", device="cpu") is not None and not (run / ".best.old").exists()
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [3, 6, 9]
+    # resuming a finished run changes nothing
+    before = (run / "metrics.jsonl").read_text()
+    again = train(_tiny_cfg(tmp_path, max_steps=9), resume=True, log=messages.append)
+    assert again.step == 9 and (run / "metrics.jsonl").read_text() == before
+    assert "nothing to train" in messages[-1]
+    count("faults.train.repairs", 3)
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path: Path) -> None:
+    from glowcore.cli import main
+
+    run = tmp_path / "run"
+    train(_tiny_cfg(tmp_path, max_steps=3), log=lambda _m: None)
+    for name in ("latest", "best", "samples", "metrics.jsonl"):  # what is there after a kill during start-up
+        p = run / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    assert main(["train", "--resume", "--out", str(run), "--no-progress"]) == 0
+    assert load_trainer_state(run / "latest")[0]["step"] == 3
+    count("faults.train.repairs")
+
+
+@pytest.mark.parametrize("option, message", [("--levels=10000000000", "levels must be <= 32"),
+                                             ("--hidden=1000000", "parameters, more than"),
+                                             ("--steps=100000", "flow steps")])
+def test_absurd_training_architectures_are_refused_at_once(tmp_path: Path, capsys, option: str, message: str) -> None:
+    from glowcore.cli import main
+
+    assert main(["train", "--data", "fashion-mnist", "--out", str(tmp_path / "run"), option, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "latest").exists()
+    count("faults.train.absurd")
