@@ -47,7 +47,7 @@ __all__ = ["METHODS", "INITS", "DEFAULT_STEPS", "InpaintResult", "load_mask", "c
 
 METHODS = ("map", "lbfgs")
 INITS = ("telea", "mean")
-DEFAULT_STEPS = {"map": 30, "lbfgs": 15}
+DEFAULT_STEPS = {"map": 20, "lbfgs": 15}
 
 
 @dataclass

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--mask", required=True, help="mask image: painted (white, or opaque over transparency) = to fill")
     add_model_args(p)
     p.add_argument("--candidates", type=int, default=4, help="number of completions (default 4)")
-    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 40 for map, 15 for lbfgs)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 20 for map, 15 for lbfgs)")
     p.add_argument("-t", "--temperature", type=float, default=0.7, help="spread of the random starts and the prior (default 0.7)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--method", choices=METHODS, default="map", help="map (Adam) or lbfgs (default map)")
