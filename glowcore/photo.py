@@ -25,7 +25,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -388,9 +388,11 @@ def load_photos(
     """
     from .progress import check_cancel, report
 
-    items: list[Any] = list_images(sources) if isinstance(sources, (str, os.PathLike)) and Path(sources).is_dir() else list(sources)  # type: ignore[arg-type]
-    if isinstance(sources, (str, os.PathLike)) and not Path(sources).is_dir():
-        items = [sources]
+    items: list[Any]
+    if isinstance(sources, (str, os.PathLike)):
+        items = list(list_images(sources)) if Path(sources).is_dir() else [sources]
+    else:
+        items = list(sources)
     if not items:
         raise ValueError("no images given")
     out: list[np.ndarray] = []
