@@ -23,7 +23,10 @@ For a Glow model folder (default: the training run's best checkpoint):
      the most-changed other attribute;
    * **broken**: *blown up* = NaN/Inf before clamping or more than 1% "wild" pixels (colour jumps
      over 153/255 to both neighbours: the salt-and-pepper squares of an exploding flow);
-     *saturated* = more than 30% of the 8-bit values at 0 or 255 where the reconstruction had not;
+     *saturated* = more than 30% of the 8-bit values at 0 or 255 where the reconstruction had not.
+     Images are decoded as the product decodes them (``Glow.decode``, whose ``glowcore.stable``
+     re-decodes blown-up regions with a damped pass); blow-ups of the raw, exact reverse pass are
+     counted too ("raw -> shown");
 4. suggest a per-direction scale for amount 1.0: the amount that turns the attribute on for
    ``--target`` (80%) of faces, capped at the largest amount where at most ``--max-broken`` (1%)
    of outputs break, and measure the edit again at that scale; compare the recipes at a matched
@@ -78,14 +81,40 @@ def _out_dir() -> Path:
 
 
 @torch.inference_mode()
-def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.Tensor, np.ndarray]:
-    """Decode like ``model.decode`` but also report, per item, whether the raw output had NaN/Inf."""
-    imgs, finite = [], []
+def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Decode as the product does (``model.decode``: the exact reverse pass, with blown-up regions
+    re-decoded by ``glowcore.stable`` when the model has it) and also return the *raw* reverse
+    output (clamped to [0, 1]) and whether it was finite, to count what the stable decoding hid.
+
+    Returns ``(images, raw_images, raw_finite)``; the reverse pass runs once per item (plus the
+    damped passes of the blown items).
+    """
+    try:
+        from glowcore.stable import stable_reverse
+    except ImportError:  # an older glowcore: decode is the plain reverse pass
+        stable_reverse = None
+    imgs, raws, finite = [], [], []
     for i in range(0, latent.batch_size, batch_size):
-        x = model.reverse(latent[i : i + batch_size].to(model.device)).float().cpu()
-        finite.append(torch.isfinite(x).flatten(1).all(1).numpy())
-        imgs.append(torch.nan_to_num(x + 0.5, nan=0.5, posinf=1.0, neginf=0.0).clamp(0.0, 1.0))
-    return torch.cat(imgs), np.concatenate(finite)
+        part = latent[i : i + batch_size].to(model.device)
+        captured: list[torch.Tensor] = []
+        original = model.reverse
+
+        def reverse_once(lat: Latent, _orig=original, _cap=captured) -> torch.Tensor:
+            out = _orig(lat)
+            if not _cap:
+                _cap.append(out.detach().clone())
+            return out
+
+        model.reverse = reverse_once  # instance attribute: captures the first (exact) pass
+        try:
+            x = stable_reverse(model, part) if stable_reverse is not None else model.reverse(part)
+        finally:
+            del model.reverse
+        raw = captured[0].float().cpu()
+        finite.append(torch.isfinite(raw).flatten(1).all(1).numpy())
+        raws.append(torch.nan_to_num(raw + 0.5, nan=0.5, posinf=1.0, neginf=0.0).clamp(0.0, 1.0))
+        imgs.append(torch.nan_to_num(x.float().cpu() + 0.5, nan=0.5, posinf=1.0, neginf=0.0).clamp(0.0, 1.0))
+    return torch.cat(imgs), torch.cat(raws), np.concatenate(finite)
 
 
 def image_faults(images: torch.Tensor, finite: np.ndarray) -> dict[str, np.ndarray]:
@@ -150,11 +179,13 @@ class _Judge:
         self.model, self.clf, self.z_val, self.recon, self.d0 = model, clf, z_val, recon, d0
         self.base_faults, self.names, self.key_cols = base_faults, names, key_cols
 
-    def measure(self, method: str, attr: str, amount: float) -> dict:
+    def measure(self, method: str, attr: str, amount: float, levels: Optional[Sequence[int]] = None) -> dict:
         j = self.names.index(attr)
         has = self.d0[:, j]
-        lat = edit(self.model, self.z_val, {f"{method}/{attr}": np.where(has, -amount, amount)})
-        imgs, finite = decode_checked(self.model, lat)
+        lat = edit(self.model, self.z_val, {f"{method}/{attr}": np.where(has, -amount, amount)}, levels=levels)
+        imgs, raw, finite = decode_checked(self.model, lat)
+        raw_blown, _ = broken_mask(image_faults(raw, finite))
+        finite = np.ones(len(finite), dtype=bool)  # the product's decode is finite by construction (nan_to_num)
         d = ac.predict_proba(self.clf, imgs) > 0.5
         same = d == self.d0
         others_key = [c for c in self.key_cols if c != j]
@@ -171,7 +202,7 @@ class _Judge:
             "keep_all": float(np.delete(same, j, axis=1).mean()),
             "most_changed": self.names[others_key[worst]], "most_changed_flip": float(1 - per_other[worst]),
             "blown_up": int(blown.sum()), "saturated": int(sat.sum()), "broken": int((blown | sat).sum()),
-            "nonfinite": int((~finite).sum()),
+            "raw_blown_up": int(raw_blown.sum()),
         }
 
 
@@ -243,7 +274,7 @@ def run_check(args: argparse.Namespace) -> dict:
     val_labels = val_ds.labels[val_idx].astype(bool)
     t = time.time()
     z_val = model.encode(val_images, batch_size=64)
-    recon, recon_finite = decode_checked(model, z_val)
+    recon, _, recon_finite = decode_checked(model, z_val)
     with torch.inference_mode():
         bpd = torch.cat([model.bits_per_dim(val_images[i : i + 64], generator=torch.Generator().manual_seed(i)) for i in range(0, len(val_images), 64)])
     timings["encode_decode_val_s"] = time.time() - t
@@ -346,7 +377,7 @@ def make_grids(model, z_val: Latent, d0: np.ndarray, names: list[str], out: Path
                 grid_amounts = [v / 2 * sc for v in GRID_AMOUNTS]
                 draw.text((x0 + 2, 4), f"{method} {a}, scale {sc:g}: amounts -1 -0.5 0 +0.5 +1", fill=(0, 0, 0))
             for ri, i in enumerate(picks):
-                imgs, _ = decode_checked(model, edit(model, z_val[i : i + 1], {f"{method}/{a}": grid_amounts}))
+                imgs, _, _ = decode_checked(model, edit(model, z_val[i : i + 1], {f"{method}/{a}": grid_amounts}))
                 arr = (imgs.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
                 for ci in range(len(GRID_AMOUNTS)):
                     canvas.paste(Image.fromarray(arr[ci]).resize((s, s), Image.NEAREST), (x0 + ci * (s + pad), head + pad + ri * (s + pad)))
@@ -365,11 +396,11 @@ def _pct(x: Optional[float]) -> str:
 def _row_line(r: dict) -> str:
     return (f"| {r['attribute']} | {r['amount']:g} | {_pct(r['on'])} ({r['n_lacking']}) | {_pct(r['off'])} ({r['n_having']}) | "
             f"{r['pixel_change']:.1f} | {_pct(r['keep_key'])} | {_pct(r['keep_all'])} | {r['most_changed']} ({_pct(r['most_changed_flip'])}) | "
-            f"{r['blown_up']} / {r['saturated']} |")
+            f"{r['raw_blown_up']} → {r['blown_up']} / {r['saturated']} |")
 
 
 ROW_HEADER = ("| attribute | amount | on % (n lacking) | off % (n having) | pixel change /255 | keep other key attrs | keep all 39 | "
-              "most-changed other key attr (flipped) | broken: blown-up / saturated |\n|---|---:|---:|---:|---:|---:|---:|---|---:|")
+              "most-changed other key attr (flipped) | blown-up: raw → shown / saturated |\n|---|---:|---:|---:|---:|---:|---:|---|---:|")
 
 
 def format_report(res: dict) -> str:
