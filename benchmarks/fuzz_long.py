@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="seed of the kill schedule (default: the tests' own)")
     ap.add_argument("-k", dest="select", default=None, help="pytest -k expression to run a subset")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--log", default=str(Path(tempfile.gettempdir()) / "glow_fuzz_long.log"),
+                    help="the full pytest output (failures with hypothesis' reproduction blobs) goes here")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.monotonic() - t0
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         cases = json.loads(report.read_text()) if report.is_file() else {}
+    Path(args.log).write_text(proc.stdout + proc.stderr, encoding="utf-8")
     summary = next((ln for ln in reversed(proc.stdout.splitlines()) if " passed" in ln or " failed" in ln), "(no summary)")
-    print(proc.stdout[-6000:] if proc.returncode else "", end="")
-    print(proc.stderr[-3000:] if proc.returncode else "", end="")
+    if proc.returncode:
+        print(f"FAILED: the full output is in {args.log}\n")
     print(f"## Long hardening run ({date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs)")
     print()
     print(f"`python benchmarks/fuzz_long.py --scale {args.scale:g} --kills {args.kills}`: {summary.strip('= ')}; "

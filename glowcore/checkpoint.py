@@ -348,7 +348,7 @@ def load_model(
         if not isinstance(wmeta, dict):
             raise _fail(cfg_path, "'weights' must be a JSON object")
         wname = wmeta.get("file", WEIGHTS_NAME)
-        if not isinstance(wname, str) or "/" in wname or "\\" in wname or wname.startswith("."):
+        if not isinstance(wname, str) or not wname or "/" in wname or "\\" in wname or wname.startswith("."):
             raise _fail(cfg_path, f"bad weights file name {wname!r}")
         wpath = path / wname
         if not wpath.is_file():

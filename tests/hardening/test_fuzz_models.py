@@ -462,6 +462,8 @@ def test_config_json_oddities(saved, tmp_path: Path) -> None:
         "directions_not_objects": json.dumps({**json.loads(good), "directions": {"Smiling": [1, 2]}}),
         "weights_file_escapes": json.dumps({**json.loads(good), "weights": {"file": "../../etc/passwd"}}),
         "weights_file_pickle": json.dumps({**json.loads(good), "weights": {"file": "model.pt"}}),
+        "weights_file_empty": json.dumps({**json.loads(good), "weights": {"file": ""}}),
+        "weights_file_dot": json.dumps({**json.loads(good), "weights": {"file": "."}}),
     }
     for name, text in cases.items():
         p = tmp_path / name
