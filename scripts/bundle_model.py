@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--out", default="assets/models/celeba64")
     ap.add_argument("--method", default="mean-diff", choices=["mean-diff", "logistic"])
     ap.add_argument("--scale", type=float, default=1.0, help="direction scale: amount 1.0 = scale x the class-mean distance")
+    ap.add_argument("--scales", default=None, help="JSON of per-direction scales ({name: scale} or {method: {name: scale}}), e.g. from benchmarks/edit_check.py")
     ap.add_argument("--fit-images", type=int, default=12000)
     ap.add_argument("--val-images", type=int, default=0, help="0 = the whole validation partition")
     ap.add_argument("--threads", type=int, default=None)
@@ -110,10 +111,17 @@ def main() -> None:
         shipped, imgs, labels, train.label_names, method=args.method, batch_size=64,
         progress=ConsoleProgress("directions", unit="images"), return_info=True,
     )
-    for info in infos.values():
-        info["scale"] = args.scale
+    scales: dict = {}
+    if args.scales:
+        scales = json.loads(Path(args.scales).read_text())
+        scales = scales.get(args.method, scales)
+    for name, info in infos.items():
+        info["scale"] = float(scales.get(name, args.scale))
     add_directions(shipped, vecs, infos)
-    figures["directions"] = {"method": args.method, "scale": args.scale, "fit_images": n_fit, "count": len(vecs)}
+    figures["directions"] = {
+        "method": args.method, "fit_images": n_fit, "count": len(vecs),
+        "scales": {name: info["scale"] for name, info in infos.items()},
+    }
 
     # ---- metadata, save (float16), pictures
     run = {}
@@ -132,7 +140,8 @@ def main() -> None:
     final = load_model(out, device="cpu")
     rows = [final.sample(8, t, seed=7) for t in TEMPERATURES]
     save_grid(torch.cat(rows), out / "samples.png", ncol=8, scale=2)
-    base = final.encode(faces[:6])
+    # Edits of *sampled* faces: real CelebA faces (or their reconstructions) never enter the repo.
+    base = final.sample_latent(2, 0.6, seed=11)
     amounts = [-1.5, -0.75, 0.0, 0.75, 1.5]
     tiles = []
     for name in EDIT_SHOW:
