@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,7 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
             raise ValueError(f"{where}: refused, the image is too large ({e})") from None
         except UnidentifiedImageError:
             raise ValueError(f"{where}: not an image (Pillow cannot identify it; supported: JPEG, PNG, WebP, BMP, GIF, TIFF)") from None
-        except OSError as e:
+        except (OSError, ValueError, SyntaxError, EOFError) as e:  # (e.g. Pillow's "Truncated IHDR chunk")
             raise ValueError(f"{where}: cannot be read ({e})") from None
         opened = True
     w, h = im.size
@@ -168,7 +169,7 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
                 if factor >= 2:
                     im = im.reduce(factor)
             im = _apply_orientation(im, orientation)
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
         raise ValueError(f"{where}: cannot be decoded ({e}); the file may be truncated or corrupted") from None
     if max_side is not None and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)

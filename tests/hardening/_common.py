@@ -154,6 +154,8 @@ def broken_images() -> dict[str, bytes]:
         "bomb_jpeg_60000.jpg": jpeg_claiming(60_000, 60_000),
         "bomb_gif_65535.gif": gif_claiming(65_535, 65_535),
         "png_zero_width.png": png_claiming(0, 10),
+        # an IHDR chunk whose length field says 12 (Pillow raises a bare ValueError on open)
+        "png_short_ihdr.png": png[:8] + b"\x00\x00\x00\x0c" + png[12:],
     }
 
 
