@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +139,7 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
             raise ValueError(f"{where}: refused, the image is too large ({e})") from None
         except UnidentifiedImageError:
             raise ValueError(f"{where}: not an image (Pillow cannot identify it; supported: JPEG, PNG, WebP, BMP, GIF, TIFF)") from None
-        except (OSError, ValueError, SyntaxError, EOFError) as e:  # (e.g. Pillow's "Truncated IHDR chunk")
+        except Exception as e:  # Pillow's plugins raise many kinds (e.g. ValueError "Truncated IHDR chunk")
             raise ValueError(f"{where}: cannot be read ({e})") from None
         opened = True
     w, h = im.size
@@ -169,8 +168,8 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
                 if factor >= 2:
                     im = im.reduce(factor)
             im = _apply_orientation(im, orientation)
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
-        raise ValueError(f"{where}: cannot be decoded ({e}); the file may be truncated or corrupted") from None
+    except Exception as e:  # OSError, ValueError, EOFError, TypeError (bad TIFF tags), struct.error, ...
+        raise ValueError(f"{where}: cannot be decoded ({type(e).__name__}: {e}); the file may be truncated or corrupted") from None
     if max_side is not None and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     full = (h, w) if orientation in (5, 6, 7, 8) else (w, h)

@@ -91,6 +91,21 @@ def gif_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def tiff_with_tag_type(tag: int, kind: int) -> bytes:
+    """A small TIFF whose IFD entry ``tag`` has its field type changed to ``kind`` (5 rational,
+    12 double): Pillow then fails with ValueError or TypeError rather than its usual OSError."""
+    from PIL import Image
+
+    data = bytearray(encode(Image.fromarray(np.zeros((2, 3, 3), np.uint8)), "TIFF"))
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == tag:
+            struct.pack_into("<H", data, entry + 2, kind)
+            return bytes(data)
+    raise KeyError(tag)
+
+
 def exif_with_orientation(orientation: int) -> bytes:
     from PIL import Image
 
@@ -156,6 +171,10 @@ def broken_images() -> dict[str, bytes]:
         "png_zero_width.png": png_claiming(0, 10),
         # an IHDR chunk whose length field says 12 (Pillow raises a bare ValueError on open)
         "png_short_ihdr.png": png[:8] + b"\x00\x00\x00\x0c" + png[12:],
+        "tiff_rational_width.tif": tiff_with_tag_type(256, 5),  # ValueError: Invalid dimensions
+        "tiff_rational_offsets.tif": tiff_with_tag_type(273, 5),  # TypeError while decoding
+        "tiff_double_offsets.tif": tiff_with_tag_type(273, 12),
+        "tiff_bad_extents.tif": tiff_with_tag_type(278, 5),
     }
 
 

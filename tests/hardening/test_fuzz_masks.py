@@ -21,7 +21,7 @@ from glowcore import Glow, GlowConfig
 from glowcore.images import to_uint8
 from glowcore.inpaint import inpaint, load_mask
 
-from ._common import count, encode, fuzz_settings, truncation_points
+from ._common import broken_images, count, encode, fuzz_settings, truncation_points
 
 H = W = 8
 
@@ -102,6 +102,8 @@ def _mask_files(tmp: Path) -> dict[str, tuple[Path, np.ndarray | None]]:
     for cut in truncation_points(len(good))[:-1]:  # refused, or (cut after the pixels) the whole mask
         put(f"cut{cut}.png", good[:cut], "either")
     put("random.png", rng.integers(0, 256, 300, dtype=np.uint8).tobytes(), None)
+    for name, blob in broken_images().items():  # bombs, short chunks, TIFFs with bad tag types, ...
+        put(f"broken_{name}", blob, None)
     return out
 
 
