@@ -151,3 +151,19 @@ def test_latent_hole_mask_covers_the_overlapping_cells_of_every_level():
     m = latent_hole_mask(one, shapes)
     assert m.shape == (6 * 64 + 12 * 16,) and int(m.sum()) == 6 + 12
     assert int(latent_hole_mask(HOLE, shapes).sum()) == 6 * 16 + 12 * 4  # 8x8 hole: 4x4 cells, then 2x2
+
+
+def test_poisson_blend_removes_a_colour_offset_and_keeps_the_border():
+    from glowcore.inpaint import poisson_blend
+
+    y = to_tensor(gradient_images(1, seed=12))
+    hole = torch.from_numpy(HOLE)
+    shifted = (y + 0.1) * 0.9  # the decoding drifted in brightness and contrast
+    out = poisson_blend(shifted, y, hole)
+    assert torch.equal(out[:, :, ~hole], y[:, :, ~hole])
+    # the drift is gone: only the contrast change's (small) gradients remain
+    pasted_err = float((shifted - y)[:, :, hole].abs().mean())
+    blended_err = float((out - y)[:, :, hole].abs().mean())
+    assert blended_err < 0.3 * pasted_err
+    offset = poisson_blend(y + 0.2, y, hole)  # a pure offset is removed exactly
+    assert torch.allclose(offset, y, atol=1e-4)
