@@ -55,6 +55,7 @@ class GlowConfig:
         need(1 <= self.n_bits <= 8, f"n_bits must be between 1 and 8, got {self.n_bits}")
         need(self.coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
         need(isinstance(self.lu, bool), f"lu must be true or false, got {self.lu!r}")
+        need(self.levels <= 16, f"levels must be at most 16, got {self.levels}")
         factor = 2**self.levels
         need(
             self.image_size >= factor and self.image_size % factor == 0,

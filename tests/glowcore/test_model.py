@@ -233,3 +233,8 @@ def test_mixed_precision_keeps_the_flow_exact_and_logdets_float32(dtype: torch.d
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     _, logdet32 = model(x)
     assert torch.allclose(logdet, logdet32, rtol=1e-2)
+
+
+def test_absurd_levels_are_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="levels must be at most 16"):
+        GlowConfig(levels=10**12)
