@@ -49,6 +49,7 @@ from .model import Glow, GlowConfig
 from .progress import CancelToken, ProgressFn
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "cosine")
 
 __all__ = [
     "PRECISIONS",
@@ -95,6 +96,11 @@ class TrainConfig:
     batch: int = 32
     lr: float = 1e-3
     warmup: int = 500
+    # "constant" after warmup, or "cosine": from decay_start (default: the end of warmup) down to
+    # lr_min at max_steps (which cosine needs); may change on resume, e.g. to anneal a long run
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
+    decay_start: Optional[int] = None
     grad_clip: float = 50.0
     epochs: Optional[float] = None
     max_minutes: Optional[float] = None
@@ -120,6 +126,7 @@ class TrainConfig:
     RESUMABLE_CHANGES = (
         "epochs", "max_minutes", "max_steps", "eval_minutes", "eval_steps", "val_images", "eval_batch",
         "samples", "cache_dir", "device", "threads", "max_bad_steps", "out", "data", "precision",
+        "lr_schedule", "lr_min", "decay_start",
     )
 
     def to_dict(self) -> dict:
@@ -159,9 +166,31 @@ class TrainConfig:
             v = getattr(self, name)
             need(v is None or (isinstance(v, int) and v >= 1), f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
         need(isinstance(self.eval_minutes, (int, float)) and self.eval_minutes > 0, f"eval-minutes must be > 0, got {self.eval_minutes!r}")
+        need(self.lr_schedule in LR_SCHEDULES, f"lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        need(isinstance(self.lr_min, (int, float)) and 0 <= self.lr_min <= self.lr, f"lr-min must be in [0, lr={self.lr}], got {self.lr_min!r}")
+        need(self.decay_start is None or (isinstance(self.decay_start, int) and self.decay_start >= 0),
+             f"decay-start must be an integer >= 0, got {self.decay_start!r}")
+        if self.lr_schedule == "cosine":
+            need(self.max_steps is not None, "lr-schedule cosine decays to lr-min at --max-steps: give --max-steps")
+            start = self.warmup if self.decay_start is None else self.decay_start
+            need(self.max_steps is None or start < self.max_steps,
+                 f"decay-start ({start}) must be below max-steps ({self.max_steps})")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
         need(not isinstance(self.levels, int) or self.levels <= MAX_LEVELS, f"levels must be <= {MAX_LEVELS}, got {self.levels!r}")
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate at (0-based) ``step``: linear warmup, then constant or cosine decay."""
+    lr = float(cfg.lr)
+    if cfg.lr_schedule == "cosine" and cfg.max_steps is not None:
+        start = cfg.warmup if cfg.decay_start is None else cfg.decay_start
+        if step >= start:
+            frac = min(1.0, (step - start) / max(cfg.max_steps - start, 1))
+            lr = cfg.lr_min + (lr - cfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * frac))
+    if cfg.warmup > 0:
+        lr *= min(1.0, (step + 1) / cfg.warmup)
+    return lr
 
 
 @dataclass
@@ -698,7 +727,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     known_bad = skipped_total
 
     def current_lr(s: int) -> float:
-        return cfg.lr * min(1.0, (s + 1) / cfg.warmup) if cfg.warmup > 0 else cfg.lr
+        return learning_rate(cfg, s)
 
     def evaluate_and_save(final: bool) -> None:
         nonlocal best_val, last_val, last_train, loss_sum, loss_count, last_eval_time, last_eval_step, last_eval_images

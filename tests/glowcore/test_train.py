@@ -17,7 +17,7 @@ from glowcore.cli import main
 from glowcore.data import DataWarning
 from glowcore.flows import ActNorm
 from glowcore.progress import CancelToken
-from glowcore.train import TrainConfig, TrainingError, load_trainer_state, train
+from glowcore.train import TrainConfig, TrainingError, learning_rate, load_trainer_state, train
 
 
 def tiny(tmp_path: Path, name: str = "run", **kw) -> TrainConfig:
@@ -180,6 +180,8 @@ def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
         (["--data", "fashion-mnist", "--batch", "0"], "batch must be a positive integer"),
         (["--data", "fashion-mnist", "--resume"], "there is no run to resume"),
         (["--out", "X"], "no data set: give --data"),
+        (["--data", "fashion-mnist", "--lr-schedule", "cosine"], "decays to lr-min at --max-steps: give --max-steps"),
+        (["--data", "fashion-mnist", "--lr-schedule", "cosine", "--max-steps", "10", "--decay-start", "10"], "decay-start (10) must be below max-steps (10)"),
     ],
 )
 def test_cli_errors_name_the_problem(tmp_path: Path, capsys, args: list[str], message: str) -> None:
@@ -208,3 +210,25 @@ def test_bf16_precision_trains_and_records_its_precision(tmp_path: Path) -> None
     assert (model.decode(model.encode(x)) - x).abs().max() < 1e-4
     with pytest.raises(TrainingError, match="precision must be one of"):
         tiny(tmp_path, precision="int8").validate()
+
+
+def test_learning_rate_schedules() -> None:
+    const = TrainConfig(data="x", out="y", lr=1e-3, warmup=10)
+    assert learning_rate(const, 0) == pytest.approx(1e-4)
+    assert learning_rate(const, 9) == learning_rate(const, 5000) == pytest.approx(1e-3)
+    cos = TrainConfig(data="x", out="y", lr=1e-3, warmup=10, lr_schedule="cosine", lr_min=1e-5, max_steps=110)
+    assert learning_rate(cos, 10) == pytest.approx(1e-3)
+    assert learning_rate(cos, 60) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)
+    assert learning_rate(cos, 110) == learning_rate(cos, 500) == pytest.approx(1e-5)
+    lrs = [learning_rate(cos, s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    late = TrainConfig(data="x", out="y", lr=1e-3, warmup=10, lr_schedule="cosine", max_steps=200, decay_start=100)
+    assert learning_rate(late, 99) == pytest.approx(1e-3) and learning_rate(late, 150) == pytest.approx(5e-4)
+
+
+def test_a_resumed_run_can_switch_to_cosine_decay(tmp_path: Path) -> None:
+    train(tiny(tmp_path, max_steps=6), log=quiet)
+    res = train(tiny(tmp_path, max_steps=12, lr_schedule="cosine", decay_start=6, lr_min=0.0), resume=True, log=quiet)
+    assert res.step == 12
+    lrs = [m["lr"] for m in res.metrics]
+    assert lrs[-1] < 2e-3 * 0.1
