@@ -90,6 +90,13 @@ def main() -> None:
     with torch.inference_mode():
         p50, p95 = _percentiles(_time(lambda: model.decode(one), device, args.runs))
         print(f"decode 1 image:   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
+        if device.type == "cpu":
+            from glowcore.flows import fast_networks_supported
+
+            model.decode(one, fast=True)  # builds the packed bf16 weights
+            p50, p95 = _percentiles(_time(lambda: model.decode(one, fast=True), device, args.runs))
+            native = "native bf16" if fast_networks_supported() else "no native bf16 on this CPU"
+            print(f"decode 1 image, fast (bf16 networks, {native}):   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
         p50, p95 = _percentiles(_time(lambda: model.encode(img), device, args.runs))
         print(f"encode 1 image:   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
         t = _time(lambda: model.sample(16, 0.7, seed=1), device, max(5, args.runs // 10), warmup=2)

@@ -343,18 +343,26 @@ class Glow(nn.Module):
         return torch.nan_to_num(x + 0.5, nan=0.5).clamp(0.0, 1.0)
 
     @torch.inference_mode()
-    def decode(self, latent: Latent, batch_size: int = 256) -> Tensor:
+    def decode(self, latent: Latent, batch_size: int = 256, fast: bool = False) -> Tensor:
         """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf; regions that blow up far
-        from the data are re-decoded with a damped reverse pass (``glowcore.stable``)."""
+        from the data are re-decoded with a damped reverse pass (``glowcore.stable``).
+
+        ``fast=True`` runs the coupling networks in bfloat16 on the CPU
+        (:class:`glowcore.flows.fast_networks`, for live display: faster where the CPU has
+        AVX512-BF16, pixels within a few thousandths of the exact float32 decoding); the default
+        is the exact float32 decoding, inverse of :meth:`encode`.
+        """
+        from .flows import fast_networks
         from .stable import stable_reverse
 
         latent = latent.to(self.device)
-        outs = [stable_reverse(self, latent[i : i + batch_size]) for i in range(0, latent.batch_size, batch_size)]
+        with fast_networks(fast):
+            outs = [stable_reverse(self, latent[i : i + batch_size]) for i in range(0, latent.batch_size, batch_size)]
         return (torch.cat(outs, dim=0) + 0.5).clamp(0.0, 1.0)
 
-    def decode_uint8(self, latent: Latent) -> np.ndarray:
+    def decode_uint8(self, latent: Latent, fast: bool = False) -> np.ndarray:
         """Latent -> uint8 images (B, H, W, C)."""
-        return to_uint8(self.decode(latent))
+        return to_uint8(self.decode(latent, fast=fast))
 
     def sample_latent(self, n: int = 1, temperature: float = 0.7, seed: int | None = None) -> Latent:
         """Standard-normal eps on every level, scaled by ``temperature``.
@@ -370,9 +378,10 @@ class Glow(nn.Module):
         return Latent(levels).to(self.device)
 
     @torch.inference_mode()
-    def sample(self, n: int = 1, temperature: float = 0.7, seed: int | None = None) -> Tensor:
-        """``n`` images (B, C, H, W) in [0, 1] at ``temperature``; reproducible with ``seed``."""
-        return self.decode(self.sample_latent(n, temperature, seed))
+    def sample(self, n: int = 1, temperature: float = 0.7, seed: int | None = None, fast: bool = False) -> Tensor:
+        """``n`` images (B, C, H, W) in [0, 1] at ``temperature``; reproducible with ``seed``
+        (``fast``: see :meth:`decode`)."""
+        return self.decode(self.sample_latent(n, temperature, seed), fast=fast)
 
     # ------------------------------------------------------------------ misc
     def num_parameters(self) -> int:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 from glowcore import Glow, GlowConfig, Latent, to_uint8
 from glowcore.flows import ZeroConv2d
@@ -238,3 +239,40 @@ def test_mixed_precision_keeps_the_flow_exact_and_logdets_float32(dtype: torch.d
 def test_absurd_levels_are_refused_at_once() -> None:
     with pytest.raises(ValueError, match="levels must be at most 16"):
         GlowConfig(levels=10**12)
+
+
+def test_fast_decoding_runs_bf16_networks_close_to_the_exact_decoding() -> None:
+    import threading
+
+    from glowcore import flows
+
+    model = tiny(image_size=16, channels=3, levels=2, steps=2, hidden=32).eval()
+    z = model.sample_latent(4, 0.7, seed=1)
+    exact = model.decode(z)
+    fast = model.decode(z, fast=True)
+    diff = (fast - exact).abs()
+    assert 0 < diff.max() < 0.02  # the bf16 path ran, and its pixels stay close
+    assert torch.equal(model.decode(z), exact)  # the switch is off again after the call
+    # only this thread: another thread decoding meanwhile stays exact
+    seen: list[Tensor] = []
+    with flows.fast_networks():
+        t = threading.Thread(target=lambda: seen.append(model.decode(z)))
+        t.start()
+        t.join()
+    assert torch.equal(seen[0], exact)
+    # never with autograd (training, latent optimisation): decode_tensor stays exact
+    with flows.fast_networks():
+        assert torch.allclose(model.decode_tensor(z), exact, atol=1e-6)
+    # the plain-convolution fallback (no oneDNN packed op) computes the same bf16 networks
+    saved = list(flows._PACKED_CONV)
+    try:
+        flows._PACKED_CONV[:] = [False]
+        for m in model.modules():
+            m.__dict__.pop("_eval_cache", None)
+        fallback = model.decode(z, fast=True)
+    finally:
+        flows._PACKED_CONV[:] = saved
+        for m in model.modules():
+            m.__dict__.pop("_eval_cache", None)
+    assert 0 < (fallback - exact).abs().max() < 0.02
+    assert (fallback - fast).abs().max() < 0.01
