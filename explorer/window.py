@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self._before_key: Any = None
         self._analysis_stamp = 0
         self._preview_stamp = 0
+        self._model_stamp = 0  # stamps below this were requests for a model no longer open
         self._dropped = 0
         self._holding_before = False
         self._closing = False
@@ -513,6 +514,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_opened(self, info: ModelInfo) -> None:
         self.model_info = info
+        self._model_stamp = self.state.next_stamp()
         self.message.hide()
         self.state.reset_session()
         self.state.set_directions(info.directions)
@@ -582,6 +584,9 @@ class MainWindow(QMainWindow):
         self._idle.start()
 
     def _on_render_failed(self, stamp: int, message: str) -> None:
+        if stamp < self._model_stamp:  # asked for before another model was opened: stale
+            self._dropped += 1
+            return
         self.render_errors.append(message)
         self.show_error(f"Could not render: {message}")
 
@@ -840,7 +845,13 @@ class MainWindow(QMainWindow):
         if not self.interpolate.ready():
             return
         ids, params = self.interpolate.keyframe_ids(), self.interpolate.params()
-        self._call("filmstrip", self.interpolate.set_filmstrip, keyframes=ids, params=params, count=12)
+        stamp = self.state.next_stamp()
+
+        def failed(message: str, cancelled: bool) -> None:
+            if not cancelled and stamp > self._model_stamp:  # else its keyframes are gone: stale
+                self.show_error(f"{FAIL_TITLES['filmstrip']}: {message}")
+
+        self._call("filmstrip", self.interpolate.set_filmstrip, failed, keyframes=ids, params=params, count=12)
         self._request_preview(self.interpolate.scrub.value())
 
     def _request_preview(self, index: int) -> None:
