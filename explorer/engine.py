@@ -136,14 +136,14 @@ class Engine:
         model = glowcore.load_model(path, device=self.device)
         if progress:
             progress(1, 2, "warming up")
-        self.model = model
-        self._latents.clear()
-        self._clear_caches()
         # One decode to warm up kernels and the eval-mode caches, so the first face is quick.
         with torch.inference_mode():
             model.decode(model.sample_latent(1, 0.7, seed=0), fast=self.fast)
         if progress:
-            progress(2, 2, "ready")
+            progress(2, 2, "ready")  # the last point where a cancel (or an error) keeps the old model
+        self.model = model
+        self._latents.clear()
+        self._clear_caches()
         src = Path(model.source_path) if getattr(model, "source_path", None) else Path(str(path or "model"))
         name = src.name if src.name not in ("best", "final", "model") else f"{src.parent.name}/{src.name}"
         c = model.config

@@ -113,7 +113,7 @@ class InpaintPanel(QWidget):
         self.steps.setValue(40)
         self.steps.setToolTip("Optimisation steps: more is slower and more accurate")
         self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 1.2)
+        self.temperature.setRange(0.05, 1.2)  # inpainting needs a positive temperature
         self.temperature.setSingleStep(0.05)
         self.temperature.setValue(0.7)
         self.temperature.setToolTip("Variety of the candidates")

@@ -3,9 +3,10 @@
 :class:`Monkey` picks actions with a seeded ``random.Random`` and performs them the way a user
 would reach them: ``QAction.trigger()`` for menu items and shortcuts, ``click()`` / ``setValue()``
 / mouse events on the widgets, file dialogs answered by patched ``QFileDialog`` functions. It never
-calls the engine. Between actions it lets the event loop run for a random moment (0 to 50 ms),
-sometimes waits for the picture or for the jobs to finish, and sometimes does several actions in
-a burst without any wait.
+calls the engine. The event loop runs during the wait actions (1 to 50 ms), inside slider drags
+and while it waits for the picture or for the jobs to finish; a burst does 3 to 15 quick actions
+with no event processing in between; the job queue is kept to a few jobs, as a user waiting for
+them would.
 
 :class:`Catcher` records every uncaught Python exception (``sys.excepthook``, which PySide calls
 for exceptions in slots and event handlers, and ``threading.excepthook``), every exception the

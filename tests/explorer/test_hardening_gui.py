@@ -451,3 +451,48 @@ def test_requests_made_while_another_model_opens_fail_silently(qtbot, make_windo
     qtbot.wait(50)
     assert win.render_errors == [] and win.message.text() == ""  # ... and the window said nothing
     _clean(catcher)
+
+
+def test_cancelling_open_model_at_its_last_step_keeps_the_open_model(qtbot, make_window, tiny_model, tmp_path, monkeypatch, catcher):
+    """Esc while another model opens, at its very last progress step: the engine used to have
+    switched to the new model (and forgotten every face of the old one) before that step, while
+    the window, told "cancelled", kept the old model's faces, keyframes and candidates: each later
+    render of them failed with "that face belongs to a model that is no longer open"."""
+    photos = write_photos(tmp_path / "photos")
+    win = make_window(tiny_model)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(photos["png"]), ""))
+    win.act_open_photo.trigger()
+    qtbot.waitUntil(lambda: win.state.face.kind == "latent", timeout=WAIT_MS)
+    wait_settled(qtbot, win)
+    info = win.model_info
+    # Cancel at the last step, exactly: this runs in the worker thread as it reports (2, 2).
+    win.worker.progress.connect(lambda cid, done, total, msg: win.worker.cancel(cid) if (done, total) == (2, 2) else None)
+    cancelled = []
+    win.worker.command_failed.connect(lambda cid, kind, msg, c: cancelled.append((kind, c)))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_model / "config.json"), ""))
+    win.act_open_model.trigger()
+    qtbot.waitUntil(lambda: cancelled == [("open_model", True)], timeout=WAIT_MS)
+    assert win.model_info is info and win.state.face.kind == "latent"
+    stamp = win.canvas.stamp()
+    win.attributes.row("Smiling").slider.setValue(150)  # the photo's face, on the model still open
+    qtbot.waitUntil(lambda: bool(win.render_errors) or (win.settled() and win.canvas.stamp() > stamp), timeout=WAIT_MS)
+    assert win.render_errors == []
+    _clean(catcher)
+
+
+def test_the_inpaint_tab_offers_only_temperatures_inpainting_accepts(qtbot, make_window, tiny_model, catcher):
+    """The temperature box went down to 0.00, which inpainting refuses ("temperature must be a
+    positive number, got 0.0")."""
+    win = make_window(tiny_model)
+    win.tools_dock.show()
+    win.tools.setCurrentWidget(win.inpaint)
+    win.canvas.set_mask_array(np.eye(16, dtype=bool))
+    p = win.inpaint
+    p.temperature.setValue(0.0)  # what typing 0 or holding the down arrow does
+    assert p.temperature.value() > 0
+    p.steps.setValue(1)
+    p.candidates.setValue(2)
+    p.run.click()
+    qtbot.waitUntil(lambda: p.results.count() == 2 or win.message.text() != "", timeout=WAIT_MS)
+    assert p.results.count() == 2, win.message.text()
+    _clean(catcher)
