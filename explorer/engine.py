@@ -114,6 +114,7 @@ class Engine:
         self._image_cache: OrderedDict = OrderedDict()
         self._interp_cache: Optional[tuple[Any, Latent]] = None
         self._candidates: Optional[np.ndarray] = None
+        self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
         self.info: Optional[ModelInfo] = None
 
     # ------------------------------------------------------------------ model
@@ -360,10 +361,12 @@ class Engine:
         seed: int = 0,
         progress: Optional[ProgressFn] = None,
         cancel: Optional[CancelToken] = None,
+        batch: Optional[int] = None,
     ) -> np.ndarray:
         """Fill the masked area of ``image``; returns ``candidates`` uint8 pictures.
 
-        Pixels outside the mask are exactly those of ``image``.
+        Pixels outside the mask are exactly those of ``image``. ``batch`` names this set of
+        candidates for :meth:`adopt_candidate`.
         """
         m = self._need_model()
         from glowcore.inpaint import inpaint
@@ -380,12 +383,16 @@ class Engine:
         )
         arr = glowcore.to_uint8(out.detach().float().cpu())  # (N, H, W, C)
         arr = np.where(mask[None, :, :, None], arr, img[None])  # never touch unmasked pixels
-        self._candidates = arr
+        self._candidates, self._candidates_batch = arr, batch
         return np.stack([self._image(a) for a in arr])
 
-    def adopt_candidate(self, index: int) -> tuple[int, np.ndarray]:
+    def adopt_candidate(self, index: int, batch: Optional[int] = None) -> tuple[int, np.ndarray]:
+        """Make candidate ``index`` of the last inpainting the current face. With ``batch``, only
+        if that inpainting is the one named ``batch`` (not a newer one that finished meanwhile)."""
         if self._candidates is None or not 0 <= index < len(self._candidates):
             raise ValueError("that inpainting candidate is no longer available; run inpainting again")
+        if batch is not None and batch != self._candidates_batch:
+            raise ValueError("those candidates were replaced by newer ones; pick one of the candidates shown now")
         return self.adopt(self._candidates[index])
 
     # ------------------------------------------------------------------ directions

@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
         self._analysis_stamp = 0
         self._preview_stamp = 0
         self._model_stamp = 0  # stamps below this were requests for a model no longer open
+        self._candidates_cid: Optional[int] = None  # the inpainting whose candidates are shown
         self._dropped = 0
         self._holding_before = False
         self._closing = False
@@ -468,6 +469,7 @@ class MainWindow(QMainWindow):
         self.jobbar.finish(cid)
         if kind == "inpaint":
             self.inpaint.set_busy(False)
+            self._candidates_cid = cid
         on_done, _ = self._callbacks.pop(cid, (None, None))
         if on_done is not None:
             on_done(result)
@@ -903,7 +905,8 @@ class MainWindow(QMainWindow):
             self.run_inpaint()
 
     def pick_candidate(self, index: int) -> None:
-        self._call("adopt_candidate", lambda r: self.state.set_face(FaceRef.from_latent(r[0], f"inpainted #{index + 1}")), index=index)
+        # The candidates shown, by the inpainting that made them: a newer one may finish first.
+        self._call("adopt_candidate", lambda r: self.state.set_face(FaceRef.from_latent(r[0], f"inpainted #{index + 1}")), index=index, batch=self._candidates_cid)
 
     # ================================================================== directions
     def tag_current(self, positive: bool) -> None:

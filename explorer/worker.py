@@ -288,7 +288,7 @@ class ModelWorker(QObject):
             latent_id, img, message = eng.load_photo(p["source"], progress=progress)
             return latent_id, array_to_qimage(img), message, p.get("label", "photo")
         if k == "adopt_candidate":
-            latent_id, img = eng.adopt_candidate(p["index"])
+            latent_id, img = eng.adopt_candidate(p["index"], p.get("batch"))
             return latent_id, array_to_qimage(img)
         if k == "filmstrip":
             return [(i, array_to_qimage(a)) for i, a in eng.filmstrip(p["keyframes"], p["params"], p.get("count", 12))]
@@ -296,6 +296,7 @@ class ModelWorker(QObject):
             arr = eng.inpaint(
                 p["image"], p["mask"], candidates=p.get("candidates", 4), steps=p.get("steps"),
                 temperature=p.get("temperature", 0.7), seed=p.get("seed", 0), progress=progress, cancel=token,
+                batch=cmd.id,
             )
             return [array_to_qimage(a) for a in arr]
         if k == "export":

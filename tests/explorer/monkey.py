@@ -198,13 +198,15 @@ class Monkey:
         monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (self.open_answer, ""))
         monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (self.save_answer, ""))
         # Commands that failed (not cancelled), and what makes a failure expected: the damaged
-        # photo and model files, and jobs asked for before another model was opened, which refer
-        # to faces of the old one ("that face belongs to a model that is no longer open").
+        # photo and model files, a few refusals of what the user asked, and jobs asked for before
+        # another model was opened, which refer to faces or candidates of the old one ("that face
+        # belongs to a model that is no longer open", "that inpainting candidate is no longer available").
         self.failures: list[tuple[int, str, str]] = []
         self.expected: list[str] = [
             str(self.photos["broken"].name), str(self.broken_model.name),
             "GIF cannot play faster than 50 fps",  # the Export box allows 1-120 fps for every format
             "both groups have the same mean encoding",  # the same face tagged as having and lacking it
+            "replaced by newer ones",  # "Use this one" while a newer inpainting finished first
         ]
         self.stale: set[int] = set()
         self.jobs: collections.Counter[str] = collections.Counter()
@@ -246,7 +248,7 @@ class Monkey:
     def unexpected_failures(self) -> list[tuple[str, str]]:
         return [
             (k, m) for cid, k, m in self.failures
-            if not any(e in m for e in self.expected) and not (cid in self.stale and "no longer open" in m)
+            if not any(e in m for e in self.expected) and not (cid in self.stale and ("no longer open" in m or "no longer available" in m))
         ]
 
     def _note(self, text: str) -> None:

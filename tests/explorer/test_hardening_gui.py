@@ -496,3 +496,40 @@ def test_the_inpaint_tab_offers_only_temperatures_inpainting_accepts(qtbot, make
     qtbot.waitUntil(lambda: p.results.count() == 2 or win.message.text() != "", timeout=WAIT_MS)
     assert p.results.count() == 2, win.message.text()
     _clean(catcher)
+
+
+def test_using_a_candidate_while_newer_ones_are_computed_never_adopts_another_picture(qtbot, make_window, tiny_model, catcher):
+    """"Use this one" on a candidate while a newer inpainting runs: the pick waits behind that job,
+    which replaces the engine's candidates; it used to adopt the *new* candidate with the same
+    number (a face the user never chose) or fail with "no longer available"."""
+    from explorer.qimage import qimage_to_array
+
+    from .conftest import canvas_array
+
+    win = make_window(tiny_model)
+    win.tools_dock.show()
+    win.tools.setCurrentWidget(win.inpaint)
+    p = win.inpaint
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[4:9, 3:12] = True
+    win.canvas.set_mask_array(mask)
+    p.steps.setValue(2)
+    p.candidates.setValue(2)
+    p.run.click()
+    qtbot.waitUntil(lambda: p.results.count() == 2, timeout=WAIT_MS)
+    picked = qimage_to_array(p.candidate_image(0))
+    first_results = p.results.images()
+    mask[9:14, 2:14] = True  # a larger area, filled again: different candidates
+    win.canvas.set_mask_array(mask)
+    p.steps.setValue(3)
+    p.run.click()
+    p.results.setCurrentRow(0)
+    p.use.click()  # candidate 1 of the set on screen, while the new set is computed
+    qtbot.waitUntil(lambda: p.results.images() != first_results and not win._callbacks, timeout=WAIT_MS)
+    wait_settled(qtbot, win)
+    if win.state.face.kind == "latent":  # adopted: it must be the picture that was picked
+        assert np.abs(canvas_array(win).astype(int) - picked.astype(int)).max() <= 1
+    else:  # refused, with a message saying why
+        assert "replaced by newer ones" in win.message.text()
+    assert not np.array_equal(qimage_to_array(p.candidate_image(0)), picked)  # (the test's premise)
+    _clean(catcher)
