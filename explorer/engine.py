@@ -389,10 +389,10 @@ class Engine:
     def adopt_candidate(self, index: int, batch: Optional[int] = None) -> tuple[int, np.ndarray]:
         """Make candidate ``index`` of the last inpainting the current face. With ``batch``, only
         if that inpainting is the one named ``batch`` (not a newer one that finished meanwhile)."""
+        if self._candidates is not None and batch is not None and batch != self._candidates_batch:
+            raise ValueError("those candidates were replaced by newer ones; pick one of the candidates shown now")
         if self._candidates is None or not 0 <= index < len(self._candidates):
             raise ValueError("that inpainting candidate is no longer available; run inpainting again")
-        if batch is not None and batch != self._candidates_batch:
-            raise ValueError("those candidates were replaced by newer ones; pick one of the candidates shown now")
         return self.adopt(self._candidates[index])
 
     # ------------------------------------------------------------------ directions
