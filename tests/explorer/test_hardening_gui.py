@@ -533,3 +533,111 @@ def test_using_a_candidate_while_newer_ones_are_computed_never_adopts_another_pi
         assert "replaced by newer ones" in win.message.text()
     assert not np.array_equal(qimage_to_array(p.candidate_image(0)), picked)  # (the test's premise)
     _clean(catcher)
+
+
+# ====================================================================== faults in the model worker
+FAULT_METHODS = (
+    "render", "preview", "filmstrip", "analyse", "materialize", "load_photo", "adopt_candidate",
+    "inpaint", "export", "fit_direction", "principal", "save_model",
+)
+
+
+@pytest.mark.parametrize("error", [RuntimeError, MemoryError])
+def test_the_worker_raising_in_any_request_leaves_the_window_usable(qtbot, make_window, tiny_model, tmp_path, monkeypatch, catcher, error):
+    """Every engine entry point the window reaches raises (an unexpected RuntimeError; running out
+    of memory): each failure shows as a message (renders and jobs) or is skipped (the analysis
+    plots), nothing escapes, the worker thread lives, nothing is half-written, and once the
+    faults stop the next request of every kind works."""
+    from collections import Counter
+
+    from explorer import engine as engine_mod
+
+    armed = {"on": False}
+    hits: Counter = Counter()
+
+    class FaultyEngine(engine_mod.Engine):
+        pass
+
+    def faulty(name):
+        original = getattr(engine_mod.Engine, name)
+
+        def method(self, *a, **k):
+            if armed["on"]:
+                hits[name] += 1
+                raise error(f"injected fault in {name}")
+            return original(self, *a, **k)
+
+        return method
+
+    for name in FAULT_METHODS:
+        setattr(FaultyEngine, name, faulty(name))
+    photos = write_photos(tmp_path / "photos")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    answer = {"open": "", "save": ""}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (answer["open"], ""))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (answer["save"], ""))
+    win = make_window(tiny_model, engine_factory=lambda: FaultyEngine("cpu", 1))
+    win.plots_dock.show()
+    _two_keyframes(qtbot, win)
+    win.tools_dock.show()
+    win.tools.setCurrentWidget(win.inpaint)
+    win.canvas.set_mask_array(np.eye(16, dtype=bool))
+    p, d = win.inpaint, win.directions
+    p.steps.setValue(1)
+    p.candidates.setValue(2)
+    p.run.click()
+    qtbot.waitUntil(lambda: p.results.count() == 2, timeout=WAIT_MS)
+    d.name.setText("Trait")
+    d.has.click()
+    win.act_new.trigger()
+    wait_settled(qtbot, win)
+    d.lacks.click()  # (another face: the same one in both groups has no direction)
+    qtbot.waitUntil(lambda: d.create.isEnabled(), timeout=WAIT_MS)
+    d.k.setValue(1)
+    d.samples.setValue(16)
+    win.interpolate.frames.setValue(4)
+    win.interpolate.scale.setValue(1)
+
+    def every_request(tag: str) -> None:
+        """One request of each kind, through the widgets, waiting for each to finish."""
+        win.plots_dock.toggleViewAction().trigger()
+        win.plots_dock.toggleViewAction().trigger()  # shown again: the plots analyse the picture
+        qtbot.wait(400)
+        win.attributes.row("Young").slider.setValue(win.attributes.row("Young").slider.value() + 7)  # render
+        win.interpolate.scrub.setValue((win.interpolate.scrub.value() + 1) % 4)  # preview
+        win.interpolate.mode.setCurrentIndex(1 - win.interpolate.mode.currentIndex())  # filmstrip (after 250 ms)
+        qtbot.wait(400)
+        win.act_keyframe.trigger()  # materialize
+        answer["open"] = str(photos["png"])
+        win.act_open_photo.trigger()  # load_photo
+        p.results.setCurrentRow(0)
+        p.use.click()  # adopt_candidate
+        p.run.click()  # inpaint
+        answer["save"] = str(out_dir / f"morph-{tag}.mp4")
+        win.interpolate.export.click()  # export
+        d.create.click()  # fit_direction
+        d.compute.click()  # principal
+        answer["save"] = str(out_dir / f"model-{tag}.safetensors")
+        d.save.click()  # save_model
+        qtbot.waitUntil(lambda: not win._callbacks and win.worker.busy_command is None, timeout=WAIT_MS)
+
+    armed["on"] = True
+    every_request("faulty")
+    assert set(hits) == set(FAULT_METHODS), f"not reached: {set(FAULT_METHODS) - set(hits)}"
+    shown = "out of memory" if error is MemoryError else "injected fault in render"
+    assert any(shown in m for m in win.render_errors), win.render_errors
+    assert win.message.text().startswith(("Could not", "The export failed", "Inpainting failed")), win.message.text()
+    assert win.host.thread.isRunning()
+    assert list(out_dir.iterdir()) == []  # neither a video nor a model, nor a temporary file
+
+    armed["on"] = False
+    win.message.hide()
+    kf, tags_before = win.interpolate.keyframes.count(), win.state.directions
+    stamp = win.canvas.stamp()
+    every_request("working")
+    assert win.canvas.stamp() > stamp and win.settled()  # a new picture
+    assert win.interpolate.keyframes.count() == kf + 1
+    assert sorted(x.name for x in out_dir.iterdir()) == ["model-working.safetensors", "morph-working.mp4"]
+    assert win.state.direction("Trait") is not None and win.state.direction("pc1") is not None and win.state.directions != tags_before, (win.message.text(), d.create.isEnabled(), d.positives.count(), d.negatives.count())
+    assert catcher.exceptions == [] and not catcher.bad_qt_messages(), "\n".join(catcher.problems())
