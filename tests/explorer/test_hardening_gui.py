@@ -33,7 +33,7 @@ from PySide6.QtWidgets import QFileDialog
 from explorer.worker import ModelWorker
 
 from .conftest import WAIT_MS, wait_settled
-from .monkey import Catcher, Monkey, rss_mb, write_photos
+from .monkey import Catcher, Monkey, write_photos
 
 ACTIONS = int(os.environ.get("GLOW_MONKEY_ACTIONS", "2000"))
 SEED = int(os.environ.get("GLOW_MONKEY_SEED", "20261128"))
