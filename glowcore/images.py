@@ -26,7 +26,10 @@ def to_tensor(images, channels: int | None = None, device=None) -> Tensor:
             arr = arr[None]
         if arr.ndim != 4:
             raise ValueError(f"expected an image array (H, W, C) or (B, H, W, C), got shape {images.shape}")
-        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
+        arr = np.ascontiguousarray(arr)
+        if not arr.flags.writeable:  # (read-only memory, e.g. a memory-mapped data set: copy, torch would warn)
+            arr = arr.copy()
+        t = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
     elif isinstance(images, Tensor):
         t = images
         if t.ndim == 3:
