@@ -78,14 +78,19 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         torch.set_num_threads(threads or default_threads())
         m = glowcore.load_model(model, device="cpu")
         lat = m.sample_latent(1, 0.7, seed=0)
+        from explorer.engine import Engine
+
+        fast = Engine("cpu", threads).fast  # what the worker will use (bf16 networks where native)
         ts = []
         with torch.inference_mode():
             for i in range(runs + 3):
                 t = time.perf_counter()
-                m.decode(lat)
+                m.decode(lat, fast=fast)
                 if i >= 3:
                     ts.append((time.perf_counter() - t) * 1000.0)
-        out.update(decode_ms_p50=round(_pct(ts, 0.5), 1), decode_ms_min=round(min(ts), 1), decode_threads=torch.get_num_threads())
+        out.update(
+            decode_ms_p50=round(_pct(ts, 0.5), 1), decode_ms_min=round(min(ts), 1), decode_threads=torch.get_num_threads(), decode_fast=fast
+        )
 
     t = threading.Thread(target=work)
     t.start()
