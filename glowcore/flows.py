@@ -348,7 +348,7 @@ class CouplingNet(EvalCached):
 
     def _forward_bf16(self, x: Tensor) -> Tensor:
         (w1, b1, p1), (w2, b2, p2), (w3, b3, p3) = self._bf16_weights((x.shape[2], x.shape[3]))
-        h = x.to(torch.bfloat16).contiguous(memory_format=CHANNELS_LAST)
+        h = x.to(dtype=torch.bfloat16, memory_format=CHANNELS_LAST)  # one copy
         if _packed_conv_available():
             conv = torch.ops.mkldnn._convolution_pointwise
             h = conv(h, w1, b1, p1, [1, 1], [1, 1], 1, "relu", [], "")
