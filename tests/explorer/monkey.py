@@ -34,9 +34,9 @@ from PySide6.QtCore import QObject, QPointF, Qt, QtMsgType, Slot, qInstallMessag
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
-__all__ = ["Catcher", "Monkey", "rss_mb", "peak_rss_mb", "BENIGN_QT_MESSAGES"]
+from .conftest import WAIT_MS, wait_settled
 
-WAIT_MS = 90_000  # generous: the machine is small and shared; never a timing check
+__all__ = ["Catcher", "Monkey", "rss_mb", "peak_rss_mb", "BENIGN_QT_MESSAGES"]
 
 #: Qt messages that do not indicate an error (the offscreen platform and fonts say these).
 BENIGN_QT_MESSAGES = (
@@ -297,6 +297,23 @@ class Monkey:
         else:
             self.qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=pos)
 
+    def _click_row(self, button: str) -> None:
+        """Click ``button`` (star, lock, reset) on a random visible attribute row."""
+        row = self._row()
+        if row is not None:
+            self._note(f"{button} {row.name}")
+            getattr(row, button).click()
+
+    def _cancel_when_running(self, kind: str, tries: int, waits: list[int]) -> None:
+        """Cancel (button or Esc) as soon as the job bar shows the ``kind`` job running, waiting up
+        to ``tries`` times a random one of ``waits`` ms for it."""
+        for _ in range(tries):
+            self.qtbot.wait(self.rng.choice(waits))
+            busy = self.win.worker.busy_command
+            if busy is not None and busy[1] == kind and self.win.jobbar.job_id == busy[0]:
+                self._cancel_now()
+                return
+
     def _show_tab(self, widget: Any) -> None:
         win = self.win
         if not win.tools_dock.isVisible():
@@ -344,22 +361,13 @@ class Monkey:
         row.spin.setValue(v)
 
     def star(self) -> None:
-        row = self._row()
-        if row is not None:
-            self._note(f"star {row.name}")
-            row.star.click()
+        self._click_row("star")
 
     def lock(self) -> None:
-        row = self._row()
-        if row is not None:
-            self._note(f"lock {row.name}")
-            row.lock.click()
+        self._click_row("lock")
 
     def row_reset(self) -> None:
-        row = self._row()
-        if row is not None:
-            self._note(f"reset {row.name}")
-            row.reset.click()
+        self._click_row("reset")
 
     def reset_all(self) -> None:
         self._note("reset all")
@@ -578,12 +586,7 @@ class Monkey:
         else:
             self.win.act_export.trigger()
         if cancel:
-            for _ in range(self.rng.randint(1, 20)):
-                self.qtbot.wait(self.rng.choice([0, 1, 3, 10]))
-                busy = self.win.worker.busy_command
-                if busy is not None and busy[1] == "export" and self.win.jobbar.job_id == busy[0]:
-                    self._cancel_now()
-                    break
+            self._cancel_when_running("export", self.rng.randint(1, 20), [0, 1, 3, 10])
 
     # ================================================================== inpainting
     def stroke(self) -> None:
@@ -640,12 +643,7 @@ class Monkey:
         else:
             self.win.act_inpaint.trigger()
         if cancel:
-            for _ in range(self.rng.randint(1, 10)):
-                self.qtbot.wait(self.rng.choice([0, 2, 10]))
-                busy = self.win.worker.busy_command
-                if busy is not None and busy[1] == "inpaint" and self.win.jobbar.job_id == busy[0]:
-                    self._cancel_now()
-                    break
+            self._cancel_when_running("inpaint", self.rng.randint(1, 10), [0, 2, 10])
 
     def use_candidate(self) -> None:
         p = self.win.inpaint
@@ -713,7 +711,7 @@ class Monkey:
 
     def wait_settled(self) -> None:
         self._note("wait for the picture")
-        self.qtbot.waitUntil(self.win.settled, timeout=WAIT_MS)
+        wait_settled(self.qtbot, self.win)
 
     def wait_jobs(self) -> None:
         self._note("wait for the jobs")
@@ -721,15 +719,16 @@ class Monkey:
 
     def burst(self) -> None:
         """Several quick actions with no event processing in between (fast typing or clicking)."""
-        quick = [self.slider_set, self.spin_set, self.new_face, self.seed, self.undo, self.redo, self.temperature, self.scrub]
+        quick = [self.slider_set, self.spin_set, self.new_face, self.seed, self.undo, self.redo, self._temperature_set, self.scrub]
         n = self.rng.randint(3, 15)
         self._note(f"burst of {n}")
         for _ in range(n):
-            fn = self.rng.choice(quick)
-            if fn is self.temperature and self.win.temp_slider.isEnabled():
-                self.win.temp_slider.setValue(self.rng.randint(0, 120))
-            elif fn is not self.temperature:
-                fn()
+            self.rng.choice(quick)()
+
+    def _temperature_set(self) -> None:
+        """The temperature slider set to a value at once (no drag: a burst processes no events)."""
+        if self.win.temp_slider.isEnabled():
+            self.win.temp_slider.setValue(self.rng.randint(0, 120))
 
     # ================================================================== the run
     def warm_up(self) -> None:
@@ -787,7 +786,7 @@ class Monkey:
             if (i + 1) % 1000 == 0:
                 series.append((i + 1, round(rss_mb(), 1)))
                 if progress is not None:
-                    progress(f"{i + 1} actions, {time.monotonic() - t0:.0f} s, RSS {rss_mb():.0f} MB")
+                    progress(f"{i + 1} actions, {time.monotonic() - t0:.0f} s, RSS {series[-1][1]:.0f} MB")
         self.settle()
         gc.collect()
         if rss_start is None:
