@@ -73,14 +73,12 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         import torch
 
         import glowcore
-        from explorer.engine import default_threads
+        from explorer.engine import default_fast, default_threads
 
         torch.set_num_threads(threads or default_threads())
         m = glowcore.load_model(model, device="cpu")
         lat = m.sample_latent(1, 0.7, seed=0)
-        from explorer.engine import Engine
-
-        fast = Engine("cpu", threads).fast  # what the worker will use (bf16 networks where native)
+        fast = default_fast()  # what the worker uses (bf16 networks where native)
         ts = []
         with torch.inference_mode():
             for i in range(runs + 3):

@@ -60,6 +60,15 @@ def default_threads() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
+def default_fast() -> bool:
+    """Whether live pictures use the fast bf16 networks: where the CPU computes bf16 natively
+    (pixels within a few thousandths of the exact decoding, 1.2-1.9x faster per network), unless
+    ``GLOW_EXACT_DECODE=1``. Exports, photos' encodings and saved latents are always exact."""
+    from glowcore.flows import fast_networks_supported
+
+    return fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
+
+
 def _direction_group(name: str, info: dict) -> str:
     kind = str(info.get("kind") or info.get("group") or info.get("source") or "").lower()
     if kind in ("principal", "pca") or (name.startswith("pc") and name[2:].isdigit()):
@@ -98,15 +107,7 @@ class Engine:
         # many times slower than one thread (measured: benchmarks/gui_latency.py).
         torch.set_num_threads(int(threads) if threads else default_threads())
         self.device = torch.device(device) if device else glowcore.default_device()
-        # Live pictures decode with bfloat16 coupling networks where the CPU computes bf16
-        # natively (pixels within a few thousandths of the exact decoding, 1.2-1.9x faster per
-        # network); GLOW_EXACT_DECODE=1 or fast=False keeps every picture exact. Exports, photos'
-        # encodings and saved latents are always exact.
-        if fast is None:
-            from glowcore.flows import fast_networks_supported
-
-            fast = fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
-        self.fast = bool(fast) and self.device.type == "cpu"
+        self.fast = (default_fast() if fast is None else bool(fast)) and self.device.type == "cpu"
         self.model: Optional[Glow] = None
         self._latents: dict[int, Latent] = {}
         self._ids = itertools.count(1)
@@ -229,11 +230,11 @@ class Engine:
         return directions.edit(m, base, amounts, fixed=fixed, levels=levels)
 
     # ------------------------------------------------------------------ images
-    def decode_images(self, latent: Latent, exact: bool = False) -> np.ndarray:
-        """Latent -> uint8 (B, H, W, C) numpy (with the fast networks for display, unless ``exact``)."""
+    def decode_images(self, latent: Latent) -> np.ndarray:
+        """Latent -> uint8 (B, H, W, C) numpy, for display (the fast networks when ``self.fast``)."""
         m = self._need_model()
         with torch.inference_mode():
-            return glowcore.to_uint8(m.decode(latent, fast=self.fast and not exact))
+            return glowcore.to_uint8(m.decode(latent, fast=self.fast))
 
     def _image(self, arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr

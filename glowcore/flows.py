@@ -17,10 +17,11 @@ the parameters. Train in train mode.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -325,22 +326,22 @@ class CouplingNet(EvalCached):
 
     def _bf16_weights(self, size: tuple[int, int]) -> list[tuple[Tensor, Tensor, list[int]]]:
         """bfloat16 weights and biases of the three convolutions (ZeroConv2d's scale folded in),
-        pre-packed for oneDNN when :func:`_packed_conv` is available."""
+        pre-packed for oneDNN for images of ``size`` when :func:`_packed_conv_available`."""
 
         def build() -> list[tuple[Tensor, Tensor, list[int]]]:
             w3, b3 = self.out.folded()
             layers = []
-            for w, b, pad in ((self.conv1.weight, self.conv1.bias, 1), (self.conv2.weight, self.conv2.bias, 0), (w3, b3, pad_of(w3))):
-                wb = w.detach().to(torch.bfloat16).contiguous(memory_format=CHANNELS_LAST)
+            for w, b in ((self.conv1.weight, self.conv1.bias), (self.conv2.weight, self.conv2.bias), (w3, b3)):
+                pad = w.shape[-1] // 2
+                wb = w.detach().to(torch.bfloat16)
                 if _packed_conv_available():
                     wb = torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[attr-defined]
-                        wb.contiguous().to_mkldnn(), [pad, pad], [1, 1], [1, 1], 1, [1, w.shape[1], *size]
+                        wb.to_mkldnn(), [pad, pad], [1, 1], [1, 1], 1, [1, w.shape[1], *size]
                     )
+                else:
+                    wb = wb.contiguous(memory_format=CHANNELS_LAST)
                 layers.append((wb, b.detach().to(torch.bfloat16), [pad, pad]))
             return layers
-
-        def pad_of(w: Tensor) -> int:
-            return w.shape[-1] // 2
 
         sources = (self.conv1.weight, self.conv1.bias, self.conv2.weight, self.conv2.bias, self.out.conv.weight, self.out.conv.bias, self.out.logs)
         # packed for one image size (oneDNN picks the weight layout for it)
@@ -363,28 +364,24 @@ class CouplingNet(EvalCached):
 
 #: Thread-local switch for the fast inference path (see :func:`fast_networks`).
 FAST_NETWORKS = threading.local()
-_PACKED_CONV: list[bool] = []
 
 
+@functools.cache
 def _packed_conv_available() -> bool:
     """Whether oneDNN's pre-packed bfloat16 convolution (what ``torch.compile`` uses on CPU) works
     here; checked once against the plain convolution. Else the fast path uses ``F.conv2d``."""
-    if not _PACKED_CONV:
-        ok = False
-        try:
-            with torch.inference_mode(False), torch.no_grad():
-                g = torch.Generator().manual_seed(0)
-                w = torch.randn(8, 4, 3, 3, generator=g).to(torch.bfloat16)
-                b = torch.randn(8, generator=g).to(torch.bfloat16)
-                x = torch.randn(2, 4, 5, 5, generator=g).to(torch.bfloat16).contiguous(memory_format=CHANNELS_LAST)
-                packed = torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(), [1, 1], [1, 1], [1, 1], 1, [1, 4, 16, 16])  # type: ignore[attr-defined]
-                y = torch.ops.mkldnn._convolution_pointwise(x, packed, b, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
-                ref = F.relu(F.conv2d(x.float(), w.float(), b.float(), padding=1))
-                ok = tuple(y.shape) == tuple(ref.shape) and bool(torch.allclose(y.float(), ref, atol=0.1, rtol=0.05))
-        except Exception:  # an op missing from this build of torch, or no oneDNN: use the plain path
-            ok = False
-        _PACKED_CONV.append(ok)
-    return _PACKED_CONV[0]
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            g = torch.Generator().manual_seed(0)
+            w = torch.randn(8, 4, 3, 3, generator=g).to(torch.bfloat16)
+            b = torch.randn(8, generator=g).to(torch.bfloat16)
+            x = torch.randn(2, 4, 5, 5, generator=g).to(torch.bfloat16).contiguous(memory_format=CHANNELS_LAST)
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(), [1, 1], [1, 1], [1, 1], 1, [1, 4, 16, 16])  # type: ignore[attr-defined]
+            y = torch.ops.mkldnn._convolution_pointwise(x, packed, b, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
+            ref = F.relu(F.conv2d(x.float(), w.float(), b.float(), padding=1))
+            return tuple(y.shape) == tuple(ref.shape) and bool(torch.allclose(y.float(), ref, atol=0.1, rtol=0.05))
+    except Exception:  # an op missing from this build of torch, or no oneDNN: use the plain path
+        return False
 
 
 def fast_networks_supported() -> bool:
@@ -396,24 +393,25 @@ def fast_networks_supported() -> bool:
         return False
 
 
-class fast_networks:
+@contextlib.contextmanager
+def thread_setting(local: threading.local, value: object) -> Iterator[None]:
+    """Within the block, ``local.value`` is ``value`` on this thread; restored after it."""
+    previous = getattr(local, "value", None)
+    local.value = value
+    try:
+        yield
+    finally:
+        local.value = previous
+
+
+def fast_networks(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Context manager: inside it (on this thread), in eval mode without autograd on the CPU, the
     coupling networks run in bfloat16 with pre-packed weights (1.2-1.9x faster per network on
     AVX512-BF16 CPUs). The invertible arithmetic stays float32, so this is what training with
     ``--precision bf16`` computes; outputs differ from float32 by a few thousandths (measured in
     docs/benchmarks.md). Not for exact round trips: ``encode`` and the exact ``decode`` stay in
     float32. ``fast_networks(False)`` turns it off inside an enclosing one."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled = bool(enabled)
-
-    def __enter__(self) -> "fast_networks":
-        self._prev = getattr(FAST_NETWORKS, "value", False)
-        FAST_NETWORKS.value = self.enabled
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        FAST_NETWORKS.value = self._prev
+    return thread_setting(FAST_NETWORKS, bool(enabled))
 
 
 #: Thread-local damping of :meth:`AffineCoupling.reverse` (``None``: exact). Only

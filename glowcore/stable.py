@@ -82,12 +82,8 @@ LADDER = (Damping(0.1, 16.0, 24.0), Damping(0.3, 8.0, 12.0), Damping(0.5, 5.0, 8
 @contextlib.contextmanager
 def damped_reverse(damping: Damping) -> Iterator[None]:
     """Within the block, affine couplings reverse with ``damping`` (in this thread only)."""
-    previous = getattr(flows.REVERSE_DAMPING, "value", None)
-    flows.REVERSE_DAMPING.value = damping
-    try:
+    with flows.thread_setting(flows.REVERSE_DAMPING, damping):
         yield
-    finally:
-        flows.REVERSE_DAMPING.value = previous
 
 
 def blown_pixels(x: Tensor) -> Tensor:

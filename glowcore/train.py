@@ -173,8 +173,7 @@ class TrainConfig:
         if self.lr_schedule == "cosine":
             need(self.max_steps is not None, "lr-schedule cosine decays to lr-min at --max-steps: give --max-steps")
             start = self.warmup if self.decay_start is None else self.decay_start
-            need(self.max_steps is None or start < self.max_steps,
-                 f"decay-start ({start}) must be below max-steps ({self.max_steps})")
+            need(start < self.max_steps, f"decay-start ({start}) must be below max-steps ({self.max_steps})")  # type: ignore[operator]
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
         need(not isinstance(self.levels, int) or self.levels <= MAX_LEVELS, f"levels must be <= {MAX_LEVELS}, got {self.levels!r}")
@@ -726,9 +725,6 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     val_subset = np.sort(np.random.default_rng([cfg.seed, 0x7A1]).permutation(len(val_ds))[: min(cfg.val_images, len(val_ds))])
     known_bad = skipped_total
 
-    def current_lr(s: int) -> float:
-        return learning_rate(cfg, s)
-
     def evaluate_and_save(final: bool) -> None:
         nonlocal best_val, last_val, last_train, loss_sum, loss_count, last_eval_time, last_eval_step, last_eval_images
         now = time.monotonic()
@@ -756,7 +752,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 "step": step, "epoch": round(step / steps_per_epoch, 4), "images": images_seen,
                 "train_bpd": None if train_bpd is None else round(train_bpd, 5),
                 "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
-                "images_per_s": round(ips, 2), "lr": current_lr(max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
+                "images_per_s": round(ips, 2), "lr": learning_rate(cfg, max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
                 "skipped_steps": int(skipped_total), "time": _iso_now(),
             }
             with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
@@ -827,7 +823,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             lo = batch_in_epoch * cfg.batch + dist_info.rank * local_batch
             x = _as_batch(train_images, perm[lo : lo + local_batch], device)
             gen.manual_seed(_noise_seed(cfg.seed, step, dist_info.rank))
-            lr = current_lr(step)
+            lr = learning_rate(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr
 

@@ -272,3 +272,14 @@ def test_settings_remember_favourites_layout_and_model(qtbot, make_window, tiny_
     assert again.model_info.path == str(tiny_model)
     assert "Bangs" in again.state.favourites
     assert again.act_pixel.isChecked() and not again.canvas.smooth
+
+
+def test_live_pictures_use_the_fast_networks_unless_exact_decoding_is_asked(monkeypatch):
+    from explorer import engine as engine_mod
+    from glowcore.flows import fast_networks_supported
+
+    monkeypatch.delenv("GLOW_EXACT_DECODE", raising=False)
+    assert engine_mod.default_fast() == fast_networks_supported()
+    monkeypatch.setenv("GLOW_EXACT_DECODE", "1")
+    assert engine_mod.default_fast() is False
+    assert engine_mod.Engine("cpu", 1, fast=True).fast is True
