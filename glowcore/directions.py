@@ -87,9 +87,7 @@ def _batch(images: Any, start: int, stop: int) -> Any:
         return np.stack([np.asarray(p) for p in part])
     if isinstance(part, tuple):  # (images, labels) style datasets
         part = part[0]
-    if isinstance(part, np.ndarray) and not part.flags.writeable:
-        part = np.array(part)  # a read-only memory map: torch wants a writable copy
-    return part
+    return part  # (read-only memory maps are copied by to_tensor)
 
 
 def encode_images(

@@ -271,3 +271,17 @@ def test_fast_decoding_runs_bf16_networks_close_to_the_exact_decoding() -> None:
     model.train().eval()
     assert 0 < (fallback - exact).abs().max() < 0.02
     assert (fallback - fast).abs().max() < 0.01
+
+
+def test_read_only_images_are_copied_not_warned_about() -> None:
+    import warnings
+
+    from glowcore import to_tensor
+
+    arr = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    ro = arr.copy()
+    ro.flags.writeable = False  # like a memory-mapped data set
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = to_tensor(ro, 3)
+    assert torch.equal(t, to_tensor(arr, 3))
