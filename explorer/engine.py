@@ -292,7 +292,7 @@ class Engine:
             for name, v in directions.project(m, lat).items():
                 proj[name] = float(np.asarray(v).reshape(-1)[0])
         with torch.inference_mode():
-            x = m.decode(lat)
+            x = m.decode(lat, fast=self.fast)  # the picture on screen
             bpd = float(m.bits_per_dim(x, noise=False)[0])
         return proj, (bpd if math.isfinite(bpd) else None)
 

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .compiled import is_tracing
+
 __all__ = [
     "FlowLayer",
     "ActNorm",
@@ -324,9 +326,9 @@ class CouplingNet(EvalCached):
         h = F.relu(F.conv2d(h, w2, self.conv2.bias), inplace=True)
         return self.out(h)
 
-    def _bf16_weights(self, size: tuple[int, int]) -> list[tuple[Tensor, Tensor, list[int]]]:
+    def _bf16_weights(self, size: tuple[int, int], packed: bool) -> list[tuple[Tensor, Tensor, list[int]]]:
         """bfloat16 weights and biases of the three convolutions (ZeroConv2d's scale folded in),
-        pre-packed for oneDNN for images of ``size`` when :func:`_packed_conv_available`."""
+        pre-packed for oneDNN for images of ``size`` when ``packed``."""
 
         def build() -> list[tuple[Tensor, Tensor, list[int]]]:
             w3, b3 = self.out.folded()
@@ -334,7 +336,7 @@ class CouplingNet(EvalCached):
             for w, b in ((self.conv1.weight, self.conv1.bias), (self.conv2.weight, self.conv2.bias), (w3, b3)):
                 pad = w.shape[-1] // 2
                 wb = w.detach().to(torch.bfloat16)
-                if _packed_conv_available():
+                if packed:
                     wb = torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[attr-defined]
                         wb.to_mkldnn(), [pad, pad], [1, 1], [1, 1], 1, [1, w.shape[1], *size]
                     )
@@ -345,12 +347,15 @@ class CouplingNet(EvalCached):
 
         sources = (self.conv1.weight, self.conv1.bias, self.conv2.weight, self.conv2.bias, self.out.conv.weight, self.out.conv.bias, self.out.logs)
         # packed for one image size (oneDNN picks the weight layout for it)
-        return self._cached(f"bf16_{size[0]}x{size[1]}", sources, build)  # type: ignore[return-value]
+        return self._cached(f"bf16_{size[0]}x{size[1]}{'_packed' if packed else ''}", sources, build)  # type: ignore[return-value]
 
     def _forward_bf16(self, x: Tensor) -> Tensor:
-        (w1, b1, p1), (w2, b2, p2), (w3, b3, p3) = self._bf16_weights((x.shape[2], x.shape[3]))
+        # TorchScript cannot hold oneDNN's packed weights: a traced graph (glowcore.compiled)
+        # gets plain bf16 convolutions, which run as fast once frozen
+        packed = _packed_conv_available() and not is_tracing()
+        (w1, b1, p1), (w2, b2, p2), (w3, b3, p3) = self._bf16_weights((x.shape[2], x.shape[3]), packed)
         h = x.to(dtype=torch.bfloat16, memory_format=CHANNELS_LAST)  # one copy
-        if _packed_conv_available():
+        if packed:
             conv = torch.ops.mkldnn._convolution_pointwise
             h = conv(h, w1, b1, p1, [1, 1], [1, 1], 1, "relu", [], "")
             h = conv(h, w2, b2, p2, [1, 1], [1, 1], 1, "relu", [], "")

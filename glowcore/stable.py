@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import flows
+from .compiled import reverse_graph
 
 __all__ = ["Damping", "LADDER", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse"]
 
@@ -94,7 +95,8 @@ def blown_pixels(x: Tensor) -> Tensor:
 def stable_reverse(model, latent) -> Tensor:
     """``model.reverse(latent)`` with blown regions re-decoded by a damped reverse pass (see the
     module docstring). Finite everywhere; items that did not blow up are exact."""
-    x = model.reverse(latent)
+    graph = reverse_graph(model, latent.levels)  # a frozen graph where it is exact (glowcore.compiled)
+    x = graph(*latent.levels) if graph is not None else model.reverse(latent)
     bad = blown_pixels(x)
     todo = bad.flatten(1).any(1).nonzero().flatten()
     if todo.numel() == 0:

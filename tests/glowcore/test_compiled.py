@@ -1,0 +1,140 @@
+"""Frozen reverse graphs (glowcore.compiled): same pictures as the eager pass, rebuilt when the
+weights change, used only where they are exact, and a failed trace falls back to eager."""
+
+import pytest
+import torch
+
+from glowcore import compiled
+from glowcore.flows import fast_networks, fast_networks_supported
+from glowcore.stable import LADDER, damped_reverse
+
+from .latent_helpers import gradient_images, trained_model, untrained_model
+from .test_model import CONFIGS, tiny
+
+
+def graphs(model) -> dict:
+    return {k: v for k, v in model.__dict__.get("_reverse_graphs", {}).items() if isinstance(k, tuple)}
+
+
+def eager_decode(model, latent, **kw):
+    compiled.set_enabled(False)
+    try:
+        return model.decode(latent, **kw)
+    finally:
+        compiled.set_enabled(True)
+
+
+@pytest.fixture(autouse=True)
+def _enabled():
+    compiled.set_enabled(True)
+    yield
+    compiled.set_enabled(not compiled._DISABLED_BY_ENV)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+@pytest.mark.parametrize("batch", [1, 2])
+def test_graph_decodes_like_the_eager_pass(cfg, batch):
+    model = tiny(**cfg).eval()
+    lat = model.sample_latent(batch, 0.8, seed=3)
+    expected = eager_decode(model, lat)
+    got = model.decode(lat)
+    assert len(graphs(model)) == 1
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+def test_round_trip_through_the_graph():
+    model = trained_model()
+    faces = torch.from_numpy(gradient_images(2, seed=11)).permute(0, 3, 1, 2).float() / 255
+    for i in range(2):
+        back = model.decode(model.encode(faces[i : i + 1]))
+        assert graphs(model)
+        assert (back - faces[i : i + 1]).abs().max() < 1e-4
+
+
+@pytest.mark.skipif(not fast_networks_supported(), reason="no native bf16 on this CPU")
+def test_fast_graph_matches_the_eager_fast_networks():
+    model = trained_model()
+    lat = model.sample_latent(1, 0.7, seed=5)
+    expected = eager_decode(model, lat, fast=True)
+    got = model.decode(lat, fast=True)
+    assert any(k[-1] for k in graphs(model))  # a graph built with the fast networks
+    torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)
+    assert (got - model.decode(lat)).abs().mean() < 2e-3  # and close to the exact decoding
+
+
+def test_new_weights_build_a_new_graph():
+    model = untrained_model(seed=4)
+    lat = model.sample_latent(1, 0.7, seed=1)
+    before = model.decode(lat)
+    first = next(iter(graphs(model).values()))[1]
+    with torch.no_grad():
+        model.levels[0].steps[0].coupling.net.conv1.weight.mul_(3.0)
+        model.levels[0].steps[1].actnorm.bias.add_(0.2)
+    after = model.decode(lat)
+    assert next(iter(graphs(model).values()))[1] is not first
+    assert (after - before).abs().max() > 1e-3
+    torch.testing.assert_close(after, eager_decode(model, lat), atol=1e-6, rtol=0)
+    # load_state_dict of other weights: again what the eager pass gives
+    other = untrained_model(seed=9)
+    model.load_state_dict(other.state_dict())
+    torch.testing.assert_close(model.decode(lat), eager_decode(other, lat), atol=1e-6, rtol=0)
+
+
+def test_graph_is_only_used_where_it_is_exact():
+    model = untrained_model(seed=2)
+    small = model.sample_latent(1, 0.7, seed=0)
+    assert compiled.reverse_graph(model, small.levels) is None  # autograd on (no inference mode)
+    with torch.no_grad():
+        assert compiled.reverse_graph(model, small.levels) is not None
+        big = model.sample_latent(compiled.MAX_BATCH + 1, 0.7, seed=0)
+        assert compiled.reverse_graph(model, big.levels) is None
+        with damped_reverse(LADDER[0]):
+            assert compiled.reverse_graph(model, small.levels) is None
+        compiled.set_enabled(False)
+        assert compiled.reverse_graph(model, small.levels) is None
+        compiled.set_enabled(True)
+        model.train()
+        assert compiled.reverse_graph(model, small.levels) is None
+        model.eval()
+    # gradients through decode_tensor (inpainting) still reach the latent
+    lat = model.sample_latent(1, 0.7, seed=0)
+    lat.levels[0].requires_grad_(True)
+    model.decode_tensor(lat).sum().backward()
+    assert lat.levels[0].grad is not None and lat.levels[0].grad.abs().sum() > 0
+    assert all(p.requires_grad for p in model.parameters())  # tracing froze none for good
+
+
+def test_failed_trace_falls_back_to_eager_once(monkeypatch):
+    model = untrained_model(seed=3)
+    lat = model.sample_latent(1, 0.7, seed=0)
+    expected = eager_decode(model, lat)
+    calls = []
+
+    def broken(*a, **k):
+        calls.append(1)
+        raise RuntimeError("no TorchScript here")
+
+    monkeypatch.setattr(torch.jit, "trace", broken)
+    for _ in range(3):
+        torch.testing.assert_close(model.decode(lat), expected, atol=0, rtol=0)
+    assert calls == [1]
+    assert "no TorchScript here" in model.__dict__["_reverse_graphs"]["failed"]
+
+
+def test_fast_flag_outside_trace_is_unchanged():
+    model = untrained_model(seed=5)
+    lat = model.sample_latent(1, 0.7, seed=0)
+    with torch.no_grad(), fast_networks(True):
+        assert not compiled.is_tracing()
+        compiled.reverse_graph(model, lat.levels)
+        assert not compiled.is_tracing()
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_first_decode_of_a_fresh_model_builds_a_graph(fast):
+    model = untrained_model(seed=6)  # no eval caches yet: tracing must not capture their building
+    lat = model.sample_latent(1, 0.7, seed=2)
+    got = model.decode(lat, fast=fast)
+    assert "failed" not in model.__dict__["_reverse_graphs"]
+    assert graphs(model)
+    torch.testing.assert_close(got, eager_decode(model, lat, fast=fast), atol=2e-3 if fast else 1e-6, rtol=0)
