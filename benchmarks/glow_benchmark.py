@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from glowcore import Glow, GlowConfig, load_model
+from glowcore import Glow, GlowConfig, compiled, load_model
 
 
 def _sync(device: torch.device) -> None:
@@ -88,15 +88,22 @@ def main() -> None:
     one = model.sample_latent(1, 0.7, seed=0)
     img = model.decode(one)
     with torch.inference_mode():
-        p50, p95 = _percentiles(_time(lambda: model.decode(one), device, args.runs))
-        print(f"decode 1 image:   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
+        modes = [("", False)]
         if device.type == "cpu":
             from glowcore.flows import fast_networks_supported
 
-            model.decode(one, fast=True)  # builds the packed bf16 weights
-            p50, p95 = _percentiles(_time(lambda: model.decode(one, fast=True), device, args.runs))
             native = "native bf16" if fast_networks_supported() else "no native bf16 on this CPU"
-            print(f"decode 1 image, fast (bf16 networks, {native}):   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
+            modes.append((f", fast (bf16 networks, {native})", True))
+        for label, fast in modes:
+            for graphs in (True, False):  # frozen graphs (the default on CPU), then eager Python
+                compiled.set_enabled(graphs)
+                model.decode(one, fast=fast)  # builds the graph / packed weights
+                p50, p95 = _percentiles(_time(lambda: model.decode(one, fast=fast), device, args.runs))
+                how = "" if device.type != "cpu" else (", frozen graphs" if graphs else ", eager (GLOW_NO_JIT=1)")
+                print(f"decode 1 image{label}{how}:   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
+                if device.type != "cpu":
+                    break
+        compiled.set_enabled(True)
         p50, p95 = _percentiles(_time(lambda: model.encode(img), device, args.runs))
         print(f"encode 1 image:   p50 {p50:.2f} ms   p95 {p95:.2f} ms")
         t = _time(lambda: model.sample(16, 0.7, seed=1), device, max(5, args.runs // 10), warmup=2)

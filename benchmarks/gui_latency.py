@@ -144,6 +144,7 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
     render_ms.clear()
     painted.clear()
     renders0 = win.worker.render_count
+    abandoned0 = win.worker.renders_abandoned
 
     events: list[tuple[int, float]] = []
     values = [int(round(lim * 0.75 * __import__("math").sin(2 * 3.14159265 * i / 120))) for i in range(1, moves + 1)]
@@ -190,6 +191,7 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
         "moves": len(events),
         "event_rate_hz": round(len(events) / duration, 1),
         "renders": renders,
+        "renders_abandoned": win.worker.renders_abandoned - abandoned0,
         "stale_results_dropped": win._dropped,
         "pictures_painted": len(painted),
         "latency_ms_p50": round(_pct(latencies, 0.5), 1),

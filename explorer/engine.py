@@ -26,7 +26,7 @@ from glowcore.progress import CancelToken, Cancelled
 from .protocol import ExportParams, InterpParams, ModelInfo
 from .state import DirectionInfo, Snapshot
 
-__all__ = ["Engine", "make_cancel_token", "Cancelled"]
+__all__ = ["Engine", "make_cancel_token", "make_stale_token", "Cancelled"]
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -53,6 +53,23 @@ class _EventCancelToken(CancelToken):
 def make_cancel_token(event: Any) -> CancelToken:
     """Wrap a ``threading.Event`` as a glowcore cancel token."""
     return _EventCancelToken(event)
+
+
+class _CallbackCancelToken(CancelToken):
+    """A cancel token whose ``check()`` asks a callable (the worker: is this render stale?)."""
+
+    def __init__(self, stale: Callable[[], bool]) -> None:
+        super().__init__()
+        self._stale = stale
+
+    def check(self) -> None:
+        if self._stale():
+            raise Cancelled("a newer picture is wanted")
+
+
+def make_stale_token(stale: Callable[[], bool]) -> CancelToken:
+    """A token for :meth:`Engine.render` that gives up (raises ``Cancelled``) when ``stale()``."""
+    return _CallbackCancelToken(stale)
 
 
 def default_threads() -> int:
@@ -230,18 +247,21 @@ class Engine:
         return directions.edit(m, base, amounts, fixed=fixed, levels=levels)
 
     # ------------------------------------------------------------------ images
-    def decode_images(self, latent: Latent) -> np.ndarray:
-        """Latent -> uint8 (B, H, W, C) numpy, for display (the fast networks when ``self.fast``)."""
+    def decode_images(self, latent: Latent, cancel: Optional[CancelToken] = None) -> np.ndarray:
+        """Latent -> uint8 (B, H, W, C) numpy, for display (the fast networks when ``self.fast``);
+        ``cancel`` is checked between the model's levels."""
         m = self._need_model()
         with torch.inference_mode():
-            return glowcore.to_uint8(m.decode(latent, fast=self.fast))
+            return glowcore.to_uint8(m.decode(latent, fast=self.fast, cancel=cancel))
 
     def _image(self, arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr
 
-    def render(self, spec: Snapshot, with_before: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        """The picture of ``spec`` and, if asked, of its unedited face."""
-        img = self._image(self.decode_images(self.edited_latent(spec))[0])
+    def render(self, spec: Snapshot, with_before: bool = False, cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """The picture of ``spec`` and, if asked, of its unedited face. ``cancel`` can stop the
+        decoding between levels (raising ``Cancelled``): the worker drops a render that a newer
+        request has made stale."""
+        img = self._image(self.decode_images(self.edited_latent(spec), cancel)[0])
         before = None
         if with_before:
             key = spec.base_key()

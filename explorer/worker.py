@@ -89,7 +89,10 @@ class ModelWorker(QObject):
         self._stopping = False
         self._last_progress = 0.0
         self.render_count = 0  # main-canvas renders done (tests and benchmarks read it)
+        self.renders_abandoned = 0  # renders given up early for a newer request
         self.preview_count = 0
+        self._render_s = 0.0  # running mean of a full render's time (0: none yet)
+        self._abandoned_last = False
         self._wake.connect(self._drain)
 
     # ================================================================== GUI-thread API
@@ -206,16 +209,43 @@ class ModelWorker(QObject):
         elif isinstance(item, _Command):
             self._run_command(item)
 
+    #: A render still in the first part of its usual time is given up when a newer request
+    #: arrives (the picture would be stale on arrival); later, finishing it is quicker.
+    ABANDON_BEFORE = 0.5
+
+    def _stale_check(self, t0: float) -> Callable[[], bool]:
+        """For a render started at ``t0``: is it worth giving up now? Only while it has done
+        less than :data:`ABANDON_BEFORE` of a usual render, only when a newer render request is
+        waiting, and never twice in a row (so a slow machine still shows pictures while a
+        slider moves)."""
+
+        def stale() -> bool:
+            return (
+                "render" in self._slots
+                and not self._abandoned_last
+                and self._render_s > 0.0
+                and time.perf_counter() - t0 < self.ABANDON_BEFORE * self._render_s
+            )
+
+        return stale
+
     def _render(self, req: RenderRequest) -> None:
         try:
             eng = self._ensure_engine()
             t0 = time.perf_counter()
-            img, before = eng.render(req.spec, req.with_before)
+            try:
+                img, before = eng.render(req.spec, req.with_before, self._eng_mod.make_stale_token(self._stale_check(t0)))
+            except self._eng_mod.Cancelled:  # a newer request is waiting: serve it instead
+                self.renders_abandoned += 1
+                self._abandoned_last = True
+                return
+            self._abandoned_last = False
             qimg = array_to_qimage(img)
             qbefore = array_to_qimage(before) if before is not None else None
-            ms = (time.perf_counter() - t0) * 1000.0
+            seconds = time.perf_counter() - t0
+            self._render_s = seconds if self._render_s == 0.0 else 0.8 * self._render_s + 0.2 * seconds
             self.render_count += 1
-            self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, ms, img))
+            self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, seconds * 1000.0, img))
         except Exception as e:  # the app keeps running; the message shows in the window
             self._log(e)
             self.render_failed.emit(req.stamp, describe_error(e))

@@ -3,9 +3,10 @@
 Decoding one 64x64 face is a few hundred small tensor operations. Run eagerly from Python, each
 pays interpreter and dispatch time (about 4 of 16-20 ms on the reference 2-core CPU), and every
 one of them needs the GIL, so a busy GUI thread in the same process slows a decode further.
-:func:`reverse_graph` traces ``Glow.reverse`` for one batch size with TorchScript and freezes it:
-the weights (the fused ActNorm + 1x1 inverses, the folded coupling outputs, ...) become constants
-and the whole pass runs in C++ (measured in docs/benchmarks.md: 16.0 -> 11.4 ms exact and
+:func:`reverse_graph` traces ``Glow.reverse`` for one batch size with TorchScript, one graph per
+level (between levels a render can be cancelled), and freezes them: the weights (the fused
+ActNorm + 1x1 inverses, the folded coupling outputs, ...) become constants and each level runs
+in C++ (measured in docs/benchmarks.md: 16.0 -> 11.4 ms exact and
 15.6 -> 10.8 ms with the bf16 networks, 2 threads).
 
 A graph is built on first use (about one second, including the profiling executor's first runs)
@@ -28,7 +29,9 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-__all__ = ["reverse_graph", "set_enabled", "enabled", "MAX_BATCH"]
+from .progress import CancelToken
+
+__all__ = ["reverse_graph", "LevelGraphs", "set_enabled", "enabled", "MAX_BATCH"]
 
 #: Largest batch decoded through a frozen graph (the interactive sizes).
 MAX_BATCH = 2
@@ -53,28 +56,46 @@ def is_tracing() -> bool:
     return bool(getattr(_STATE, "tracing", False)) or torch.jit.is_tracing()
 
 
-class _Reverse(nn.Module):
-    """``Glow.reverse`` over the levels of a latent passed as separate tensors."""
+class _LevelReverse(nn.Module):
+    """``Glow.reverse_level(i, h, eps)`` as a module to trace (``h`` absent at the top level)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, i: int, top: bool) -> None:
         super().__init__()
         self.model = model
+        self.i = i
+        self.top = top
 
-    def forward(self, *levels: Tensor) -> Tensor:
-        from .model import Latent
+    def forward(self, *inputs: Tensor) -> Tensor:
+        h, eps = (None, inputs[0]) if self.top else inputs
+        return self.model.reverse_level(self.i, h, eps)
 
-        return self.model.reverse(Latent(list(levels)))
+
+class LevelGraphs:
+    """The reverse pass as one frozen graph per level, run from the top level down; between
+    levels it checks ``cancel``, so an interactive render can give up on a stale picture."""
+
+    def __init__(self, graphs: list[Callable[..., Tensor]]) -> None:
+        self.graphs = graphs  # top level first
+
+    def __call__(self, levels: list[Tensor], cancel: Optional[CancelToken] = None) -> Tensor:
+        h = self.graphs[0](levels[-1])
+        for graph, eps in zip(self.graphs[1:], reversed(levels[:-1])):
+            if cancel is not None:
+                cancel.check()
+            h = graph(h, eps)
+        return h
 
 
 def _weights_key(tensors: list[Tensor]) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in tensors)
 
 
-def _build(model: nn.Module, example: list[Tensor], fast: bool) -> Callable[..., Tensor]:
+def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
     from .flows import fast_networks
 
-    wrapper = _Reverse(model).eval()
-    inputs = tuple(t.detach().clone() for t in example)
+    n = len(example)
+    wrappers = [_LevelReverse(model, i, i == n - 1).eval() for i in range(n - 1, -1, -1)]
+    eps = [t.detach().clone() for t in reversed(example)]  # top level first
     params = [p for p in model.parameters() if p.requires_grad]
     _STATE.tracing = True
     try:
@@ -83,20 +104,28 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> Callable[...,
         with torch.inference_mode(False), torch.no_grad(), fast_networks(fast), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # one eager pass first (as traced: plain bf16 weights), so that every layer's eval
-            # cache is built outside the trace and enters the graph as a constant
-            wrapper(*inputs)
-            graph = torch.jit.freeze(torch.jit.trace(wrapper, inputs, check_trace=False))
-            for _ in range(3):  # the profiling executor optimises the graph over the first runs
-                graph(*inputs)
+            # cache is built outside the trace and enters the graph as a constant; it also gives
+            # each level's example input
+            inputs, h = [], None
+            for wrapper, e in zip(wrappers, eps):
+                args = (e,) if h is None else (h, e)
+                inputs.append(args)
+                h = wrapper(*args)
+            graphs = []
+            for wrapper, args in zip(wrappers, inputs):
+                graph = torch.jit.freeze(torch.jit.trace(wrapper, args, check_trace=False))
+                for _ in range(3):  # the profiling executor optimises the graph over the first runs
+                    graph(*args)
+                graphs.append(graph)
     finally:
         _STATE.tracing = False
         for p in params:
             p.requires_grad_(True)
-    return graph
+    return LevelGraphs(graphs)
 
 
-def reverse_graph(model: nn.Module, levels: list[Tensor]) -> Optional[Callable[..., Tensor]]:
-    """A frozen graph computing ``model.reverse`` for latents shaped like ``levels``, or ``None``
+def reverse_graph(model: nn.Module, levels: list[Tensor]) -> Optional[LevelGraphs]:
+    """Frozen graphs computing ``model.reverse`` for latents shaped like ``levels``, or ``None``
     where the eager pass must run (see the module docstring). Thread-compatible, not
     thread-safe: one thread decodes with a model at a time."""
     from .flows import FAST_NETWORKS, REVERSE_DAMPING
@@ -108,6 +137,7 @@ def reverse_graph(model: nn.Module, levels: list[Tensor]) -> Optional[Callable[.
         or torch.is_grad_enabled()
         or x.device.type != "cpu"
         or x.shape[0] > MAX_BATCH
+        or tuple(tuple(t.shape[1:]) for t in levels) != tuple(model.latent_shapes)  # eager raises
         or getattr(REVERSE_DAMPING, "value", None) is not None
         or is_tracing()
     ):

@@ -319,7 +319,13 @@ class CouplingNet(EvalCached):
         return self._cached("weights", (self.conv1.weight, self.conv2.weight), build)  # type: ignore[return-value]
 
     def forward(self, x: Tensor) -> Tensor:
-        if getattr(FAST_NETWORKS, "value", False) and not self.training and not torch.is_grad_enabled() and x.device.type == "cpu":
+        if (
+            getattr(FAST_NETWORKS, "value", False)
+            and not self.training
+            and not torch.is_grad_enabled()
+            and x.device.type == "cpu"
+            and x.shape[2] * x.shape[3] >= FAST_MIN_PIXELS
+        ):
             return self._forward_bf16(x)
         w1, w2 = self._weights()
         h = F.relu(F.conv2d(x, w1, self.conv1.bias, padding=1), inplace=True)
@@ -366,6 +372,11 @@ class CouplingNet(EvalCached):
             h = F.conv2d(h, w3, b3, padding=p3)
         return h.float()
 
+
+#: The fast path is used for images of at least this many pixels (16x16): below, a bf16
+#: convolution's fixed cost (~30 us per call) outweighs its speed, and float32 is faster
+#: (benchmarks/conv_shapes.py).
+FAST_MIN_PIXELS = 256
 
 #: Thread-local switch for the fast inference path (see :func:`fast_networks`).
 FAST_NETWORKS = threading.local()

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .flows import ActNorm, FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
 from .images import to_tensor, to_uint8
+from .progress import CancelToken
 
 __all__ = ["GlowConfig", "Glow", "Latent"]
 
@@ -280,21 +281,35 @@ class Glow(nn.Module):
                 eps_levels.append(h.contiguous())
         return Latent(eps_levels), logdet
 
-    def reverse(self, latent: Latent) -> Tensor:
-        """Latent -> preprocessed image tensor in (about) [-0.5, 0.5]. Differentiable."""
+    def reverse(self, latent: Latent, cancel: CancelToken | None = None) -> Tensor:
+        """Latent -> preprocessed image tensor in (about) [-0.5, 0.5]. Differentiable.
+
+        ``cancel`` is checked between levels (an interactive render drops a stale picture early:
+        ``cancel.check()`` raises :class:`glowcore.progress.Cancelled`)."""
         if latent.shapes != self.latent_shapes:
             raise ValueError(f"latent shapes {latent.shapes} do not match this model's {self.latent_shapes}")
-        h = latent.levels[-1].contiguous(memory_format=torch.channels_last)
+        h = None
         for i in range(len(self.levels) - 1, -1, -1):
-            level = self.levels[i]
-            if isinstance(level.prior, SplitPrior):
-                h = torch.cat([h, latent.levels[i]], dim=1)
-            h = level.prior.reverse(h)
-            for step in reversed(level.steps):
-                h = step.reverse(h)
-            h = unsqueeze2d(h)
-            if i > 0:
-                h = h.contiguous(memory_format=torch.channels_last)
+            if cancel is not None and h is not None:
+                cancel.check()
+            h = self.reverse_level(i, h, latent.levels[i])
+        assert h is not None
+        return h
+
+    def reverse_level(self, i: int, h: Tensor | None, eps: Tensor) -> Tensor:
+        """Level ``i`` of :meth:`reverse`: ``h`` from the level above (``None`` at the top) and this
+        level's eps -> the input of the level below (the image after level 0)."""
+        level = self.levels[i]
+        if h is None:
+            h = eps.contiguous(memory_format=torch.channels_last)
+        else:
+            h = torch.cat([h, eps], dim=1)
+        h = level.prior.reverse(h)
+        for step in reversed(level.steps):
+            h = step.reverse(h)
+        h = unsqueeze2d(h)
+        if i > 0:
+            h = h.contiguous(memory_format=torch.channels_last)
         return h
 
     def log_density(self, x: Tensor) -> Tensor:
@@ -343,21 +358,22 @@ class Glow(nn.Module):
         return torch.nan_to_num(x + 0.5, nan=0.5).clamp(0.0, 1.0)
 
     @torch.inference_mode()
-    def decode(self, latent: Latent, batch_size: int = 256, fast: bool = False) -> Tensor:
+    def decode(self, latent: Latent, batch_size: int = 256, fast: bool = False, cancel: CancelToken | None = None) -> Tensor:
         """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf; regions that blow up far
         from the data are re-decoded with a damped reverse pass (``glowcore.stable``).
 
         ``fast=True`` runs the coupling networks in bfloat16 on the CPU
         (:class:`glowcore.flows.fast_networks`, for live display: faster where the CPU has
         AVX512-BF16, pixels within a few thousandths of the exact float32 decoding); the default
-        is the exact float32 decoding, inverse of :meth:`encode`.
+        is the exact float32 decoding, inverse of :meth:`encode`. ``cancel`` is checked between
+        levels (see :meth:`reverse`).
         """
         from .flows import fast_networks
         from .stable import stable_reverse
 
         latent = latent.to(self.device)
         with fast_networks(fast):
-            outs = [stable_reverse(self, latent[i : i + batch_size]) for i in range(0, latent.batch_size, batch_size)]
+            outs = [stable_reverse(self, latent[i : i + batch_size], cancel) for i in range(0, latent.batch_size, batch_size)]
         return (torch.cat(outs, dim=0) + 0.5).clamp(0.0, 1.0)
 
     def decode_uint8(self, latent: Latent, fast: bool = False) -> np.ndarray:

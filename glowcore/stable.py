@@ -41,6 +41,7 @@ from torch import Tensor
 
 from . import flows
 from .compiled import reverse_graph
+from .progress import CancelToken
 
 __all__ = ["Damping", "LADDER", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse"]
 
@@ -92,11 +93,12 @@ def blown_pixels(x: Tensor) -> Tensor:
     return (~torch.isfinite(x) | (x.abs() > BLOWN_THRESHOLD)).any(1, keepdim=True)
 
 
-def stable_reverse(model, latent) -> Tensor:
+def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
     """``model.reverse(latent)`` with blown regions re-decoded by a damped reverse pass (see the
-    module docstring). Finite everywhere; items that did not blow up are exact."""
-    graph = reverse_graph(model, latent.levels)  # a frozen graph where it is exact (glowcore.compiled)
-    x = graph(*latent.levels) if graph is not None else model.reverse(latent)
+    module docstring). Finite everywhere; items that did not blow up are exact. ``cancel`` is
+    checked between levels."""
+    graph = reverse_graph(model, latent.levels)  # frozen graphs where they are exact (glowcore.compiled)
+    x = graph(latent.levels, cancel) if graph is not None else model.reverse(latent, cancel)
     bad = blown_pixels(x)
     todo = bad.flatten(1).any(1).nonzero().flatten()
     if todo.numel() == 0:
@@ -107,7 +109,7 @@ def stable_reverse(model, latent) -> Tensor:
     for rung in LADDER:
         sub = latent[todo[pending]] if pending.numel() < todo.numel() else latent[todo]
         with damped_reverse(rung):
-            xd = model.reverse(sub)
+            xd = model.reverse(sub, cancel)
         xd = torch.nan_to_num(xd, nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD)
         replacement[pending] = xd
         still = blown_pixels(xd).flatten(1).float().mean(1) > ACCEPT_FRACTION

@@ -167,10 +167,10 @@ def test_close_mid_render_during_a_slider_drag(qtbot, make_window, tiny_model, c
     class SlowEngine(engine_mod.Engine):
         """Renders take 150 ms, so that the close lands inside one."""
 
-        def render(self, spec, with_before=False):
+        def render(self, spec, with_before=False, cancel=None):
             rendering.set()
             time.sleep(0.15)
-            return super().render(spec, with_before)
+            return super().render(spec, with_before, cancel)
 
     win = make_window(tiny_model, engine_factory=lambda: SlowEngine("cpu", 1))
     rng = random.Random(SEED + rep)

@@ -64,9 +64,9 @@ def test_a_burst_of_slider_moves_renders_only_the_newest(qtbot, make_window, tin
     class SlowEngine(engine_mod.Engine):
         """Renders take 20 ms, like the 64x64 face model on a small CPU."""
 
-        def render(self, spec, with_before=False):
+        def render(self, spec, with_before=False, cancel=None):
             time.sleep(0.02)
-            return super().render(spec, with_before)
+            return super().render(spec, with_before, cancel)
 
     win = make_window(tiny_model, engine_factory=lambda: SlowEngine("cpu"))
     slider = win.attributes.row("Young").slider
@@ -83,6 +83,53 @@ def test_a_burst_of_slider_moves_renders_only_the_newest(qtbot, make_window, tin
     other = set_slider(qtbot, win, "Young", 0.3)
     assert not np.array_equal(other, final)
     assert np.array_equal(set_slider(qtbot, win, "Young", 1.5), final)
+
+
+def test_a_render_made_stale_early_gives_way_to_the_newer_one_but_never_twice_in_a_row(qtbot, make_window, tiny_model):
+    import queue
+    import threading
+
+    from explorer import engine as engine_mod
+
+    starts: queue.Queue = queue.Queue()
+    go = threading.Semaphore(0)
+    gated = {"on": False}
+
+    class GatedEngine(engine_mod.Engine):
+        """While gated, each render announces itself and waits for the test to let it go on."""
+
+        def render(self, spec, with_before=False, cancel=None):
+            if gated["on"]:
+                starts.put(spec)
+                assert go.acquire(timeout=10)
+            return super().render(spec, with_before, cancel)
+
+    win = make_window(tiny_model, engine_factory=lambda: GatedEngine("cpu"))
+    win.worker.ABANDON_BEFORE = 1e9  # however long the gate held it, a render counts as just started
+    slider = win.attributes.row("Young").slider
+    renders, abandoned = win.worker.render_count, win.worker.renders_abandoned
+    gated["on"] = True
+    try:
+        _drop_then_finish(starts, go, gated, slider)
+    finally:  # never leave the worker waiting at the gate
+        gated["on"] = False
+        for _ in range(3):
+            go.release()
+    wait_settled(qtbot, win)
+    assert win.worker.renders_abandoned == abandoned + 1
+    assert win.worker.render_count == renders + 2  # 0.6 and 0.9
+    assert np.array_equal(canvas_array(win), set_slider(qtbot, win, "Young", 0.9))
+
+
+def _drop_then_finish(starts, go, gated, slider) -> None:
+    slider.setValue(30)
+    assert starts.get(timeout=10).amounts_dict["Young"] == pytest.approx(0.3)
+    slider.setValue(60)  # arrives while 0.3 renders: 0.3 is dropped between levels
+    go.release()
+    assert starts.get(timeout=10).amounts_dict["Young"] == pytest.approx(0.6)
+    slider.setValue(90)  # arrives while 0.6 renders, right after a dropped render: 0.6 is finished
+    go.release()
+    assert starts.get(timeout=10).amounts_dict["Young"] == pytest.approx(0.9)
 
 
 def test_stale_results_are_dropped(qtbot, window):

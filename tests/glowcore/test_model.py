@@ -246,12 +246,15 @@ def test_fast_decoding_runs_bf16_networks_close_to_the_exact_decoding() -> None:
 
     from glowcore import flows
 
-    model = tiny(image_size=16, channels=3, levels=2, steps=2, hidden=32).eval()
+    model = tiny(image_size=32, channels=3, levels=2, steps=2, hidden=32).eval()  # 16x16 and 8x8 levels
     z = model.sample_latent(4, 0.7, seed=1)
     exact = model.decode(z)
     fast = model.decode(z, fast=True)
     diff = (fast - exact).abs()
     assert 0 < diff.max() < 0.02  # the bf16 path ran, and its pixels stay close
+    # levels smaller than FAST_MIN_PIXELS keep float32 networks (faster there): all-small is exact
+    small = tiny(image_size=16, channels=3, levels=2, steps=2, hidden=32).eval()
+    assert torch.equal(small.decode(z_small := small.sample_latent(2, 0.7, seed=1), fast=True), small.decode(z_small))
     assert torch.equal(model.decode(z), exact)  # the switch is off again after the call
     # only this thread: another thread decoding meanwhile stays exact
     seen: list[Tensor] = []
