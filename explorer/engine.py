@@ -8,6 +8,7 @@ GUI by integer ids.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 import glowcore
+from glowcore import compiled
 from glowcore.model import Glow, Latent
 from glowcore.progress import CancelToken, Cancelled
 
@@ -134,6 +136,7 @@ class Engine:
         self._candidates: Optional[np.ndarray] = None
         self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
         self.info: Optional[ModelInfo] = None
+        self._graphs_pending = False
 
     # ------------------------------------------------------------------ model
     def device_label(self) -> str:
@@ -155,12 +158,14 @@ class Engine:
         model = glowcore.load_model(path, device=self.device)
         if progress:
             progress(1, 2, "warming up")
-        # One decode to warm up kernels and the eval-mode caches, so the first face is quick.
-        with torch.inference_mode():
+        # One decode to warm up kernels and the eval-mode caches, so the first face is quick. The
+        # frozen graphs (glowcore.compiled, ~1 s to trace) are built later, when idle (idle_work).
+        with torch.inference_mode(), compiled.no_build():
             model.decode(model.sample_latent(1, 0.7, seed=0), fast=self.fast)
         if progress:
             progress(2, 2, "ready")  # the last point where a cancel (or an error) keeps the old model
         self.model = model
+        self._graphs_pending = True
         self._latents.clear()
         self._clear_caches()
         src = Path(model.source_path) if getattr(model, "source_path", None) else Path(str(path or "model"))
@@ -251,8 +256,20 @@ class Engine:
         """Latent -> uint8 (B, H, W, C) numpy, for display (the fast networks when ``self.fast``);
         ``cancel`` is checked between the model's levels."""
         m = self._need_model()
-        with torch.inference_mode():
+        with torch.inference_mode(), (compiled.no_build() if self._graphs_pending else contextlib.nullcontext()):
             return glowcore.to_uint8(m.decode(latent, fast=self.fast, cancel=cancel))
+
+    def idle_work(self) -> bool:
+        """Work worth doing while nothing is asked: build the frozen decoding graphs of a newly
+        opened model (glowcore.compiled; about a second), so the first face did not wait for
+        them. Returns whether it did anything."""
+        if self.model is None or not self._graphs_pending:
+            return False
+        self._graphs_pending = False
+        m = self.model
+        with torch.inference_mode():
+            m.decode(m.sample_latent(1, 0.7, seed=0), fast=self.fast)
+        return True
 
     def _image(self, arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr

@@ -182,8 +182,22 @@ class ModelWorker(QObject):
                 elif "analysis" in self._slots:
                     item = self._slots.pop("analysis")
                 else:
+                    item = None
+            if item is None:
+                if not self._idle_work():
                     return
+                continue  # requests may have come meanwhile
             self._handle(item)
+
+    def _idle_work(self) -> bool:
+        """Nothing is waiting: let the engine prepare (the decoding graphs of a new model)."""
+        if self._engine is None or not hasattr(self._engine, "idle_work"):
+            return False
+        try:
+            return bool(self._engine.idle_work())
+        except Exception as e:  # only an optimisation: decoding works without it
+            self._log(e)
+            return False
 
     def _serve_interactive(self) -> None:
         """Serve waiting render/preview requests (called between steps of a long job)."""

@@ -21,17 +21,18 @@ build without TorchScript), the eager pass is used and the failure is remembered
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
 
 from .progress import CancelToken
 
-__all__ = ["reverse_graph", "LevelGraphs", "set_enabled", "enabled", "MAX_BATCH"]
+__all__ = ["reverse_graph", "LevelGraphs", "no_build", "set_enabled", "enabled", "MAX_BATCH"]
 
 #: Largest batch decoded through a frozen graph (the interactive sizes).
 MAX_BATCH = 2
@@ -49,6 +50,18 @@ def set_enabled(on: bool) -> None:
 
 def enabled() -> bool:
     return _enabled
+
+
+@contextlib.contextmanager
+def no_build() -> Iterator[None]:
+    """Within the block (this thread), graphs already built are used but none is built: a first
+    picture that should not wait for tracing (the explorer builds them once it is idle)."""
+    previous = getattr(_STATE, "no_build", False)
+    _STATE.no_build = True
+    try:
+        yield
+    finally:
+        _STATE.no_build = previous
 
 
 def is_tracing() -> bool:
@@ -150,6 +163,8 @@ def reverse_graph(model: nn.Module, levels: list[Tensor]) -> Optional[LevelGraph
     hit = cache.get(shape_key)
     if hit is not None and hit[0] == _weights_key(cache["tensors"]):
         return hit[1]
+    if getattr(_STATE, "no_build", False):
+        return None
     try:
         graph = _build(model, levels, fast)
     except Exception as e:  # no TorchScript in this torch build, or an op it cannot trace

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 import glowcore
 from glowcore import directions
-from explorer.state import FaceRef
+from explorer.state import FaceRef, Snapshot
 
 from .conftest import WAIT_MS, canvas_array, wait_settled
 
@@ -330,3 +330,20 @@ def test_live_pictures_use_the_fast_networks_unless_exact_decoding_is_asked(monk
     monkeypatch.setenv("GLOW_EXACT_DECODE", "1")
     assert engine_mod.default_fast() is False
     assert engine_mod.Engine("cpu", 1, fast=True).fast is True
+
+
+def _has_graphs(model) -> bool:
+    return any(isinstance(k, tuple) for k in model.__dict__.get("_reverse_graphs", {}))
+
+
+def test_decoding_graphs_are_built_when_idle_not_before_the_first_face(qtbot, window, tiny_model):
+    from explorer.engine import Engine
+
+    eng = Engine("cpu", 1)
+    eng.open_model(str(tiny_model))
+    eng.render(Snapshot(face=FaceRef.from_seed(1)))
+    assert not _has_graphs(eng.model)  # the first face does not wait for tracing
+    assert eng.idle_work() and _has_graphs(eng.model)
+    assert not eng.idle_work()  # once per model
+    # the window's worker does it on its own once the first face is shown
+    qtbot.waitUntil(lambda: _has_graphs(window.worker._engine.model), timeout=WAIT_MS)

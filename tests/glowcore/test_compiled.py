@@ -176,3 +176,17 @@ def test_decode_checks_cancel_between_levels(use_graph):
         model.decode(lat, cancel=StopAfter(2))
     with pytest.raises(ValueError, match="latent shapes"):
         model.decode(Latent([t[:, :, :-1] for t in lat.levels]))
+
+
+def test_no_build_uses_graphs_but_builds_none():
+    model = untrained_model(seed=7)
+    lat = model.sample_latent(1, 0.7, seed=0)
+    with compiled.no_build():
+        first = model.decode(lat)
+    assert not graphs(model)
+    second = model.decode(lat)  # builds
+    assert graphs(model)
+    built = next(iter(graphs(model).values()))[1]
+    with torch.no_grad(), compiled.no_build():
+        assert compiled.reverse_graph(model, lat.levels) is built  # built ones are still used
+    torch.testing.assert_close(first, second, atol=1e-6, rtol=0)
