@@ -137,6 +137,7 @@ class Engine:
         self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
         self.info: Optional[ModelInfo] = None
         self._graphs_pending = False
+        self._shown_since_open = False
 
     # ------------------------------------------------------------------ model
     def device_label(self) -> str:
@@ -166,6 +167,7 @@ class Engine:
             progress(2, 2, "ready")  # the last point where a cancel (or an error) keeps the old model
         self.model = model
         self._graphs_pending = True
+        self._shown_since_open = False
         self._latents.clear()
         self._clear_caches()
         src = Path(model.source_path) if getattr(model, "source_path", None) else Path(str(path or "model"))
@@ -260,11 +262,11 @@ class Engine:
             return glowcore.to_uint8(m.decode(latent, fast=self.fast, cancel=cancel))
 
     def idle_work(self) -> bool:
-        """Work worth doing while nothing is asked: build the frozen decoding graphs of a newly
-        opened model (glowcore.compiled; about a second), so the first face did not wait for
-        them. Returns whether it did anything."""
-        if self.model is None or not self._graphs_pending:
-            return False
+        """Work worth doing while nothing is asked: once the first face of a newly opened model
+        is rendered, build its frozen decoding graphs (glowcore.compiled; about a second), which
+        the first face did not wait for. Returns whether it did anything."""
+        if self.model is None or not self._graphs_pending or not self._shown_since_open:
+            return False  # the first face comes first
         self._graphs_pending = False
         m = self.model
         with torch.inference_mode():
@@ -279,6 +281,7 @@ class Engine:
         decoding between levels (raising ``Cancelled``): the worker drops a render that a newer
         request has made stale."""
         img = self._image(self.decode_images(self.edited_latent(spec), cancel)[0])
+        self._shown_since_open = True
         before = None
         if with_before:
             key = spec.base_key()

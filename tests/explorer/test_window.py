@@ -341,6 +341,7 @@ def test_decoding_graphs_are_built_when_idle_not_before_the_first_face(qtbot, wi
 
     eng = Engine("cpu", 1)
     eng.open_model(str(tiny_model))
+    assert not eng.idle_work()  # not before the first face: its render request is on its way
     eng.render(Snapshot(face=FaceRef.from_seed(1)))
     assert not _has_graphs(eng.model)  # the first face does not wait for tracing
     assert eng.idle_work() and _has_graphs(eng.model)
