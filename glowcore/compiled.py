@@ -25,7 +25,7 @@ import contextlib
 import os
 import threading
 import warnings
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,8 @@ __all__ = ["reverse_graph", "LevelGraphs", "no_build", "set_enabled", "enabled",
 #: Largest batch decoded through a frozen graph (the interactive sizes).
 MAX_BATCH = 2
 
-_STATE = threading.local()
+_TRACING = threading.local()  # .value: this thread is tracing a graph
+_NO_BUILD = threading.local()  # .value: use graphs, build none (no_build)
 _DISABLED_BY_ENV = os.environ.get("GLOW_NO_JIT", "") not in ("", "0")
 _enabled = not _DISABLED_BY_ENV
 
@@ -52,21 +53,17 @@ def enabled() -> bool:
     return _enabled
 
 
-@contextlib.contextmanager
-def no_build() -> Iterator[None]:
+def no_build() -> contextlib.AbstractContextManager[None]:
     """Within the block (this thread), graphs already built are used but none is built: a first
     picture that should not wait for tracing (the explorer builds them once it is idle)."""
-    previous = getattr(_STATE, "no_build", False)
-    _STATE.no_build = True
-    try:
-        yield
-    finally:
-        _STATE.no_build = previous
+    from .flows import thread_setting
+
+    return thread_setting(_NO_BUILD, True)
 
 
 def is_tracing() -> bool:
     """True while :func:`reverse_graph` traces (layers then avoid ops TorchScript cannot hold)."""
-    return bool(getattr(_STATE, "tracing", False)) or torch.jit.is_tracing()
+    return bool(getattr(_TRACING, "value", False)) or torch.jit.is_tracing()
 
 
 class _LevelReverse(nn.Module):
@@ -104,17 +101,16 @@ def _weights_key(tensors: list[Tensor]) -> tuple:
 
 
 def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
-    from .flows import fast_networks
+    from .flows import fast_networks, thread_setting
 
     n = len(example)
     wrappers = [_LevelReverse(model, i, i == n - 1).eval() for i in range(n - 1, -1, -1)]
     eps = [t.detach().clone() for t in reversed(example)]  # top level first
     params = [p for p in model.parameters() if p.requires_grad]
-    _STATE.tracing = True
     try:
         for p in params:  # frozen constants must not require grad
             p.requires_grad_(False)
-        with torch.inference_mode(False), torch.no_grad(), fast_networks(fast), warnings.catch_warnings():
+        with thread_setting(_TRACING, True), torch.inference_mode(False), torch.no_grad(), fast_networks(fast), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # one eager pass first (as traced: plain bf16 weights), so that every layer's eval
             # cache is built outside the trace and enters the graph as a constant; it also gives
@@ -131,7 +127,6 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
                     graph(*args)
                 graphs.append(graph)
     finally:
-        _STATE.tracing = False
         for p in params:
             p.requires_grad_(True)
     return LevelGraphs(graphs)
@@ -163,7 +158,7 @@ def reverse_graph(model: nn.Module, levels: list[Tensor]) -> Optional[LevelGraph
     hit = cache.get(shape_key)
     if hit is not None and hit[0] == _weights_key(cache["tensors"]):
         return hit[1]
-    if getattr(_STATE, "no_build", False):
+    if getattr(_NO_BUILD, "value", False):
         return None
     try:
         graph = _build(model, levels, fast)
