@@ -220,6 +220,7 @@ def main(argv=None) -> int:
     p.add_argument("--decode-runs", type=int, default=20, help="bare decodes timed first, for reference (0: skip)")
     p.add_argument("--startup-child", nargs=2, metavar=("MODEL", "T0"), help=argparse.SUPPRESS)
     p.add_argument("--switch-interval", type=float, help="sys.setswitchinterval for this run (seconds; the app's default is used otherwise)")
+    p.add_argument("--abandon-before", type=float, help="the worker's ABANDON_BEFORE (0: never give up a started render), to compare")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
 
@@ -230,12 +231,17 @@ def main(argv=None) -> int:
         p.error("give the model to measure")
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
+    if args.abandon_before is not None:
+        from explorer.worker import ModelWorker
+
+        ModelWorker.ABANDON_BEFORE = args.abandon_before
 
     results: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "platform": os.environ.get("QT_QPA_PLATFORM", "xcb" if "DISPLAY" in os.environ else "?"),
         "date": time.strftime("%Y-%m-%d"),
         "threads": args.threads,
+        "abandon_before": args.abandon_before,
     }
     try:
         with open("/proc/loadavg") as fh:
