@@ -6,13 +6,13 @@ one of them needs the GIL, so a busy GUI thread in the same process slows a deco
 :func:`reverse_graph` traces ``Glow.reverse`` for one batch size with TorchScript, one graph per
 level (between levels a render can be cancelled), and freezes them: the weights (the fused
 ActNorm + 1x1 inverses, the folded coupling outputs, ...) become constants and each level runs
-in C++ (measured in docs/benchmarks.md: 16.0 -> 11.4 ms exact and
-15.6 -> 10.8 ms with the bf16 networks, 2 threads).
+in C++ (docs/benchmarks.md, K=8 width 128: 21.8 -> 13.0 ms exact at 2 threads, 16.0 -> 13.5 ms
+with the bf16 networks on one thread).
 
 A graph is built on first use (about one second, including the profiling executor's first runs)
-and cached on the model, keyed on the batch size, the fast-networks switch, the device and the
-identity and version of every parameter and buffer, so an optimizer step, ``load_state_dict`` or
-``.to()`` makes a new one. It is used only where it computes exactly what the eager pass computes:
+and cached on the model, keyed on the latent's shapes and dtypes (so the batch size), the
+fast-networks switch and the identity and version of every parameter and buffer, so an optimizer
+step, ``load_state_dict`` or ``.to()`` makes a new one. It is used only where it computes exactly what the eager pass computes:
 eval mode, no autograd, CPU, undamped reverse (:mod:`glowcore.stable` re-decodes blown regions
 eagerly), and batches of at most :data:`MAX_BATCH` (larger batches amortise the Python overhead
 themselves). ``GLOW_NO_JIT=1`` or :func:`set_enabled` turns it off. If tracing fails (a torch
