@@ -99,22 +99,35 @@ def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.T
         captured: list[torch.Tensor] = []
         original = model.reverse
 
-        def reverse_once(lat: Latent, _orig=original, _cap=captured) -> torch.Tensor:
-            out = _orig(lat)
+        def reverse_once(lat: Latent, *args, _orig=original, _cap=captured) -> torch.Tensor:
+            out = _orig(lat, *args)
             if not _cap:
                 _cap.append(out.detach().clone())
             return out
 
         model.reverse = reverse_once  # instance attribute: captures the first (exact) pass
+        graphs = _graphs_off()  # small batches would run frozen graphs, not model.reverse
         try:
             x = stable_reverse(model, part) if stable_reverse is not None else model.reverse(part)
         finally:
             del model.reverse
+            graphs()
         raw = captured[0].float().cpu()
         finite.append(torch.isfinite(raw).flatten(1).all(1).numpy())
         raws.append(torch.nan_to_num(raw + 0.5, nan=0.5, posinf=1.0, neginf=0.0).clamp(0.0, 1.0))
         imgs.append(torch.nan_to_num(x.float().cpu() + 0.5, nan=0.5, posinf=1.0, neginf=0.0).clamp(0.0, 1.0))
     return torch.cat(imgs), torch.cat(raws), np.concatenate(finite)
+
+
+def _graphs_off():
+    """Turn glowcore's frozen decoding graphs off (where this glowcore has them); returns the undo."""
+    try:
+        from glowcore import compiled
+    except ImportError:
+        return lambda: None
+    was = compiled.enabled()
+    compiled.set_enabled(False)
+    return lambda: compiled.set_enabled(was)
 
 
 def image_faults(images: torch.Tensor, finite: np.ndarray) -> dict[str, np.ndarray]:
