@@ -28,50 +28,9 @@ from glowcore.progress import CancelToken, Cancelled
 from .protocol import ExportParams, InterpParams, ModelInfo
 from .state import DirectionInfo, Snapshot
 
-__all__ = ["Engine", "make_cancel_token", "make_stale_token", "Cancelled"]
+__all__ = ["Engine", "CancelToken", "Cancelled"]
 
 ProgressFn = Callable[[int, int, str], None]
-
-
-class _EventCancelToken(CancelToken):
-    """A :class:`glowcore.progress.CancelToken` backed by an event the GUI thread owns."""
-
-    def __init__(self, event: Any) -> None:
-        super().__init__()
-        self._shared = event
-
-    def cancel(self) -> None:
-        self._shared.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._shared.is_set()
-
-    def check(self) -> None:
-        if self._shared.is_set():
-            raise Cancelled("cancelled")
-
-
-def make_cancel_token(event: Any) -> CancelToken:
-    """Wrap a ``threading.Event`` as a glowcore cancel token."""
-    return _EventCancelToken(event)
-
-
-class _CallbackCancelToken(CancelToken):
-    """A cancel token whose ``check()`` asks a callable (the worker: is this render stale?)."""
-
-    def __init__(self, stale: Callable[[], bool]) -> None:
-        super().__init__()
-        self._stale = stale
-
-    def check(self) -> None:
-        if self._stale():
-            raise Cancelled("a newer picture is wanted")
-
-
-def make_stale_token(stale: Callable[[], bool]) -> CancelToken:
-    """A token for :meth:`Engine.render` that gives up (raises ``Cancelled``) when ``stale()``."""
-    return _CallbackCancelToken(stale)
 
 
 def default_threads() -> int:

@@ -191,7 +191,7 @@ class ModelWorker(QObject):
 
     def _idle_work(self) -> bool:
         """Nothing is waiting: let the engine prepare (the decoding graphs of a new model)."""
-        if self._engine is None or not hasattr(self._engine, "idle_work"):
+        if self._engine is None:
             return False
         try:
             return bool(self._engine.idle_work())
@@ -248,7 +248,7 @@ class ModelWorker(QObject):
             eng = self._ensure_engine()
             t0 = time.perf_counter()
             try:
-                img, before = eng.render(req.spec, req.with_before, self._eng_mod.make_stale_token(self._stale_check(t0)))
+                img, before = eng.render(req.spec, req.with_before, self._eng_mod.CancelToken(when=self._stale_check(t0)))
             except self._eng_mod.Cancelled:  # a newer request is waiting: serve it instead
                 self.renders_abandoned += 1
                 self._abandoned_last = True
@@ -292,7 +292,7 @@ class ModelWorker(QObject):
             if cmd.kind not in ("open_model",):
                 self._serve_interactive()
             if cmd.cancel.is_set():
-                self._eng_mod.make_cancel_token(cmd.cancel).check()
+                self._eng_mod.CancelToken(when=cmd.cancel.is_set).check()
 
         return progress
 
@@ -321,7 +321,7 @@ class ModelWorker(QObject):
     def _dispatch(self, eng: Any, cmd: _Command) -> Any:
         p = cmd.params
         progress = self._progress_fn(cmd)
-        token = self._eng_mod.make_cancel_token(cmd.cancel)
+        token = self._eng_mod.CancelToken(when=cmd.cancel.is_set)
         k = cmd.kind
         if k == "open_model":
             return eng.open_model(p.get("path"), progress=progress)

@@ -25,22 +25,24 @@ import contextlib
 import os
 import threading
 import warnings
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
 from .progress import CancelToken
 
-__all__ = ["reverse_graph", "LevelGraphs", "no_build", "set_enabled", "enabled", "MAX_BATCH"]
+if TYPE_CHECKING:
+    from .model import Latent
+
+__all__ = ["reverse_graph", "LevelGraphs", "built", "no_build", "set_enabled", "enabled", "MAX_BATCH"]
 
 #: Largest batch decoded through a frozen graph (the interactive sizes).
 MAX_BATCH = 2
 
 _TRACING = threading.local()  # .value: this thread is tracing a graph
 _NO_BUILD = threading.local()  # .value: use graphs, build none (no_build)
-_DISABLED_BY_ENV = os.environ.get("GLOW_NO_JIT", "") not in ("", "0")
-_enabled = not _DISABLED_BY_ENV
+_enabled = os.environ.get("GLOW_NO_JIT", "") in ("", "0")
 
 
 def set_enabled(on: bool) -> None:
@@ -87,7 +89,8 @@ class LevelGraphs:
     def __init__(self, graphs: list[Callable[..., Tensor]]) -> None:
         self.graphs = graphs  # top level first
 
-    def __call__(self, levels: list[Tensor], cancel: Optional[CancelToken] = None) -> Tensor:
+    def __call__(self, latent: "Latent", cancel: Optional[CancelToken] = None) -> Tensor:
+        levels = latent.levels
         h = self.graphs[0](levels[-1])
         for graph, eps in zip(self.graphs[1:], reversed(levels[:-1])):
             if cancel is not None:
@@ -132,20 +135,25 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
     return LevelGraphs(graphs)
 
 
-def reverse_graph(model: nn.Module, levels: list[Tensor]) -> Optional[LevelGraphs]:
-    """Frozen graphs computing ``model.reverse`` for latents shaped like ``levels``, or ``None``
+def built(model: nn.Module) -> list[tuple]:
+    """The keys (latent shapes, dtypes, fast switch) of the graphs ``model`` holds now."""
+    return [k for k in model.__dict__.get("_reverse_graphs", {}) if isinstance(k, tuple)]
+
+
+def reverse_graph(model: nn.Module, latent: "Latent") -> Optional[LevelGraphs]:
+    """Frozen graphs computing ``model.reverse`` for latents shaped like ``latent``, or ``None``
     where the eager pass must run (see the module docstring). Thread-compatible, not
     thread-safe: one thread decodes with a model at a time."""
     from .flows import FAST_NETWORKS, REVERSE_DAMPING
 
-    x = levels[0]
+    levels = latent.levels
     if (
         not _enabled
         or model.training
         or torch.is_grad_enabled()
-        or x.device.type != "cpu"
-        or x.shape[0] > MAX_BATCH
-        or tuple(tuple(t.shape[1:]) for t in levels) != tuple(model.latent_shapes)  # eager raises
+        or latent.device.type != "cpu"
+        or latent.batch_size > MAX_BATCH
+        or latent.shapes != model.latent_shapes  # the eager pass says what is wrong
         or getattr(REVERSE_DAMPING, "value", None) is not None
         or is_tracing()
     ):

@@ -24,20 +24,24 @@ class Cancelled(Exception):
 
 
 class CancelToken:
-    """A thread-safe flag a GUI or signal handler sets to stop a long job."""
+    """A thread-safe flag a GUI or signal handler sets to stop a long job.
 
-    def __init__(self) -> None:
+    ``when``: also cancelled whenever ``when()`` is true (a flag owned elsewhere, such as a
+    ``threading.Event``'s ``is_set``, or a condition like "a newer picture is wanted")."""
+
+    def __init__(self, when: Optional[Callable[[], bool]] = None) -> None:
         self._event = threading.Event()
+        self._when = when
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._event.is_set() or (self._when is not None and bool(self._when()))
 
     def check(self) -> None:
-        if self._event.is_set():
+        if self.cancelled:
             raise Cancelled("cancelled")
 
 

@@ -97,8 +97,8 @@ def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
     """``model.reverse(latent)`` with blown regions re-decoded by a damped reverse pass (see the
     module docstring). Finite everywhere; items that did not blow up are exact. ``cancel`` is
     checked between levels."""
-    graph = reverse_graph(model, latent.levels)  # frozen graphs where they are exact (glowcore.compiled)
-    x = graph(latent.levels, cancel) if graph is not None else model.reverse(latent, cancel)
+    graph = reverse_graph(model, latent)  # frozen graphs where they are exact (glowcore.compiled)
+    x = graph(latent, cancel) if graph is not None else model.reverse(latent, cancel)
     bad = blown_pixels(x)
     todo = bad.flatten(1).any(1).nonzero().flatten()
     if todo.numel() == 0:

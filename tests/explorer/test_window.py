@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 import glowcore
-from glowcore import directions
+from glowcore import compiled, directions
 from explorer.state import FaceRef, Snapshot
 
 from .conftest import WAIT_MS, canvas_array, wait_settled
@@ -110,7 +110,7 @@ def test_a_render_made_stale_early_gives_way_to_the_newer_one_but_never_twice_in
     renders, abandoned = win.worker.render_count, win.worker.renders_abandoned
     gated["on"] = True
     try:
-        _drop_then_finish(starts, go, gated, slider)
+        _drop_then_finish(starts, go, slider)
     finally:  # never leave the worker waiting at the gate
         gated["on"] = False
         for _ in range(3):
@@ -121,7 +121,7 @@ def test_a_render_made_stale_early_gives_way_to_the_newer_one_but_never_twice_in
     assert np.array_equal(canvas_array(win), set_slider(qtbot, win, "Young", 0.9))
 
 
-def _drop_then_finish(starts, go, gated, slider) -> None:
+def _drop_then_finish(starts, go, slider) -> None:
     slider.setValue(30)
     assert starts.get(timeout=10).amounts_dict["Young"] == pytest.approx(0.3)
     slider.setValue(60)  # arrives while 0.3 renders: 0.3 is dropped between levels
@@ -332,10 +332,6 @@ def test_live_pictures_use_the_fast_networks_unless_exact_decoding_is_asked(monk
     assert engine_mod.Engine("cpu", 1, fast=True).fast is True
 
 
-def _has_graphs(model) -> bool:
-    return any(isinstance(k, tuple) for k in model.__dict__.get("_reverse_graphs", {}))
-
-
 def test_decoding_graphs_are_built_when_idle_not_before_the_first_face(qtbot, window, tiny_model):
     from explorer.engine import Engine
 
@@ -343,8 +339,8 @@ def test_decoding_graphs_are_built_when_idle_not_before_the_first_face(qtbot, wi
     eng.open_model(str(tiny_model))
     assert not eng.idle_work()  # not before the first face: its render request is on its way
     eng.render(Snapshot(face=FaceRef.from_seed(1)))
-    assert not _has_graphs(eng.model)  # the first face does not wait for tracing
-    assert eng.idle_work() and _has_graphs(eng.model)
+    assert not compiled.built(eng.model)  # the first face does not wait for tracing
+    assert eng.idle_work() and compiled.built(eng.model)
     assert not eng.idle_work()  # once per model
     # the window's worker does it on its own once the first face is shown
-    qtbot.waitUntil(lambda: _has_graphs(window.worker._engine.model), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(compiled.built(window.worker._engine.model)), timeout=WAIT_MS)

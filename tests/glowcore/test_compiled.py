@@ -14,8 +14,10 @@ from .latent_helpers import gradient_images, trained_model, untrained_model
 from .test_model import CONFIGS, tiny
 
 
-def graphs(model) -> dict:
-    return {k: v for k, v in model.__dict__.get("_reverse_graphs", {}).items() if isinstance(k, tuple)}
+def graph_of(model, lat):
+    """The graphs ``model`` holds for latents like ``lat`` (none is built here)."""
+    with torch.no_grad(), compiled.no_build():
+        return compiled.reverse_graph(model, lat)
 
 
 def eager_decode(model, latent, **kw):
@@ -28,9 +30,10 @@ def eager_decode(model, latent, **kw):
 
 @pytest.fixture(autouse=True)
 def _enabled():
+    was = compiled.enabled()
     compiled.set_enabled(True)
     yield
-    compiled.set_enabled(not compiled._DISABLED_BY_ENV)
+    compiled.set_enabled(was)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
@@ -40,7 +43,7 @@ def test_graph_decodes_like_the_eager_pass(cfg, batch):
     lat = model.sample_latent(batch, 0.8, seed=3)
     expected = eager_decode(model, lat)
     got = model.decode(lat)
-    assert len(graphs(model)) == 1
+    assert len(compiled.built(model)) == 1
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
 
 
@@ -49,7 +52,7 @@ def test_round_trip_through_the_graph():
     faces = torch.from_numpy(gradient_images(2, seed=11)).permute(0, 3, 1, 2).float() / 255
     for i in range(2):
         back = model.decode(model.encode(faces[i : i + 1]))
-        assert graphs(model)
+        assert compiled.built(model)
         assert (back - faces[i : i + 1]).abs().max() < 1e-4
 
 
@@ -64,7 +67,7 @@ def test_fast_graph_matches_the_eager_fast_networks():
     lat = model.sample_latent(1, 0.7, seed=5)
     expected = eager_decode(model, lat, fast=True)
     got = model.decode(lat, fast=True)
-    assert any(k[-1] for k in graphs(model))  # a graph built with the fast networks
+    assert any(k[-1] for k in compiled.built(model))  # a graph built with the fast networks
     torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)
     exact = model.decode(lat)
     assert 0 < (got - exact).abs().mean() < 2e-3  # the bf16 networks ran, close to the exact decoding
@@ -74,12 +77,13 @@ def test_new_weights_build_a_new_graph():
     model = untrained_model(seed=4)
     lat = model.sample_latent(1, 0.7, seed=1)
     before = model.decode(lat)
-    first = next(iter(graphs(model).values()))[1]
+    first = graph_of(model, lat)
+    assert first is not None
     with torch.no_grad():
         model.levels[0].steps[0].coupling.net.conv1.weight.mul_(3.0)
         model.levels[0].steps[1].actnorm.bias.add_(0.2)
     after = model.decode(lat)
-    assert next(iter(graphs(model).values()))[1] is not first
+    assert graph_of(model, lat) is not first
     assert (after - before).abs().max() > 1e-3
     torch.testing.assert_close(after, eager_decode(model, lat), atol=1e-6, rtol=0)
     # load_state_dict of other weights: again what the eager pass gives
@@ -91,18 +95,18 @@ def test_new_weights_build_a_new_graph():
 def test_graph_is_only_used_where_it_is_exact():
     model = untrained_model(seed=2)
     small = model.sample_latent(1, 0.7, seed=0)
-    assert compiled.reverse_graph(model, small.levels) is None  # autograd on (no inference mode)
+    assert compiled.reverse_graph(model, small) is None  # autograd on (no inference mode)
     with torch.no_grad():
-        assert compiled.reverse_graph(model, small.levels) is not None
+        assert compiled.reverse_graph(model, small) is not None
         big = model.sample_latent(compiled.MAX_BATCH + 1, 0.7, seed=0)
-        assert compiled.reverse_graph(model, big.levels) is None
+        assert compiled.reverse_graph(model, big) is None
         with damped_reverse(LADDER[0]):
-            assert compiled.reverse_graph(model, small.levels) is None
+            assert compiled.reverse_graph(model, small) is None
         compiled.set_enabled(False)
-        assert compiled.reverse_graph(model, small.levels) is None
+        assert compiled.reverse_graph(model, small) is None
         compiled.set_enabled(True)
         model.train()
-        assert compiled.reverse_graph(model, small.levels) is None
+        assert compiled.reverse_graph(model, small) is None
         model.eval()
     # gradients through decode_tensor (inpainting) still reach the latent
     lat = model.sample_latent(1, 0.7, seed=0)
@@ -129,37 +133,27 @@ def test_failed_trace_falls_back_to_eager_once(monkeypatch):
     assert "no TorchScript here" in model.__dict__["_reverse_graphs"]["failed"]
 
 
-def test_fast_flag_outside_trace_is_unchanged():
-    model = untrained_model(seed=5)
-    lat = model.sample_latent(1, 0.7, seed=0)
-    with torch.no_grad(), fast_networks(True):
-        assert not compiled.is_tracing()
-        compiled.reverse_graph(model, lat.levels)
-        assert not compiled.is_tracing()
-
-
 @pytest.mark.parametrize("fast", [False, True])
 def test_first_decode_of_a_fresh_model_builds_a_graph(fast):
     model = bf16_sized()  # no eval caches yet: tracing must not capture their building
     lat = model.sample_latent(1, 0.7, seed=2)
     got = model.decode(lat, fast=fast)
+    assert not compiled.is_tracing()  # the tracing flag does not outlive the build
     assert "failed" not in model.__dict__["_reverse_graphs"]
-    assert graphs(model)
+    assert compiled.built(model)
     torch.testing.assert_close(got, eager_decode(model, lat, fast=fast), atol=2e-3 if fast else 1e-6, rtol=0)
 
 
-class StopAfter(CancelToken):
-    """Raises at the ``n``-th check (a render giving up on a stale picture)."""
+def stop_after(n: int) -> tuple[CancelToken, list]:
+    """A token that cancels at its ``n``-th check (a render giving up on a stale picture), and
+    the list of its checks."""
+    checks: list = []
 
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-        self.checks = 0
+    def when() -> bool:
+        checks.append(1)
+        return len(checks) >= n
 
-    def check(self) -> None:
-        self.checks += 1
-        if self.checks >= self.n:
-            raise Cancelled("a newer picture is wanted")
+    return CancelToken(when=when), checks
 
 
 @pytest.mark.parametrize("use_graph", [True, False])
@@ -167,13 +161,13 @@ def test_decode_checks_cancel_between_levels(use_graph):
     model = tiny(levels=3).eval()
     compiled.set_enabled(use_graph)
     lat = model.sample_latent(1, 0.7, seed=1)
-    token = StopAfter(10)
+    token, checks = stop_after(10)
     full = model.decode(lat, cancel=token)
-    assert token.checks == 2  # between the 3 levels
-    assert bool(graphs(model)) == use_graph
+    assert len(checks) == 2  # between the 3 levels
+    assert bool(compiled.built(model)) == use_graph
     torch.testing.assert_close(full, eager_decode(model, lat), atol=1e-6, rtol=0)
     with pytest.raises(Cancelled):
-        model.decode(lat, cancel=StopAfter(2))
+        model.decode(lat, cancel=stop_after(2)[0])
     with pytest.raises(ValueError, match="latent shapes"):
         model.decode(Latent([t[:, :, :-1] for t in lat.levels]))
 
@@ -183,10 +177,8 @@ def test_no_build_uses_graphs_but_builds_none():
     lat = model.sample_latent(1, 0.7, seed=0)
     with compiled.no_build():
         first = model.decode(lat)
-    assert not graphs(model)
+    assert not compiled.built(model)
     second = model.decode(lat)  # builds
-    assert graphs(model)
-    built = next(iter(graphs(model).values()))[1]
-    with torch.no_grad(), compiled.no_build():
-        assert compiled.reverse_graph(model, lat.levels) is built  # built ones are still used
+    assert compiled.built(model)
+    assert graph_of(model, lat) is not None  # under no_build, built graphs are still used
     torch.testing.assert_close(first, second, atol=1e-6, rtol=0)
