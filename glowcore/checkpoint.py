@@ -75,6 +75,9 @@ def architecture_size(config: GlowConfig) -> int:
             total += 2 * c * size * size
         else:
             total += half * c * 9 + 2 * c
+            ph = config.prior_hidden
+            if ph:  # the split prior's network
+                total += (half * ph * 9 + ph) + (ph * ph + ph) + (ph * c * 9 + 2 * c)
             c = half
     return total
 

@@ -584,18 +584,28 @@ class FlowStep(FlowLayer):
 class SplitPrior(FlowLayer):
     """Standardises the second half of the channels under a Gaussian conditioned on the first.
 
+    The mean and log-scale come from a zero-initialised 3x3 convolution of the first half (Glow),
+    plus, with ``hidden > 0``, a conv3x3-ReLU-conv1x1-ReLU-ZeroConv3x3 network of that width.
+
     ``forward([z1, z2]) = [z1, (z2 - mean(z1)) * exp(-logs(z1))]`` with ``logdet = -sum(logs)``:
     the output's second half is the level's eps, standard normal under the learned prior.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, hidden: int = 0):
         super().__init__()
         if channels % 2:
             raise ValueError(f"split needs an even number of channels, got {channels}")
         self.conv = ZeroConv2d(channels // 2, channels)
+        # hidden > 0: a coupling-style network adds to the linear 3x3 prediction. Its output
+        # convolution starts at zero, so adding it to a trained model changes nothing at first
+        # (glowcore.train grows a model this way).
+        self.net: CouplingNet | None = CouplingNet(channels // 2, hidden, channels) if hidden else None
 
     def _params(self, z1: Tensor) -> tuple[Tensor, Tensor]:
-        mean, logs = self.conv(z1).chunk(2, dim=1)
+        p = self.conv(z1)
+        if self.net is not None:
+            p = p + self.net(z1)
+        mean, logs = p.chunk(2, dim=1)
         return mean, logs
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

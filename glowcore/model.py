@@ -26,7 +26,8 @@ class GlowConfig:
 
     ``image_size`` is the side of the square input, ``levels`` the number of scales (L), ``steps``
     the flow steps per level (K), ``hidden`` the coupling networks' width, ``n_bits`` the bit depth
-    the data is quantised to before dequantisation noise.
+    the data is quantised to before dequantisation noise. ``prior_hidden`` is the width of a network
+    in each split prior (0: the paper's single zero-initialised 3x3 convolution).
     """
 
     image_size: int = 64
@@ -37,6 +38,7 @@ class GlowConfig:
     coupling: str = "affine"
     lu: bool = True
     n_bits: int = 5
+    prior_hidden: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -46,13 +48,14 @@ class GlowConfig:
             if not cond:
                 raise ValueError(f"invalid Glow config: {msg}")
 
-        for name in ("image_size", "channels", "levels", "steps", "hidden", "n_bits"):
+        for name in ("image_size", "channels", "levels", "steps", "hidden", "n_bits", "prior_hidden"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an integer, got {value!r}")
         need(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
         need(self.levels >= 1, f"levels must be >= 1, got {self.levels}")
         need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         need(self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}")
+        need(self.prior_hidden >= 0, f"prior_hidden must be >= 0 (0: no prior network), got {self.prior_hidden}")
         need(1 <= self.n_bits <= 8, f"n_bits must be between 1 and 8, got {self.n_bits}")
         need(self.coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
         need(isinstance(self.lu, bool), f"lu must be true or false, got {self.lu!r}")
@@ -70,7 +73,10 @@ class GlowConfig:
         return self.channels * self.image_size * self.image_size
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["prior_hidden"]:  # the paper's priors: files stay readable by earlier versions
+            del d["prior_hidden"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "GlowConfig":
@@ -198,7 +204,7 @@ class _Level(nn.Module):
         self.steps = nn.ModuleList(
             FlowStep(channels, config.hidden, config.coupling, config.lu) for _ in range(config.steps)
         )
-        self.prior: FlowLayer = TopPrior(channels, size) if top else SplitPrior(channels)
+        self.prior: FlowLayer = TopPrior(channels, size) if top else SplitPrior(channels, config.prior_hidden)
 
 
 class Glow(nn.Module):
@@ -400,6 +406,22 @@ class Glow(nn.Module):
         return self.decode(self.sample_latent(n, temperature, seed), fast=fast)
 
     # ------------------------------------------------------------------ misc
+    def with_prior_networks(self, hidden: int) -> "Glow":
+        """A copy of this model whose split priors gain networks of width ``hidden`` (see
+        :class:`~glowcore.flows.SplitPrior`). Their output convolutions start at zero, so the copy
+        computes exactly what this model computes until it is trained further: a trained model
+        grows capacity where decoding is cheap without starting again."""
+        if self.config.prior_hidden:
+            raise ValueError(f"this model's split priors already have networks (width {self.config.prior_hidden})")
+        grown = Glow(dataclasses.replace(self.config, prior_hidden=hidden)).to(self.device)
+        missing, unexpected = grown.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected and all(".prior.net." in k for k in missing), (missing, unexpected)
+        grown.train(self.training)
+        grown.directions = dict(self.directions)
+        grown.direction_info = {k: dict(v) for k, v in self.direction_info.items()}
+        grown.metadata = dict(self.metadata)
+        return grown
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -415,6 +437,7 @@ class Glow(nn.Module):
         c = self.config
         return (
             f"Glow {c.image_size}x{c.image_size}x{c.channels}, L={c.levels} K={c.steps} hidden={c.hidden}, "
-            f"{c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv, {c.n_bits}-bit, "
+            + (f"prior networks {c.prior_hidden} wide, " if c.prior_hidden else "")
+            + f"{c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv, {c.n_bits}-bit, "
             f"{self.num_parameters():,} parameters"
         )

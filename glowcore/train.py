@@ -91,6 +91,8 @@ class TrainConfig:
     coupling: str = "affine"
     lu: bool = True
     n_bits: int = 5
+    # width of the split priors' networks (0: none); with init_from, a model without them grows them
+    prior_hidden: Optional[int] = None
     init_from: Optional[str] = None
     # optimisation
     batch: int = 32
@@ -459,13 +461,20 @@ def _fmt_time(seconds: float) -> str:
 def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: Optional[Glow]) -> Glow:
     if start is not None:
         model = start
+        if cfg.prior_hidden is not None and cfg.prior_hidden != model.config.prior_hidden:
+            if model.config.prior_hidden:
+                raise TrainingError(
+                    f"{cfg.init_from} has prior networks {model.config.prior_hidden} wide; --prior-hidden "
+                    f"{cfg.prior_hidden} cannot change them (only a model without them can grow them)"
+                )
+            model = model.with_prior_networks(cfg.prior_hidden)
         model.directions.clear()  # directions of other weights would no longer fit
         model.direction_info.clear()
     else:
         torch.manual_seed(cfg.seed)
         gc = GlowConfig(
             image_size=int(cfg.image_size), channels=channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
-            coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits,
+            coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits, prior_hidden=cfg.prior_hidden or 0,
         )
         model = Glow(gc)
     return model.to(device)
@@ -561,7 +570,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         channels = dataset_channels(cfg.data)
         cfg.image_size = image_size
         check_architecture(GlowConfig(image_size=image_size, channels=channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
-                                      coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits))  # validates before any work
+                                      coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits,
+                                      prior_hidden=cfg.prior_hidden or 0))  # validates before any work
     datasets: dict[str, ImageDataset] = {}
     for turn in (0, 1):
         if (turn == 0) == is_main:

@@ -47,6 +47,18 @@ def test_round_trip_gives_identical_log_probs_and_keeps_directions(model: Glow, 
     assert not loaded.training
 
 
+def test_a_model_with_prior_networks_round_trips(model: Glow, tmp_path: Path) -> None:
+    grown = perturbed(model.with_prior_networks(4)).eval()
+    save_model(grown, tmp_path / "g")
+    assert read_config(tmp_path / "g")["architecture"]["prior_hidden"] == 4
+    loaded = load_model(tmp_path / "g", device="cpu")
+    x = torch.rand(4, 3, 8, 8)
+    assert loaded.config.prior_hidden == 4 and torch.equal(_lp(grown, x), _lp(loaded, x))
+    # the paper's priors are written as before: no prior_hidden key
+    save_model(model, tmp_path / "m")
+    assert "prior_hidden" not in read_config(tmp_path / "m")["architecture"]
+
+
 def test_loading_never_reinitializes_actnorm(model: Glow, tmp_path: Path) -> None:
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m", device="cpu").train()

@@ -45,6 +45,7 @@ LAYERS = {
     "step_affine_plain": lambda: FlowStep(C, 8, "affine", False),
     "step_additive_lu": lambda: FlowStep(C, 8, "additive", True),
     "split_prior": lambda: SplitPrior(C),
+    "split_prior_net": lambda: SplitPrior(C, 8),
     "top_prior": lambda: TopPrior(C, H),
 }
 

@@ -41,11 +41,12 @@ def tiny(**kw) -> Glow:
 CONFIGS = [
     dict(coupling=c, lu=lu, levels=lv, channels=ch)
     for c, lu, lv, ch in itertools.product(["affine", "additive"], [True, False], [1, 2], [1, 3])
-]
+] + [dict(coupling=c, lu=True, levels=2, channels=3, prior_hidden=4) for c in ("affine", "additive")]
 
 
 def _ids(cfg: dict) -> str:
-    return f"{cfg['coupling']}-{'lu' if cfg['lu'] else 'plain'}-L{cfg['levels']}-C{cfg['channels']}"
+    prior = f"-P{cfg['prior_hidden']}" if cfg.get("prior_hidden") else ""
+    return f"{cfg['coupling']}-{'lu' if cfg['lu'] else 'plain'}-L{cfg['levels']}-C{cfg['channels']}{prior}"
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
@@ -288,3 +289,26 @@ def test_read_only_images_are_copied_not_warned_about() -> None:
         warnings.simplefilter("error")
         t = to_tensor(ro, 3)
     assert torch.equal(t, to_tensor(arr, 3))
+
+
+def test_prior_networks_grow_a_trained_model_without_changing_what_it_computes() -> None:
+    model = tiny(channels=3).eval()
+    grown = model.with_prior_networks(6).eval()
+    assert (model.config.prior_hidden, grown.config.prior_hidden) == (0, 6)
+    assert grown.num_parameters() > model.num_parameters() and "prior networks 6 wide" in grown.describe()
+    x = torch.rand(3, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.log_prob(x, noise=False), model.log_prob(x, noise=False), rtol=0, atol=0)
+        latent = model.encode(x)
+        torch.testing.assert_close(grown.decode(latent), model.decode(latent), rtol=0, atol=0)
+    # the new networks learn: a gradient reaches their zero-initialised output
+    grown.train()
+    (-grown.log_prob(x).mean()).backward()
+    assert grown.levels[0].prior.net.out.conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="already have networks"):
+        grown.with_prior_networks(4)
+    # the paper's priors keep the config as earlier versions wrote it
+    assert "prior_hidden" not in model.config.to_dict() and grown.config.to_dict()["prior_hidden"] == 6
+    assert GlowConfig.from_dict(grown.config.to_dict()) == grown.config
+    with pytest.raises(ValueError, match="prior_hidden must be >= 0"):
+        GlowConfig(prior_hidden=-1)

@@ -147,6 +147,18 @@ def test_init_from_uses_the_models_architecture(tmp_path: Path) -> None:
     assert res2.step == 5 and res2.model.config.hidden == 8
 
 
+def test_init_from_grows_prior_networks_once(tmp_path: Path) -> None:
+    src = train(tiny(tmp_path, "src", max_steps=5, hidden=8), log=quiet)
+    res = train(tiny(tmp_path, "grow", init_from=str(src.run_dir / "latest"), prior_hidden=4, max_steps=3), log=quiet)
+    model = load_model(res.run_dir / "latest", device="cpu")
+    assert (model.config.hidden, model.config.prior_hidden) == (8, 4)
+    assert model.levels[0].prior.net.out.conv.weight.abs().sum() > 0  # trained away from zero
+    with pytest.raises(TrainingError, match="cannot change them"):
+        train(tiny(tmp_path, "again", init_from=str(res.run_dir / "latest"), prior_hidden=8, max_steps=1), log=quiet)
+    scratch = train(tiny(tmp_path, "scratch", prior_hidden=4, max_steps=2), log=quiet)
+    assert scratch.model.config.prior_hidden == 4
+
+
 def test_a_run_folder_without_a_checkpoint_can_be_started_again(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{}")  # e.g. interrupted during ActNorm initialisation
