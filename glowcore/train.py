@@ -104,6 +104,8 @@ class TrainConfig:
     lr_min: float = 0.0
     decay_start: Optional[int] = None
     grad_clip: float = 50.0
+    # data augmentation: each training image mirrored left-right with probability 1/2
+    hflip: bool = False
     epochs: Optional[float] = None
     max_minutes: Optional[float] = None
     max_steps: Optional[int] = None
@@ -128,7 +130,7 @@ class TrainConfig:
     RESUMABLE_CHANGES = (
         "epochs", "max_minutes", "max_steps", "eval_minutes", "eval_steps", "val_images", "eval_batch",
         "samples", "cache_dir", "device", "threads", "max_bad_steps", "out", "data", "precision",
-        "lr_schedule", "lr_min", "decay_start",
+        "lr_schedule", "lr_min", "decay_start", "hflip",
     )
 
     def to_dict(self) -> dict:
@@ -430,6 +432,12 @@ class _LossModule(nn.Module):
 
 def _noise_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 0x9E3779B97F4A7C15 + step * 0xBF58476D1CE4E5B9 + rank * 0x94D049BB133111EB + 0x2545F491) % (2**63 - 1)
+
+
+def _flip_mask(seed: int, step: int, rank: int, n: int) -> np.ndarray:
+    """Which of a step's ``n`` images are mirrored (--hflip): a function of the seed, the step and
+    the rank, so a resumed run flips what the uninterrupted one would have."""
+    return np.random.default_rng([seed, step, rank, 0xF11B]).random(n) < 0.5
 
 
 def _epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -832,6 +840,9 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 perm_epoch = epoch
             lo = batch_in_epoch * cfg.batch + dist_info.rank * local_batch
             x = _as_batch(train_images, perm[lo : lo + local_batch], device)
+            if cfg.hflip:
+                flip = torch.from_numpy(_flip_mask(cfg.seed, step, dist_info.rank, x.shape[0])).to(device)
+                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
             gen.manual_seed(_noise_seed(cfg.seed, step, dist_info.rank))
             lr = learning_rate(cfg, step)
             for g in opt.param_groups:

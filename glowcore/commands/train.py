@@ -50,6 +50,7 @@ def add_parser(sub) -> None:
     o.add_argument("--lr-schedule", choices=["constant", "cosine"], help="after warm-up: constant, or cosine decay to --lr-min at --max-steps (default constant; may change on --resume)")
     o.add_argument("--lr-min", type=float, help="learning rate reached at --max-steps by the cosine schedule (default 0)")
     o.add_argument("--decay-start", type=int, help="step where the cosine decay starts (default: the end of warm-up; on a resumed run, e.g. its current step)")
+    o.add_argument("--hflip", action="store_true", help="augment: mirror each training image left-right with probability 1/2 (faces, most photos; not text or digits); may change on --resume")
     o.add_argument("--grad-clip", type=float, help="gradient-norm clip, 0 = off (default 50)")
     o.add_argument("--epochs", type=float, help="stop after this many epochs in total")
     o.add_argument("--max-minutes", type=float, help="stop after this many minutes of this session")

@@ -87,9 +87,9 @@ def test_image_folder_training_skips_a_corrupt_image(tmp_path: Path) -> None:
 
 
 def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    full = train(tiny(tmp_path, "full", max_steps=24), log=quiet)
-    train(tiny(tmp_path, "split", max_steps=10), log=quiet)
-    resumed = train(tiny(tmp_path, "split", max_steps=24), resume=True, log=quiet)
+    full = train(tiny(tmp_path, "full", max_steps=24, hflip=True), log=quiet)
+    train(tiny(tmp_path, "split", max_steps=10, hflip=True), log=quiet)
+    resumed = train(tiny(tmp_path, "split", max_steps=24, hflip=True), resume=True, log=quiet)
     assert resumed.step == full.step == 24
     a = load_file(str(tmp_path / "full" / "latest" / "model.safetensors"))
     b = load_file(str(tmp_path / "split" / "latest" / "model.safetensors"))
@@ -100,6 +100,17 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     sb = load_trainer_state(tmp_path / "split" / "latest")[1]
     for k in (k for k in sa if k.startswith("optim.")):
         torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_hflip_mirrors_about_half_the_images_reproducibly(tmp_path: Path) -> None:
+    from glowcore.train import _flip_mask
+
+    masks = [_flip_mask(0, step, 0, 64) for step in range(50)]
+    assert 0.45 < np.mean(masks) < 0.55 and np.array_equal(masks[3], _flip_mask(0, 3, 0, 64))
+    assert not np.array_equal(masks[3], masks[4]) and not np.array_equal(masks[3], _flip_mask(0, 3, 1, 64))
+    plain = train(tiny(tmp_path, "plain", max_steps=2), log=quiet).model.state_dict()
+    flipped = train(tiny(tmp_path, "flip", max_steps=2, hflip=True), log=quiet).model.state_dict()
+    assert any(not torch.equal(plain[k], flipped[k]) for k in plain)  # it trained on other pixels
 
 
 def test_cancel_saves_and_resume_continues(tmp_path: Path) -> None:
