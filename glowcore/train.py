@@ -178,6 +178,9 @@ class TrainConfig:
             need(self.max_steps is not None, "lr-schedule cosine decays to lr-min at --max-steps: give --max-steps")
             start = self.warmup if self.decay_start is None else self.decay_start
             need(start < self.max_steps, f"decay-start ({start}) must be below max-steps ({self.max_steps})")  # type: ignore[operator]
+        need(self.prior_hidden is None or (isinstance(self.prior_hidden, int) and not isinstance(self.prior_hidden, bool) and self.prior_hidden >= 0),
+             f"prior-hidden must be an integer >= 0 (0: no prior networks), got {self.prior_hidden!r}")
+        need(isinstance(self.hflip, bool), f"hflip must be true or false, got {self.hflip!r}")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
         need(not isinstance(self.levels, int) or self.levels <= MAX_LEVELS, f"levels must be <= {MAX_LEVELS}, got {self.levels!r}")
@@ -475,6 +478,7 @@ def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: O
                     f"{cfg.init_from} has prior networks {model.config.prior_hidden} wide; --prior-hidden "
                     f"{cfg.prior_hidden} cannot change them (only a model without them can grow them)"
                 )
+            check_architecture(dataclasses.replace(model.config, prior_hidden=cfg.prior_hidden))
             model = model.with_prior_networks(cfg.prior_hidden)
         model.directions.clear()  # directions of other weights would no longer fit
         model.direction_info.clear()

@@ -164,6 +164,8 @@ def test_init_from_grows_prior_networks_once(tmp_path: Path) -> None:
     model = load_model(res.run_dir / "latest", device="cpu")
     assert (model.config.hidden, model.config.prior_hidden) == (8, 4)
     assert model.levels[0].prior.net.out.conv.weight.abs().sum() > 0  # trained away from zero
+    with pytest.raises(ValueError, match="parameters, more than the"):  # refused before it is built
+        train(tiny(tmp_path, "huge", init_from=str(src.run_dir / "latest"), prior_hidden=100_000, max_steps=1), log=quiet)
     with pytest.raises(TrainingError, match="cannot change them"):
         train(tiny(tmp_path, "again", init_from=str(res.run_dir / "latest"), prior_hidden=8, max_steps=1), log=quiet)
     scratch = train(tiny(tmp_path, "scratch", prior_hidden=4, max_steps=2), log=quiet)
@@ -201,6 +203,7 @@ def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
         (["--data", "fashion-mnist", "--image-size", "40", "--levels", "3"], "image size 32"),
         (["--data", "fashion-mnist", "--levels", "6"], "image_size 32 cannot be halved 6 times"),
         (["--data", "fashion-mnist", "--batch", "0"], "batch must be a positive integer"),
+        (["--data", "fashion-mnist", "--prior-hidden", "-1"], "prior-hidden must be an integer >= 0"),
         (["--data", "fashion-mnist", "--resume"], "there is no run to resume"),
         (["--out", "X"], "no data set: give --data"),
         (["--data", "fashion-mnist", "--lr-schedule", "cosine"], "decays to lr-min at --max-steps: give --max-steps"),
