@@ -48,14 +48,20 @@ def main() -> None:
     ap.add_argument("--model", help="also time this model's fast decode (e.g. celeba64), alternating with the floor")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds of 50 runs for the floor (default 5)")
     ap.add_argument("--fast-min-pixels", type=int, help="bf16 networks from this level size on, for the floor (default: glowcore.flows.FAST_MIN_PIXELS)")
+    ap.add_argument("--prior-hidden", type=int, default=0, help="width of the split priors' networks, for the floor (default 0)")
     args = ap.parse_args()
+    if args.model:  # the floor of that model's architecture
+        from glowcore.checkpoint import read_config
+
+        arch = read_config(args.model)["architecture"]
+        args.hidden, args.levels, args.image_size, args.steps = arch["hidden"], arch["levels"], arch["image_size"], arch["steps"]
+        args.prior_hidden = arch.get("prior_hidden", 0)
     torch.set_num_threads(args.threads)
     print(f"threads {torch.get_num_threads()}, hidden {args.hidden}, torch {torch.__version__}; microseconds per call (median)")
     print(f"{'level':>5} {'size':>5} {'conv':>18} {'float32':>8} {'bf16':>8}")
-    h, c, size = args.hidden, 3, args.image_size
+    h = args.hidden
     with torch.no_grad():
-        for level in range(args.levels):
-            c, size = c * 4, size // 2
+        for level, (c, size, _) in enumerate(level_shapes(args)):
             convs = [(c // 2, h, 3, "net 3x3"), (h, h, 1, "net 1x1"), (h, c, 3, "net out 3x3"), (c, c, 1, "invertible 1x1")]
             sums = [0.0, 0.0]
             for cin, cout, k, name in convs:
@@ -69,11 +75,20 @@ def main() -> None:
                     sums[i] += t
                 print(f"{level + 1:>5} {size:>5} {f'{name} {cin}->{cout}':>18} {row[0]:>8.0f} {row[1]:>8.0f}")
             print(f"{level + 1:>5} {size:>5} {'sum':>18} {sums[0]:>8.0f} {sums[1]:>8.0f}")
-            if level < args.levels - 1:
-                c //= 2
     n_convs, floor = convolutions_only(args)
     print(f"\nthe {n_convs} convolutions of one decode alone (and the fast path's dtype conversions), frozen graph:")
     compare(floor, args.model, args.rounds)
+
+
+def level_shapes(args: argparse.Namespace) -> list[tuple[int, int, bool]]:
+    """(channels, side, has a split prior) of each level's flow, finest first (3 image channels)."""
+    shapes, c, size = [], 3, args.image_size
+    for level in range(args.levels):
+        c, size = c * 4, size // 2
+        split = level < args.levels - 1
+        shapes.append((c, size, split))
+        c = c // 2 if split else c
+    return shapes
 
 
 def convolutions_only(args: argparse.Namespace):
@@ -83,12 +98,7 @@ def convolutions_only(args: argparse.Namespace):
     from glowcore.flows import FAST_MIN_PIXELS
 
     g = torch.Generator().manual_seed(0)
-    h, c, size, shapes = args.hidden, 3, args.image_size, []
-    for level in range(args.levels):
-        c, size = c * 4, size // 2
-        shapes.append((c, size, level < args.levels - 1))
-        if level < args.levels - 1:
-            c //= 2
+    h, ph, shapes = args.hidden, args.prior_hidden, level_shapes(args)
 
     def weight(cout: int, cin: int, k: int, dt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         w = (torch.randn(cout, cin, k, k, generator=g) / (cin * k * k) ** 0.5).to(dt)
@@ -97,18 +107,26 @@ def convolutions_only(args: argparse.Namespace):
     levels = []  # top level first, as the reverse pass runs them
     for c, size, split in reversed(shapes):
         net_dt = torch.bfloat16 if size * size >= (FAST_MIN_PIXELS if args.fast_min_pixels is None else args.fast_min_pixels) else torch.float32
-        prior = weight(c, c // 2, 3, torch.float32) if split else None
+        prior = [weight(c, c // 2, 3, torch.float32)] if split else []  # the split prior (and its network)
+        if split and ph:
+            prior += [weight(ph, c // 2, 3, net_dt), weight(ph, ph, 1, net_dt), weight(c, ph, 3, net_dt)]
         steps = [(weight(h, c // 2, 3, net_dt), weight(h, h, 1, net_dt), weight(c, h, 3, net_dt), weight(c, c, 1, torch.float32))
                  for _ in range(args.steps)]
         levels.append((prior, steps, net_dt))
-    n_convs = sum((prior is not None) + 4 * len(steps) for prior, steps, _ in levels)
+    n_convs = sum(len(prior) + 4 * len(steps) for prior, steps, _ in levels)
 
     class Chain(torch.nn.Module):
         def forward(self, *xs: torch.Tensor) -> list[torch.Tensor]:
             outs = []
             for x, (prior, steps, dt) in zip(xs, levels):
-                if prior is not None:
-                    x = x + F.conv2d(x[:, : x.shape[1] // 2], prior[0], prior[1], padding=1)
+                if prior:  # the prior's 3x3 (float32) and, where it has one, its network's three
+                    z1 = x[:, : x.shape[1] // 2]
+                    p = F.conv2d(z1, prior[0][0], prior[0][1], padding=1)
+                    if len(prior) > 1:
+                        (w1, b1), (w2, b2), (w3, b3) = prior[1:]
+                        a = F.conv2d(F.conv2d(z1.to(dt), w1, b1, padding=1), w2, b2)
+                        p = p + F.conv2d(a, w3, b3, padding=1).float()
+                    x = x + p
                 for (w1, b1), (w2, b2), (w3, b3), (wi, bi) in steps:
                     a = F.conv2d(x[:, : x.shape[1] // 2].to(dt), w1, b1, padding=1)
                     a = F.conv2d(a, w2, b2)

@@ -120,11 +120,9 @@ def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.T
 
 
 def _graphs_off():
-    """Turn glowcore's frozen decoding graphs off (where this glowcore has them); returns the undo."""
-    try:
-        from glowcore import compiled
-    except ImportError:
-        return lambda: None
+    """Turn glowcore's frozen decoding graphs off; returns the undo."""
+    from glowcore import compiled
+
     was = compiled.enabled()
     compiled.set_enabled(False)
     return lambda: compiled.set_enabled(was)

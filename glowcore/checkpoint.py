@@ -57,10 +57,14 @@ class CheckpointError(ValueError):
     """A model file or directory that cannot be loaded; the message names the file and problem."""
 
 
+def _net_size(cin: int, hidden: int, cout: int) -> int:
+    """Values of a :class:`~glowcore.flows.CouplingNet`: 3x3, 1x1, then ZeroConv2d's 3x3 and log-scales."""
+    return (cin * hidden * 9 + hidden) + (hidden * hidden + hidden) + (hidden * cout * 9 + 2 * cout)
+
+
 def architecture_size(config: GlowConfig) -> int:
     """The number of values (parameters and buffers) of a :class:`Glow` built from ``config``,
     computed without building it."""
-    h = config.hidden
     total = 0
     c, size = config.channels, config.image_size
     for i in range(config.levels):
@@ -69,15 +73,13 @@ def architecture_size(config: GlowConfig) -> int:
         out = c if config.coupling == "affine" else half
         actnorm = 2 * c + 1
         invconv = 4 * c * c + 2 * c if config.lu else c * c
-        coupling = (half * h * 9 + h) + (h * h + h) + (h * out * 9 + 2 * out)
-        total += config.steps * (actnorm + invconv + coupling)
+        total += config.steps * (actnorm + invconv + _net_size(half, config.hidden, out))
         if i == config.levels - 1:
             total += 2 * c * size * size
         else:
             total += half * c * 9 + 2 * c
-            ph = config.prior_hidden
-            if ph:  # the split prior's network
-                total += (half * ph * 9 + ph) + (ph * ph + ph) + (ph * c * 9 + 2 * c)
+            if config.prior_hidden:  # the split prior's network
+                total += _net_size(half, config.prior_hidden, c)
             c = half
     return total
 

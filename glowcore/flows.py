@@ -598,7 +598,7 @@ class SplitPrior(FlowLayer):
         self.conv = ZeroConv2d(channels // 2, channels)
         # hidden > 0: a coupling-style network adds to the linear 3x3 prediction. Its output
         # convolution starts at zero, so adding it to a trained model changes nothing at first
-        # (glowcore.train grows a model this way).
+        # (Glow.with_prior_networks grows a trained model this way).
         self.net: CouplingNet | None = CouplingNet(channels // 2, hidden, channels) if hidden else None
 
     def _params(self, z1: Tensor) -> tuple[Tensor, Tensor]:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from glowcore import CheckpointError, Glow, GlowConfig, load_model, save_model
-from glowcore.checkpoint import read_config, resolve_model_path
+from glowcore.checkpoint import architecture_size, read_config, resolve_model_path
 
 from .test_model import perturbed
 
@@ -49,6 +49,7 @@ def test_round_trip_gives_identical_log_probs_and_keeps_directions(model: Glow, 
 
 def test_a_model_with_prior_networks_round_trips(model: Glow, tmp_path: Path) -> None:
     grown = perturbed(model.with_prior_networks(4)).eval()
+    assert architecture_size(grown.config) == sum(v.numel() for v in grown.state_dict().values())
     save_model(grown, tmp_path / "g")
     assert read_config(tmp_path / "g")["architecture"]["prior_hidden"] == 4
     loaded = load_model(tmp_path / "g", device="cpu")
