@@ -187,6 +187,7 @@ class PlotsPanel(QWidget):
         self.rt_plot.addLine(y=33.3, pen=pg.mkPen(SERIES_COLORS[3], width=1, style=Qt.PenStyle.DashLine))
         self.rt_plot.setLabel("left", "ms")
         self.rt_plot.setLabel("bottom", "frame")
+        self.rt_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.rt_value = QLabel("–")
         self.rt_value.setProperty("role", "value")
         self.rt_value.setToolTip("Time the worker took to render each frame; the dashed line is 33 ms (30 frames/s)")
@@ -265,6 +266,8 @@ class PlotsPanel(QWidget):
         ys = np.array(self.render_times)
         xs = np.arange(self._rt_count - len(ys), self._rt_count)
         self.rt_curve.setData(xs, ys)
+        # the frames kept, in a window of at least 30 (one frame alone would give a degenerate axis)
+        self.rt_plot.setXRange(max(0, self._rt_count - max(len(ys), 30)), max(self._rt_count, 30), padding=0.02)
         self.rt_value.setText(f"median {np.median(ys):.0f} ms")
 
     def _choose_run(self) -> None:

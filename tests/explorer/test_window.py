@@ -217,6 +217,10 @@ def test_plots_receive_projections_bits_per_dim_and_render_times(qtbot, window):
     assert win.plots.projections["Smiling"] == pytest.approx(float(directions.project(m, lat)["Smiling"][0]), abs=1e-3)
     assert np.isfinite(win.plots.bpds[-1])
     assert len(win.plots.render_times) >= 2
+    # the render-time axis spans a readable window even with a few frames
+    qtbot.waitUntil(lambda: win.plots.rt_value.text().startswith("median"), timeout=WAIT_MS)
+    lo, hi = win.plots.rt_plot.viewRange()[0]
+    assert lo <= 0 and hi >= 30
 
 
 def test_save_and_copy_picture(qtbot, window, tmp_path):
