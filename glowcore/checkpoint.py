@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .dequant import DEQUANT_STEPS
 from .fileio import atomic_path, atomic_write_bytes
 from .model import Glow, GlowConfig
 
@@ -53,6 +54,7 @@ MAX_FLOW_STEPS = 10_000  # levels x steps
 MAX_LATENT_DIM = 2**28  # channels x image_size**2
 
 
+
 class CheckpointError(ValueError):
     """A model file or directory that cannot be loaded; the message names the file and problem."""
 
@@ -81,6 +83,9 @@ def architecture_size(config: GlowConfig) -> int:
             if config.prior_hidden:  # the split prior's network
                 total += _net_size(half, config.prior_hidden, c)
             c = half
+    if config.dequant_hidden:  # features (3x3, 1x1) and the couplings of the learned dequantiser
+        c4, h = 4 * config.channels, config.dequant_hidden
+        total += (c4 * h * 9 + h) + (h * h + h) + DEQUANT_STEPS * _net_size(c4 // 2 + h, h, c4)
     return total
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .dequant import Dequantizer
 from .flows import ActNorm, FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
 from .images import to_tensor, to_uint8
 from .progress import CancelToken
@@ -28,6 +29,8 @@ class GlowConfig:
     the flow steps per level (K), ``hidden`` the coupling networks' width, ``n_bits`` the bit depth
     the data is quantised to before dequantisation noise. ``prior_hidden`` is the width of a network
     in each split prior (0: the paper's single zero-initialised 3x3 convolution).
+    ``dequant_hidden`` is the width of a learned dequantisation noise distribution
+    (:class:`~glowcore.dequant.Dequantizer`, used for training and bits/dim only; 0: uniform noise).
     """
 
     image_size: int = 64
@@ -39,6 +42,7 @@ class GlowConfig:
     lu: bool = True
     n_bits: int = 5
     prior_hidden: int = 0
+    dequant_hidden: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -48,7 +52,7 @@ class GlowConfig:
             if not cond:
                 raise ValueError(f"invalid Glow config: {msg}")
 
-        for name in ("image_size", "channels", "levels", "steps", "hidden", "n_bits", "prior_hidden"):
+        for name in ("image_size", "channels", "levels", "steps", "hidden", "n_bits", "prior_hidden", "dequant_hidden"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an integer, got {value!r}")
         need(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
@@ -56,6 +60,7 @@ class GlowConfig:
         need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         need(self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}")
         need(self.prior_hidden >= 0, f"prior_hidden must be >= 0 (0: no prior network), got {self.prior_hidden}")
+        need(self.dequant_hidden >= 0, f"dequant_hidden must be >= 0 (0: uniform dequantisation noise), got {self.dequant_hidden}")
         need(1 <= self.n_bits <= 8, f"n_bits must be between 1 and 8, got {self.n_bits}")
         need(self.coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
         need(isinstance(self.lu, bool), f"lu must be true or false, got {self.lu!r}")
@@ -74,8 +79,10 @@ class GlowConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        if not d["prior_hidden"]:  # the paper's priors: files stay readable by earlier versions
-            del d["prior_hidden"]
+        # the paper's priors and uniform noise: files stay readable by earlier versions
+        for key in ("prior_hidden", "dequant_hidden"):
+            if not d[key]:
+                del d[key]
         return d
 
     @classmethod
@@ -242,6 +249,7 @@ class Glow(nn.Module):
                 shapes.append((c // 2, size, size))
                 c = c // 2
         self.levels = nn.ModuleList(levels)
+        self.dequantizer: Dequantizer | None = Dequantizer(config.channels, config.dequant_hidden) if config.dequant_hidden else None
         self.latent_shapes: tuple[tuple[int, int, int], ...] = tuple(shapes)
 
     # ------------------------------------------------------------------ properties
@@ -324,28 +332,41 @@ class Glow(nn.Module):
         return sum(standard_normal_logp(e) for e in latent.levels) + logdet
 
     # ------------------------------------------------------------------ preprocessing
+    def quantize(self, images) -> Tensor:
+        """The images' bins ``k`` in ``0 .. 2**n_bits - 1`` (float tensor on the model's device)."""
+        x = to_tensor(images, self.config.channels)
+        levels = torch.round(x * 255.0)  # the 8-bit values
+        return torch.floor(levels / 2 ** (8 - self.config.n_bits)).to(self.device)
+
+    def _noise(self, shape: torch.Size, generator: torch.Generator | None, normal: bool) -> Tensor:
+        device = self.device if generator is None else generator.device
+        draw = torch.randn if normal else torch.rand
+        return draw(shape, generator=generator, device=device).to(self.device)
+
     def preprocess(self, images, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
         """Quantise to ``n_bits``, add uniform dequantisation noise (or the bin centre when
         ``noise`` is false) and scale to [-0.5, 0.5]."""
-        x = to_tensor(images, self.config.channels)
-        levels = torch.round(x * 255.0)  # the 8-bit values
-        k = torch.floor(levels / 2 ** (8 - self.config.n_bits))
-        if noise:
-            u = torch.rand(k.shape, generator=generator, device=k.device if generator is None else generator.device)
-            u = u.to(k.device)
-        else:
-            u = torch.full_like(k, 0.5)
-        return ((k + u) / self.n_bins - 0.5).to(self.device)
+        k = self.quantize(images)
+        u = self._noise(k.shape, generator, normal=False) if noise else torch.full_like(k, 0.5)
+        return (k + u) / self.n_bins - 0.5
 
-    def log_prob(self, images, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
-        """Per-image discrete log-likelihood in nats: ``log p(x) - D log(2**n_bits)``, where x is
-        the dequantised image. Differentiable (use it as a training loss)."""
-        x = self.preprocess(images, noise=noise, generator=generator)
-        return self.log_density(x) - self.dim * math.log(self.n_bins)
+    def log_prob(self, images, noise: bool = True, generator: torch.Generator | None = None, variational: bool = True) -> Tensor:
+        """Per-image discrete log-likelihood in nats (a lower bound): ``log p(x) - D log(2**n_bits)``,
+        where x is the dequantised image, minus ``log q(u | k)`` when the noise comes from the
+        model's learned :class:`~glowcore.dequant.Dequantizer` (``variational=False``: uniform
+        noise even then). ``noise=False`` puts every value at its bin centre instead (the value
+        of one point, not a bound). Differentiable (use it as a training loss)."""
+        const = self.dim * math.log(self.n_bins)
+        if noise and variational and self.dequantizer is not None:
+            k = self.quantize(images)
+            eps = self._noise(k.shape, generator, normal=True)
+            u, log_q = self.dequantizer((k + 0.5) / self.n_bins - 0.5, eps)
+            return self.log_density((k + u) / self.n_bins - 0.5) - log_q - const
+        return self.log_density(self.preprocess(images, noise=noise, generator=generator)) - const
 
-    def bits_per_dim(self, images, noise: bool = True, generator: torch.Generator | None = None) -> Tensor:
-        """Per-image bits per dimension at this model's bit depth ``n_bits``."""
-        return -self.log_prob(images, noise=noise, generator=generator) / (self.dim * math.log(2.0))
+    def bits_per_dim(self, images, noise: bool = True, generator: torch.Generator | None = None, variational: bool = True) -> Tensor:
+        """Per-image bits per dimension at this model's bit depth ``n_bits`` (see :meth:`log_prob`)."""
+        return -self.log_prob(images, noise=noise, generator=generator, variational=variational) / (self.dim * math.log(2.0))
 
     # ------------------------------------------------------------------ images <-> latents
     @torch.inference_mode()
@@ -413,9 +434,21 @@ class Glow(nn.Module):
         grows capacity where decoding is cheap without starting again."""
         if self.config.prior_hidden:
             raise ValueError(f"this model's split priors already have networks (width {self.config.prior_hidden})")
-        grown = Glow(dataclasses.replace(self.config, prior_hidden=hidden)).to(self.device)
+        return self._grown(dataclasses.replace(self.config, prior_hidden=hidden), ".prior.net.")
+
+    def with_dequantizer(self, hidden: int) -> "Glow":
+        """A copy of this model with a learned dequantisation noise distribution of width ``hidden``
+        (:class:`~glowcore.dequant.Dequantizer`). It starts as exactly uniform noise, so the copy's
+        bits/dim are this model's until it is trained further; decoding never uses it."""
+        if self.config.dequant_hidden:
+            raise ValueError(f"this model already has a learned dequantiser (width {self.config.dequant_hidden})")
+        return self._grown(dataclasses.replace(self.config, dequant_hidden=hidden), "dequantizer.")
+
+    def _grown(self, config: GlowConfig, new_part: str) -> "Glow":
+        """A copy of this model with ``config``, whose only new tensors are those named ``new_part``."""
+        grown = Glow(config).to(self.device)
         missing, unexpected = grown.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected and all(".prior.net." in k for k in missing), (missing, unexpected)
+        assert not unexpected and all(new_part in k for k in missing), (missing, unexpected)
         grown.train(self.training)
         grown.directions = dict(self.directions)
         grown.direction_info = {k: dict(v) for k, v in self.direction_info.items()}
@@ -438,6 +471,7 @@ class Glow(nn.Module):
         return (
             f"Glow {c.image_size}x{c.image_size}x{c.channels}, L={c.levels} K={c.steps} hidden={c.hidden}, "
             + (f"prior networks {c.prior_hidden} wide, " if c.prior_hidden else "")
+            + (f"learned dequantisation {c.dequant_hidden} wide, " if c.dequant_hidden else "")
             + f"{c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv, {c.n_bits}-bit, "
             f"{self.num_parameters():,} parameters"
         )

@@ -93,6 +93,9 @@ class TrainConfig:
     n_bits: int = 5
     # width of the split priors' networks (0: none); with init_from, a model without them grows them
     prior_hidden: Optional[int] = None
+    # width of a learned dequantisation noise distribution (0: uniform noise); with init_from, a
+    # model without one grows one (training and bits/dim only: decoding never uses it)
+    dequant_hidden: Optional[int] = None
     init_from: Optional[str] = None
     # optimisation
     batch: int = 32
@@ -180,6 +183,8 @@ class TrainConfig:
             need(start < self.max_steps, f"decay-start ({start}) must be below max-steps ({self.max_steps})")  # type: ignore[operator]
         need(self.prior_hidden is None or (isinstance(self.prior_hidden, int) and not isinstance(self.prior_hidden, bool) and self.prior_hidden >= 0),
              f"prior-hidden must be an integer >= 0 (0: no prior networks), got {self.prior_hidden!r}")
+        need(self.dequant_hidden is None or (isinstance(self.dequant_hidden, int) and not isinstance(self.dequant_hidden, bool) and self.dequant_hidden >= 0),
+             f"dequant-hidden must be an integer >= 0 (0: uniform dequantisation noise), got {self.dequant_hidden!r}")
         need(isinstance(self.hflip, bool), f"hflip must be true or false, got {self.hflip!r}")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
@@ -480,6 +485,14 @@ def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: O
                 )
             check_architecture(dataclasses.replace(model.config, prior_hidden=cfg.prior_hidden))
             model = model.with_prior_networks(cfg.prior_hidden)
+        if cfg.dequant_hidden is not None and cfg.dequant_hidden != model.config.dequant_hidden:
+            if model.config.dequant_hidden:
+                raise TrainingError(
+                    f"{cfg.init_from} has a learned dequantiser {model.config.dequant_hidden} wide; --dequant-hidden "
+                    f"{cfg.dequant_hidden} cannot change it (only a model without one can grow one)"
+                )
+            check_architecture(dataclasses.replace(model.config, dequant_hidden=cfg.dequant_hidden))
+            model = model.with_dequantizer(cfg.dequant_hidden)
         model.directions.clear()  # directions of other weights would no longer fit
         model.direction_info.clear()
     else:
@@ -487,6 +500,7 @@ def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: O
         gc = GlowConfig(
             image_size=int(cfg.image_size), channels=channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
             coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits, prior_hidden=cfg.prior_hidden or 0,
+            dequant_hidden=cfg.dequant_hidden or 0,
         )
         model = Glow(gc)
     return model.to(device)
@@ -583,7 +597,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         cfg.image_size = image_size
         check_architecture(GlowConfig(image_size=image_size, channels=channels, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
                                       coupling=cfg.coupling, lu=cfg.lu, n_bits=cfg.n_bits,
-                                      prior_hidden=cfg.prior_hidden or 0))  # validates before any work
+                                      prior_hidden=cfg.prior_hidden or 0, dequant_hidden=cfg.dequant_hidden or 0))  # validates before any work
     datasets: dict[str, ImageDataset] = {}
     for turn in (0, 1):
         if (turn == 0) == is_main:
@@ -758,10 +772,14 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             vgen = torch.Generator(device=device)
             vgen.manual_seed(VAL_NOISE_SEED)
             total = 0.0
+            # with a learned dequantiser, also the bound under uniform noise (comparable with runs without one)
+            total_uniform: Optional[float] = 0.0 if model.dequantizer is not None else None
             with torch.inference_mode():
                 for i in range(0, len(val_subset), cfg.eval_batch):
                     xb = _as_batch(val_ds.images, val_subset[i : i + cfg.eval_batch], device)
                     total += float(model.bits_per_dim(xb, generator=vgen).double().sum())
+                    if total_uniform is not None:
+                        total_uniform += float(model.bits_per_dim(xb, generator=vgen, variational=False).double().sum())
                 grid = torch.cat([model.sample(cfg.samples, t, seed=SAMPLE_SEED) for t in SAMPLE_TEMPERATURES])
             val_bpd = total / len(val_subset)
             if not math.isfinite(val_bpd):
@@ -774,6 +792,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 "step": step, "epoch": round(step / steps_per_epoch, 4), "images": images_seen,
                 "train_bpd": None if train_bpd is None else round(train_bpd, 5),
                 "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
+                **({} if total_uniform is None else {"val_bpd_uniform_noise": round(total_uniform / len(val_subset), 5)}),
                 "images_per_s": round(ips, 2), "lr": learning_rate(cfg, max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
                 "skipped_steps": int(skipped_total), "time": _iso_now(),
             }
@@ -804,7 +823,9 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 _replace_dir(tmp, run_dir / "best")
             say(
                 f"step {step} epoch {step / steps_per_epoch:.2f}: train {train_bpd if train_bpd is None else f'{train_bpd:.4f}'} "
-                f"val {val_bpd:.4f} bits/dim{' (best)' if improved else ''}, {ips:.1f} images/s, lr {line['lr']:.2e}"
+                f"val {val_bpd:.4f} bits/dim{' (best)' if improved else ''}"
+                + ("" if total_uniform is None else f" ({line['val_bpd_uniform_noise']:.4f} under uniform noise)")
+                + f", {ips:.1f} images/s, lr {line['lr']:.2e}"
             )
         _barrier(dist_info)
         loss_sum, loss_count = dev_zero.clone(), dev_zero.clone()

@@ -40,6 +40,7 @@ def add_parser(sub) -> None:
     a.add_argument("--steps", type=int, help="flow steps per level K (default 8)")
     a.add_argument("--hidden", type=int, help="coupling network width (default 128)")
     a.add_argument("--prior-hidden", type=int, help="width of a network in each split prior, 0 = the paper's single 3x3 convolution (default 0); with --init-from, adds such networks to a model without them, starting from its exact function")
+    a.add_argument("--dequant-hidden", type=int, help="width of a learned dequantisation noise distribution (Flow++), 0 = uniform noise (default 0); for training and bits/dim only, decoding never uses it; with --init-from, adds one to a model without one, starting as uniform noise")
     a.add_argument("--coupling", choices=["affine", "additive"], help="coupling type (default affine)")
     a.add_argument("--no-lu", dest="lu", action="store_false", help="plain 1x1 convolutions instead of the LU form")
     a.add_argument("--n-bits", type=int, help="bit depth the images are quantised to (default 5)")

@@ -60,6 +60,19 @@ def test_a_model_with_prior_networks_round_trips(model: Glow, tmp_path: Path) ->
     assert "prior_hidden" not in read_config(tmp_path / "m")["architecture"]
 
 
+def test_a_model_with_a_learned_dequantizer_round_trips(model: Glow, tmp_path: Path) -> None:
+    grown = perturbed(model.with_prior_networks(3).with_dequantizer(5)).eval()
+    assert architecture_size(grown.config) == sum(v.numel() for v in grown.state_dict().values())
+    save_model(grown, tmp_path / "g")
+    assert read_config(tmp_path / "g")["architecture"]["dequant_hidden"] == 5
+    loaded = load_model(tmp_path / "g", device="cpu")
+    x = torch.rand(4, 3, 8, 8)
+    assert loaded.config.dequant_hidden == 5 and torch.equal(_lp(grown, x), _lp(loaded, x))
+    assert not torch.equal(_lp(loaded, x), loaded.log_prob(x, generator=torch.Generator().manual_seed(0), variational=False))
+    save_model(model, tmp_path / "m")
+    assert "dequant_hidden" not in read_config(tmp_path / "m")["architecture"]
+
+
 def test_loading_never_reinitializes_actnorm(model: Glow, tmp_path: Path) -> None:
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m", device="cpu").train()

@@ -172,6 +172,22 @@ def test_init_from_grows_prior_networks_once(tmp_path: Path) -> None:
     assert scratch.model.config.prior_hidden == 4
 
 
+def test_init_from_grows_a_learned_dequantizer_that_training_fits(tmp_path: Path) -> None:
+    src = train(tiny(tmp_path, "src", max_steps=5, hidden=8), log=quiet)
+    res = train(tiny(tmp_path, "dq", init_from=str(src.run_dir / "latest"), dequant_hidden=4, max_steps=3), log=quiet)
+    model = load_model(res.run_dir / "latest", device="cpu")
+    assert (model.config.hidden, model.config.dequant_hidden) == (8, 4)
+    assert model.dequantizer is not None and model.dequantizer.nets[0].out.conv.weight.abs().sum() > 0  # trained
+    with pytest.raises(TrainingError, match="cannot change it"):
+        train(tiny(tmp_path, "again", init_from=str(res.run_dir / "latest"), dequant_hidden=8, max_steps=1), log=quiet)
+    # from scratch, and resumed exactly: the dequantiser's noise comes from the step's generator too
+    full = train(tiny(tmp_path, "full", dequant_hidden=4, max_steps=6), log=quiet)
+    train(tiny(tmp_path, "split", dequant_hidden=4, max_steps=3), log=quiet)
+    resumed = train(tiny(tmp_path, "split", dequant_hidden=4, max_steps=6), resume=True, log=quiet)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
 def test_a_run_folder_without_a_checkpoint_can_be_started_again(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{}")  # e.g. interrupted during ActNorm initialisation
@@ -204,6 +220,7 @@ def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
         (["--data", "fashion-mnist", "--levels", "6"], "image_size 32 cannot be halved 6 times"),
         (["--data", "fashion-mnist", "--batch", "0"], "batch must be a positive integer"),
         (["--data", "fashion-mnist", "--prior-hidden", "-1"], "prior-hidden must be an integer >= 0"),
+        (["--data", "fashion-mnist", "--dequant-hidden", "-2"], "dequant-hidden must be an integer >= 0"),
         (["--data", "fashion-mnist", "--resume"], "there is no run to resume"),
         (["--out", "X"], "no data set: give --data"),
         (["--data", "fashion-mnist", "--lr-schedule", "cosine"], "decays to lr-min at --max-steps: give --max-steps"),
