@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -146,15 +147,17 @@ def convolutions_only(args: argparse.Namespace):
 def compare(floor, model_name: str | None, rounds: int) -> None:
     """Time the floor and (with a model) its fast decode in alternating rounds of 50 runs, so a
     drift of the machine's speed hits both alike; print each round's medians and their ratio."""
-    decode = None
+    decode: Callable[[], None] | None = None
     if model_name:
         from glowcore import load_model
 
         model = load_model(model_name, device="cpu").eval()
         latent = model.sample_latent(1, 0.7, seed=1)
 
-        def decode() -> None:
+        def decode_fast() -> None:
             model.decode(latent, fast=True)
+
+        decode = decode_fast
 
     def p50_ms(fn) -> float:
         return median_us(fn, runs=50) / 1e3

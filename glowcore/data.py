@@ -366,8 +366,6 @@ def _celeba_source(root: Path, split: str) -> _Source:
 
 
 def _read_labels_csv(path: Path, images: list[str]) -> tuple[np.ndarray, list[str]]:
-    import csv
-
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]

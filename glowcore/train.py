@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import MAX_LEVELS, check_architecture, load_model, save_model
-from .data import DataError, ImageDataset, dataset_channels, default_image_size, load_dataset
+from .data import ImageDataset, dataset_channels, default_image_size, load_dataset
 from .fileio import atomic_path, atomic_write_text
 from .grid import save_grid
 from .model import Glow, GlowConfig

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from glowcore import compiled
-from glowcore.flows import fast_networks, fast_networks_supported
+from glowcore.flows import fast_networks_supported
 from glowcore.model import Latent
 from glowcore.progress import Cancelled, CancelToken
 from glowcore.stable import LADDER, damped_reverse

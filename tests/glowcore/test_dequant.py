@@ -11,7 +11,7 @@ from glowcore import Glow, GlowConfig
 from glowcore.dequant import Dequantizer
 from glowcore.flows import ZeroConv2d
 
-from .test_model import perturbed, tiny
+from .test_model import tiny
 
 
 def _randomized(dq: Dequantizer, scale: float = 0.3) -> Dequantizer:

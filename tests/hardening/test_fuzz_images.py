@@ -10,7 +10,6 @@ a giant image.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
