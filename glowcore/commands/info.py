@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"latent:      {model.dim} values in levels {', '.join('x'.join(map(str, s)) for s in model.latent_shapes)}")
     metrics = model.metadata.get("metrics", {}) if isinstance(model.metadata, dict) else {}
     bpd = metrics.get("val_bpd") if isinstance(metrics, dict) else None
-    print(f"bits/dim:    {bpd:.4f} (validation, {c.n_bits}-bit)" if isinstance(bpd, (int, float)) else "bits/dim:    unknown")
+    uniform = metrics.get("val_bpd_uniform_noise") if isinstance(metrics, dict) else None
+    extra = f"; {uniform:.4f} under uniform noise" if isinstance(uniform, (int, float)) else ""
+    print(f"bits/dim:    {bpd:.4f} (validation, {c.n_bits}-bit{extra})" if isinstance(bpd, (int, float)) else "bits/dim:    unknown")
     names = sorted(model.directions)
     print(f"directions:  {len(names)}" + (f": {', '.join(names)}" if names else ""))
     return 0

@@ -147,3 +147,17 @@ def test_directions_from_examples_pca_and_labels(tmp_path, model_dir, photos, ca
     assert code == 2 and "--data" in err
     code, out, err = run(capsys, "directions", model_dir, "--positive", pos, "--name", "x")
     assert code == 2 and "--negative" in err
+
+
+def test_info_describes_the_noise_and_both_bounds_of_a_model_with_a_learned_dequantizer(tmp_path, capsys):
+    plain = untrained_model()
+    plain.metadata = {"metrics": {"val_bpd": 2.5}}
+    save_model(plain, tmp_path / "plain")
+    code, out, _ = run(capsys, "info", tmp_path / "plain")
+    assert code == 0 and "noise:       uniform dequantisation" in out and "2.5000 (validation, 5-bit)" in out
+    grown = plain.with_dequantizer(4)
+    grown.metadata = {"metrics": {"val_bpd": 2.25, "val_bpd_uniform_noise": 2.375}}
+    save_model(grown, tmp_path / "grown")
+    code, out, _ = run(capsys, "info", tmp_path / "grown")
+    assert code == 0 and "learned dequantisation, 4 wide" in out
+    assert "2.2500 (validation, 5-bit; 2.3750 under uniform noise)" in out
