@@ -101,7 +101,9 @@ def check_architecture(config: GlowConfig) -> None:
     if n > MAX_PARAMETERS:
         raise ValueError(
             f"this architecture would have {n:,} parameters, more than the {MAX_PARAMETERS:,} allowed "
-            f"(check hidden={config.hidden}, steps={config.steps}, levels={config.levels})"
+            f"(check hidden={config.hidden}, steps={config.steps}, levels={config.levels}"
+            + "".join(f", {k}={getattr(config, k)}" for k in ("prior_hidden", "dequant_hidden") if getattr(config, k))
+            + ")"
         )
 
 

@@ -71,6 +71,12 @@ def test_a_model_with_a_learned_dequantizer_round_trips(model: Glow, tmp_path: P
     assert not torch.equal(_lp(loaded, x), loaded.log_prob(x, generator=torch.Generator().manual_seed(0), variational=False))
     save_model(model, tmp_path / "m")
     assert "dequant_hidden" not in read_config(tmp_path / "m")["architecture"]
+    # a config asking for an absurd width is refused before anything is built, naming the width
+    cfg = json.loads((tmp_path / "g" / "config.json").read_text())
+    cfg["architecture"]["dequant_hidden"] = 10**6
+    (tmp_path / "g" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"more than the .* allowed .*dequant_hidden=1000000"):
+        load_model(tmp_path / "g")
 
 
 def test_loading_never_reinitializes_actnorm(model: Glow, tmp_path: Path) -> None:
