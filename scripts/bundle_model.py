@@ -65,7 +65,7 @@ def main() -> None:
     total, total_uniform, bar = 0.0, 0.0, ConsoleProgress("val bits/dim", unit="images")
     with torch.inference_mode():
         for i in range(0, n_val, 100):
-            x = torch.from_numpy(np.ascontiguousarray(val.images[i : min(i + 100, n_val)])).permute(0, 3, 1, 2)
+            x = torch.from_numpy(np.array(val.images[i : min(i + 100, n_val)])).permute(0, 3, 1, 2)
             total += float(model.bits_per_dim(x, generator=gen).double().sum())
             if learned:
                 total_uniform += float(model.bits_per_dim(x, generator=gen, variational=False).double().sum())
