@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "sample", "train", "directions", "encode", "edit", "interpolate", "inpaint")
+COMMANDS = ("info", "sample", "eval", "train", "directions", "encode", "edit", "interpolate", "inpaint")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from .checkpoint import MAX_LEVELS, check_architecture, load_model, save_model
 from .data import ImageDataset, dataset_channels, default_image_size, load_dataset
 from .fileio import atomic_path, atomic_write_text
+from .evaluate import evaluate_bits_per_dim
 from .grid import save_grid
 from .model import Glow, GlowConfig
 from .progress import CancelToken, ProgressFn
@@ -771,17 +772,11 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             model.eval()
             vgen = torch.Generator(device=device)
             vgen.manual_seed(VAL_NOISE_SEED)
-            total = 0.0
-            # with a learned dequantiser, also the bound under uniform noise (comparable with runs without one)
-            total_uniform: Optional[float] = 0.0 if model.dequantizer is not None else None
+            # (with a learned dequantiser, also the bound under uniform noise, comparable with runs without one)
+            ev = evaluate_bits_per_dim(model, val_ds.images, val_subset, batch_size=cfg.eval_batch, generator=vgen)
             with torch.inference_mode():
-                for i in range(0, len(val_subset), cfg.eval_batch):
-                    xb = _as_batch(val_ds.images, val_subset[i : i + cfg.eval_batch], device)
-                    total += float(model.bits_per_dim(xb, generator=vgen).double().sum())
-                    if total_uniform is not None:
-                        total_uniform += float(model.bits_per_dim(xb, generator=vgen, variational=False).double().sum())
                 grid = torch.cat([model.sample(cfg.samples, t, seed=SAMPLE_SEED) for t in SAMPLE_TEMPERATURES])
-            val_bpd = total / len(val_subset)
+            val_bpd = ev.bits_per_dim
             if not math.isfinite(val_bpd):
                 say(f"step {step}: validation bits/dim is not finite; this checkpoint cannot become 'best'")
             model.train()
@@ -792,7 +787,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 "step": step, "epoch": round(step / steps_per_epoch, 4), "images": images_seen,
                 "train_bpd": None if train_bpd is None else round(train_bpd, 5),
                 "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
-                **({} if total_uniform is None else {"val_bpd_uniform_noise": round(total_uniform / len(val_subset), 5)}),
+                **({} if ev.uniform_noise is None else {"val_bpd_uniform_noise": round(ev.uniform_noise, 5)}),
                 "images_per_s": round(ips, 2), "lr": learning_rate(cfg, max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
                 "skipped_steps": int(skipped_total), "time": _iso_now(),
             }
@@ -824,7 +819,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             say(
                 f"step {step} epoch {step / steps_per_epoch:.2f}: train {train_bpd if train_bpd is None else f'{train_bpd:.4f}'} "
                 f"val {val_bpd:.4f} bits/dim{' (best)' if improved else ''}"
-                + ("" if total_uniform is None else f" ({line['val_bpd_uniform_noise']:.4f} under uniform noise)")
+                + ("" if ev.uniform_noise is None else f" ({ev.uniform_noise:.4f} under uniform noise)")
                 + f", {ips:.1f} images/s, lr {line['lr']:.2e}"
             )
         _barrier(dist_info)

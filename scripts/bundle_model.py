@@ -26,6 +26,7 @@ import torch
 from glowcore import load_model, save_model
 from glowcore.data import load_dataset
 from glowcore.directions import add_directions, edit, fit_label_directions
+from glowcore.evaluate import evaluate_bits_per_dim
 from glowcore.grid import save_grid
 from glowcore.progress import ConsoleProgress
 
@@ -60,20 +61,13 @@ def main() -> None:
     val = load_dataset(f"celeba:{args.data}", model.config.image_size, split="val")
     n_val = len(val) if args.val_images <= 0 else min(args.val_images, len(val))
     # (with a learned dequantiser, also the bound under uniform noise, comparable with models without one)
-    gen = torch.Generator().manual_seed(0)
-    learned = model.dequantizer is not None
-    total, total_uniform, bar = 0.0, 0.0, ConsoleProgress("val bits/dim", unit="images")
-    with torch.inference_mode():
-        for i in range(0, n_val, 100):
-            x = torch.from_numpy(np.array(val.images[i : min(i + 100, n_val)])).permute(0, 3, 1, 2)
-            total += float(model.bits_per_dim(x, generator=gen).double().sum())
-            if learned:
-                total_uniform += float(model.bits_per_dim(x, generator=gen, variational=False).double().sum())
-            bar(min(i + 100, n_val), n_val)
+    bar = ConsoleProgress("val bits/dim", unit="images")
+    ev = evaluate_bits_per_dim(model, val.images, np.arange(n_val), batch_size=100, progress=bar)
     bar.close()
-    figures["val_bpd"] = round(total / n_val, 4)
+    learned = ev.uniform_noise is not None
+    figures["val_bpd"] = round(ev.bits_per_dim, 4)
     if learned:
-        figures["val_bpd_uniform_noise"] = round(total_uniform / n_val, 4)
+        figures["val_bpd_uniform_noise"] = round(ev.uniform_noise, 4)
         print(f"validation under uniform noise: {figures['val_bpd_uniform_noise']:.4f} bits/dim")
     figures["val_images"] = n_val
     figures["n_bits"] = model.config.n_bits
