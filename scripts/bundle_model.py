@@ -74,7 +74,7 @@ def main() -> None:
     print(f"validation: {figures['val_bpd']:.4f} bits/dim ({model.config.n_bits}-bit) over {n_val} images")
 
     # ---- round trip on validation faces (after the float16 cast, as shipped)
-    faces = torch.from_numpy(np.ascontiguousarray(val.images[:256])).permute(0, 3, 1, 2).float() / 255
+    faces = torch.from_numpy(np.array(val.images[:256])).permute(0, 3, 1, 2).float() / 255
     save_model(model, out, dtype=torch.float16)
     shipped = load_model(out, device="cpu")
     back = shipped.decode(shipped.encode(faces))
