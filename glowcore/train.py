@@ -475,25 +475,29 @@ def _fmt_time(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------------ training
+# parts a trained model grows with --init-from (their outputs start at zero, so the grown model
+# computes what it computed): TrainConfig field, what it is, the Glow method that adds it
+_GROWABLE = (
+    ("prior_hidden", "split-prior networks", "with_prior_networks"),
+    ("dequant_hidden", "a learned dequantiser", "with_dequantizer"),
+)
+
+
 def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: Optional[Glow]) -> Glow:
     if start is not None:
         model = start
-        if cfg.prior_hidden is not None and cfg.prior_hidden != model.config.prior_hidden:
-            if model.config.prior_hidden:
+        for key, what, grow in _GROWABLE:
+            want, have = getattr(cfg, key), getattr(model.config, key)
+            if want is None or want == have:
+                continue
+            option = "--" + key.replace("_", "-")
+            if have:
                 raise TrainingError(
-                    f"{cfg.init_from} has prior networks {model.config.prior_hidden} wide; --prior-hidden "
-                    f"{cfg.prior_hidden} cannot change them (only a model without them can grow them)"
+                    f"{cfg.init_from} has {what} {have} wide; {option} {want} cannot change its width "
+                    f"(only a model without one can grow one)"
                 )
-            check_architecture(dataclasses.replace(model.config, prior_hidden=cfg.prior_hidden))
-            model = model.with_prior_networks(cfg.prior_hidden)
-        if cfg.dequant_hidden is not None and cfg.dequant_hidden != model.config.dequant_hidden:
-            if model.config.dequant_hidden:
-                raise TrainingError(
-                    f"{cfg.init_from} has a learned dequantiser {model.config.dequant_hidden} wide; --dequant-hidden "
-                    f"{cfg.dequant_hidden} cannot change it (only a model without one can grow one)"
-                )
-            check_architecture(dataclasses.replace(model.config, dequant_hidden=cfg.dequant_hidden))
-            model = model.with_dequantizer(cfg.dequant_hidden)
+            check_architecture(dataclasses.replace(model.config, **{key: want}))
+            model = getattr(model, grow)(want)
         model.directions.clear()  # directions of other weights would no longer fit
         model.direction_info.clear()
     else:

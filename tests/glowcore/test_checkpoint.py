@@ -47,30 +47,28 @@ def test_round_trip_gives_identical_log_probs_and_keeps_directions(model: Glow, 
     assert not loaded.training
 
 
-def test_a_model_with_prior_networks_round_trips(model: Glow, tmp_path: Path) -> None:
-    grown = perturbed(model.with_prior_networks(4)).eval()
+@pytest.mark.parametrize("part", ["prior_hidden", "dequant_hidden"])
+def test_a_grown_model_round_trips_and_the_plain_one_is_written_as_before(model: Glow, tmp_path: Path, part: str) -> None:
+    grown = model.with_prior_networks(4) if part == "prior_hidden" else model.with_prior_networks(3).with_dequantizer(5)
+    grown = perturbed(grown).eval()
+    width = getattr(grown.config, part)
     assert architecture_size(grown.config) == sum(v.numel() for v in grown.state_dict().values())
     save_model(grown, tmp_path / "g")
-    assert read_config(tmp_path / "g")["architecture"]["prior_hidden"] == 4
+    assert read_config(tmp_path / "g")["architecture"][part] == width
     loaded = load_model(tmp_path / "g", device="cpu")
     x = torch.rand(4, 3, 8, 8)
-    assert loaded.config.prior_hidden == 4 and torch.equal(_lp(grown, x), _lp(loaded, x))
-    # the paper's priors are written as before: no prior_hidden key
+    assert getattr(loaded.config, part) == width and torch.equal(_lp(grown, x), _lp(loaded, x))
+    # the paper's priors and uniform noise are written as before: no key (older readers load it)
     save_model(model, tmp_path / "m")
-    assert "prior_hidden" not in read_config(tmp_path / "m")["architecture"]
+    assert part not in read_config(tmp_path / "m")["architecture"]
 
 
-def test_a_model_with_a_learned_dequantizer_round_trips(model: Glow, tmp_path: Path) -> None:
-    grown = perturbed(model.with_prior_networks(3).with_dequantizer(5)).eval()
-    assert architecture_size(grown.config) == sum(v.numel() for v in grown.state_dict().values())
+def test_a_learned_dequantizer_is_loaded_and_an_absurd_width_refused(model: Glow, tmp_path: Path) -> None:
+    grown = perturbed(model.with_dequantizer(5)).eval()
     save_model(grown, tmp_path / "g")
-    assert read_config(tmp_path / "g")["architecture"]["dequant_hidden"] == 5
     loaded = load_model(tmp_path / "g", device="cpu")
     x = torch.rand(4, 3, 8, 8)
-    assert loaded.config.dequant_hidden == 5 and torch.equal(_lp(grown, x), _lp(loaded, x))
     assert not torch.equal(_lp(loaded, x), loaded.log_prob(x, generator=torch.Generator().manual_seed(0), variational=False))
-    save_model(model, tmp_path / "m")
-    assert "dequant_hidden" not in read_config(tmp_path / "m")["architecture"]
     # a config asking for an absurd width is refused before anything is built, naming the width
     cfg = json.loads((tmp_path / "g" / "config.json").read_text())
     cfg["architecture"]["dequant_hidden"] = 10**6

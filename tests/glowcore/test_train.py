@@ -166,7 +166,7 @@ def test_init_from_grows_prior_networks_once(tmp_path: Path) -> None:
     assert model.levels[0].prior.net.out.conv.weight.abs().sum() > 0  # trained away from zero
     with pytest.raises(ValueError, match="parameters, more than the"):  # refused before it is built
         train(tiny(tmp_path, "huge", init_from=str(src.run_dir / "latest"), prior_hidden=100_000, max_steps=1), log=quiet)
-    with pytest.raises(TrainingError, match="cannot change them"):
+    with pytest.raises(TrainingError, match="has split-prior networks 4 wide; --prior-hidden 8 cannot change its width"):
         train(tiny(tmp_path, "again", init_from=str(res.run_dir / "latest"), prior_hidden=8, max_steps=1), log=quiet)
     scratch = train(tiny(tmp_path, "scratch", prior_hidden=4, max_steps=2), log=quiet)
     assert scratch.model.config.prior_hidden == 4
@@ -178,7 +178,7 @@ def test_init_from_grows_a_learned_dequantizer_that_training_fits(tmp_path: Path
     model = load_model(res.run_dir / "latest", device="cpu")
     assert (model.config.hidden, model.config.dequant_hidden) == (8, 4)
     assert model.dequantizer is not None and model.dequantizer.nets[0].out.conv.weight.abs().sum() > 0  # trained
-    with pytest.raises(TrainingError, match="cannot change it"):
+    with pytest.raises(TrainingError, match="has a learned dequantiser 4 wide; --dequant-hidden 8 cannot change its width"):
         train(tiny(tmp_path, "again", init_from=str(res.run_dir / "latest"), dequant_hidden=8, max_steps=1), log=quiet)
     # from scratch, and resumed exactly: the dequantiser's noise comes from the step's generator too
     full = train(tiny(tmp_path, "full", dequant_hidden=4, max_steps=6), log=quiet)
