@@ -54,7 +54,6 @@ MAX_FLOW_STEPS = 10_000  # levels x steps
 MAX_LATENT_DIM = 2**28  # channels x image_size**2
 
 
-
 class CheckpointError(ValueError):
     """A model file or directory that cannot be loaded; the message names the file and problem."""
 

@@ -122,6 +122,16 @@ class ImageDataset:
             raise KeyError(f"{self.spec} has no label {name!r}; it has: {', '.join(self.label_names) or 'none'}")
         return self.labels[:, self.label_names.index(name)]
 
+    def check_fits(self, image_size: int, channels: int, what: str = "") -> None:
+        """Raise :class:`DataError` unless the images are ``image_size`` square with ``channels``
+        channels (what a model takes); ``what`` names them in the message ("training", ...)."""
+        if self.image_size != image_size or self.channels != channels:
+            s = self.image_size
+            raise DataError(
+                f"{self.spec}: the {what + ' ' if what else ''}images are {s}x{s}x{self.channels} but the model takes "
+                f"{image_size}x{image_size}x{channels}"
+            )
+
     def describe(self) -> str:
         extra = f", {len(self.label_names)} labels" if self.labels is not None else ""
         skipped = f", {len(self.skipped)} unreadable skipped" if self.skipped else ""

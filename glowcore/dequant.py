@@ -50,19 +50,19 @@ class Dequantizer(nn.Module):
         standard normal noise of the same shape. Returns ``u`` in [0, 1] and ``log q(u | k)`` per
         item (nats)."""
         feats = self.features(squeeze2d(k_scaled))
-        z = squeeze2d(_at_least_float32(eps))
+        e = squeeze2d(_at_least_float32(eps))
+        z = e
         logdet = z.new_zeros(z.shape[0])
         for i, net in enumerate(self.nets):
             a, b = z[:, : self.half], z[:, self.half :]
             if i % 2:
                 a, b = b, a
-            shift, raw = _at_least_float32(net(torch.cat([a, feats.to(a.dtype)], dim=1))).chunk(2, dim=1)
+            shift, raw = _at_least_float32(net(torch.cat([a, feats], dim=1))).chunk(2, dim=1)
             logs = torch.tanh(raw)
             b = b * torch.exp(logs) + shift
             logdet = logdet + logs.flatten(1).sum(1)
             z = torch.cat([b, a] if i % 2 else [a, b], dim=1)
         # u = Phi(z): log q(u) = log N(eps) - logdet - log phi(z); the log(2 pi) terms cancel
-        e = squeeze2d(_at_least_float32(eps))
         log_q = 0.5 * ((z - e) * (z + e)).flatten(1).sum(1) - logdet
         u = unsqueeze2d(torch.special.ndtr(z))
         return u, log_q

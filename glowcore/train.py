@@ -182,10 +182,10 @@ class TrainConfig:
             need(self.max_steps is not None, "lr-schedule cosine decays to lr-min at --max-steps: give --max-steps")
             start = self.warmup if self.decay_start is None else self.decay_start
             need(start < self.max_steps, f"decay-start ({start}) must be below max-steps ({self.max_steps})")  # type: ignore[operator]
-        need(self.prior_hidden is None or (isinstance(self.prior_hidden, int) and not isinstance(self.prior_hidden, bool) and self.prior_hidden >= 0),
-             f"prior-hidden must be an integer >= 0 (0: no prior networks), got {self.prior_hidden!r}")
-        need(self.dequant_hidden is None or (isinstance(self.dequant_hidden, int) and not isinstance(self.dequant_hidden, bool) and self.dequant_hidden >= 0),
-             f"dequant-hidden must be an integer >= 0 (0: uniform dequantisation noise), got {self.dequant_hidden!r}")
+        for name, zero in (("prior_hidden", "no prior networks"), ("dequant_hidden", "uniform dequantisation noise")):
+            v = getattr(self, name)
+            need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                 f"{name.replace('_', '-')} must be an integer >= 0 (0: {zero}), got {v!r}")
         need(isinstance(self.hflip, bool), f"hflip must be true or false, got {self.hflip!r}")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
@@ -517,15 +517,6 @@ def _actnorm_initialized(model: Glow) -> bool:
     return all(bool(m.initialized) for m in model.modules() if isinstance(m, ActNorm))
 
 
-def _check_fits(model: Glow, data: ImageDataset, what: str) -> None:
-    c = model.config
-    if data.image_size != c.image_size or data.channels != c.channels:
-        raise TrainingError(
-            f"the {what} images are {data.image_size}x{data.image_size}x{data.channels} but the model takes "
-            f"{c.image_size}x{c.image_size}x{c.channels}"
-        )
-
-
 def train(
     cfg: TrainConfig,
     *,
@@ -624,8 +615,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
 
     # ---- model
     model = _build_model(cfg, channels, device, start_model)
-    _check_fits(model, train_ds, "training")
-    _check_fits(model, val_ds, "validation")
+    for ds, what in ((train_ds, "training"), (val_ds, "validation")):
+        ds.check_fits(model.config.image_size, model.config.channels, what)
     say(f"model: {model.describe()}")
 
     # ---- place the training images (the whole uint8 set on the GPU when it fits easily)

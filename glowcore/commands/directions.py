@@ -127,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
             ds = load_dataset(args.data, model.config.image_size, split=args.split, progress=bar)
             bar.close()
             print(ds.describe())
-            if ds.channels != model.config.channels:
-                raise ValueError(f"{args.data} has {ds.channels}-channel images but the model takes {model.config.channels}")
+            ds.check_fits(model.config.image_size, model.config.channels)
             images, labels, label_names = ds.images, ds.labels, list(ds.label_names)
         idx = subset(len(images))
         if idx is not None:

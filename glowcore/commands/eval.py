@@ -41,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     c = model.config
     data = load_dataset(args.data, c.image_size, args.split, cache_dir=args.cache_dir,
                         progress=None if args.json else ConsoleProgress("caching images", unit="images"))
-    if data.channels != c.channels or data.image_size != c.image_size:
-        raise ValueError(f"{args.data}: its images are {data.image_size}x{data.image_size}x{data.channels}, "
-                         f"the model takes {c.image_size}x{c.image_size}x{c.channels}")
+    data.check_fits(c.image_size, c.channels)
     n = len(data) if args.images == 0 else min(args.images, len(data))
     gen = torch.Generator(device=model.device).manual_seed(args.seed)
     bar = None if args.json else ConsoleProgress("bits/dim", unit="images")

@@ -15,6 +15,7 @@ from glowcore.data import (
     DataError,
     DataWarning,
     FASHION_MNIST_DIR,
+    ImageDataset,
     load_dataset,
     parse_spec,
 )
@@ -217,3 +218,12 @@ def test_all_unreadable_is_an_error(tmp_path: Path) -> None:
     (root / "y.png").write_bytes(io.BytesIO(b"also nope").getvalue())
     with pytest.warns(DataWarning), pytest.raises(DataError, match="none of the 2 images could be read"):
         load_dataset(f"folder:{root}", 8, split="all", cache_dir=tmp_path / "c")
+
+
+def test_a_data_set_that_does_not_fit_the_model_is_named_with_both_shapes() -> None:
+    ds = ImageDataset(np.zeros((2, 8, 8, 1), np.uint8), None, [], ["a", "b"], "folder:/x", "all")
+    ds.check_fits(8, 1)  # fits
+    with pytest.raises(DataError, match=r"folder:/x: the training images are 8x8x1 but the model takes 16x16x3"):
+        ds.check_fits(16, 3, "training")
+    with pytest.raises(DataError, match=r"images are 8x8x1 but the model takes 8x8x3"):
+        ds.check_fits(8, 3)
