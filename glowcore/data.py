@@ -10,6 +10,8 @@ Three kinds of source, named on the command line by a spec string:
   orientation applied; grayscale and RGBA converted to RGB), centre-cropped to a square and
   resized. Optional labels from ``PATH/labels.csv`` (or ``labels_csv=``): ``filename,attr1,...``.
   A held-out fraction (5%) is the validation split.
+* ``pack:PATH`` -- a compact data pack (:mod:`glowcore.datapack`): train and validation images
+  quantised to a bit depth and stored losslessly in one safetensors file.
 * ``fashion-mnist[:PATH]`` -- Fashion-MNIST idx ``.gz`` files (default folder
   ``/usr/share/datasets/fashion-mnist``), padded to 32x32, one channel, the 10 classes as one-hot
   labels. The test set is the validation split.
@@ -73,7 +75,7 @@ FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot",
 ]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-KINDS = ("celeba", "folder", "fashion-mnist")
+KINDS = ("celeba", "folder", "fashion-mnist", "pack")
 CACHE_VERSION = 1
 MAX_PIXELS = 2 * 89_478_485  # larger images are refused before decoding (Pillow's bomb limit)
 VAL_FRACTION = 0.05
@@ -142,7 +144,7 @@ class ImageDataset:
 def parse_spec(spec: str) -> tuple[str, Path]:
     """``"celeba:PATH"`` -> ``("celeba", Path)``; a bare folder is guessed from its layout."""
     if not isinstance(spec, str) or not spec.strip():
-        raise DataError("empty data spec; use celeba:PATH, folder:PATH or fashion-mnist[:PATH]")
+        raise DataError("empty data spec; use celeba:PATH, folder:PATH, pack:PATH or fashion-mnist[:PATH]")
     spec = spec.strip()
     kind, sep, rest = spec.partition(":")
     if kind == "fashion-mnist":
@@ -152,7 +154,7 @@ def parse_spec(spec: str) -> tuple[str, Path]:
             raise DataError(f"data spec {spec!r} has no path after '{kind}:'")
         return kind, Path(rest).expanduser()
     if sep and len(kind) > 1 and "/" not in kind and "\\" not in kind:
-        raise DataError(f"unknown data kind {kind!r} in {spec!r}; use celeba:PATH, folder:PATH or fashion-mnist[:PATH]")
+        raise DataError(f"unknown data kind {kind!r} in {spec!r}; use celeba:PATH, folder:PATH, pack:PATH or fashion-mnist[:PATH]")
     path = Path(spec).expanduser()
     if (path / "img_align_celeba").is_dir():
         return "celeba", path
@@ -595,6 +597,10 @@ def default_image_size(spec: str) -> int:
     kind, root = parse_spec(spec)
     if kind == "fashion-mnist":
         return 32
+    if kind == "pack":
+        from .datapack import pack_info
+
+        return pack_info(root)["image_size"]
     folder = root / "img_align_celeba" if kind == "celeba" else root
     if folder.is_dir():
         first = next((f for f in sorted(os.listdir(folder)) if f.lower().endswith(IMAGE_EXTENSIONS)), None)
@@ -607,7 +613,12 @@ def default_image_size(spec: str) -> int:
 
 def dataset_channels(spec: str) -> int:
     """Channels of a data set's images (1 for Fashion-MNIST, else 3), without loading it."""
-    return 1 if parse_spec(spec)[0] == "fashion-mnist" else 3
+    kind, root = parse_spec(spec)
+    if kind == "pack":
+        from .datapack import pack_info
+
+        return pack_info(root)["channels"]
+    return 1 if kind == "fashion-mnist" else 3
 
 
 def load_dataset(
@@ -635,6 +646,10 @@ def load_dataset(
         raise DataError(f"image size must be an integer >= 2, got {image_size!r}")
     if kind == "fashion-mnist":
         return _fashion_mnist(root, split, image_size, spec)
+    if kind == "pack":  # a compact data pack (glowcore.datapack), decoded in memory
+        from .datapack import load_pack_split
+
+        return load_pack_split(root, split, image_size, spec)
     size = image_size if image_size is not None else default_image_size(spec)
     if kind == "celeba":
         source = _celeba_source(root, split)

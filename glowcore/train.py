@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -43,11 +42,16 @@ from torch import Tensor, nn
 
 from .checkpoint import MAX_LEVELS, check_architecture, load_model, save_model
 from .data import ImageDataset, dataset_channels, default_image_size, load_dataset
-from .fileio import atomic_path, atomic_write_text
+from .ema import EMA, check_decay
+from .fileio import atomic_write_text
 from .evaluate import evaluate_bits_per_dim
 from .grid import save_grid
 from .model import Glow, GlowConfig
 from .progress import CancelToken, ProgressFn
+from .trainstate import (  # noqa: F401  (the state helpers are part of this module's interface)
+    STATE_JSON, TrainingError, _iso_now, _recover_dir, _replace_dir, _save_checkpoint, _set_rng_state,
+    _unflatten_optimizer, load_trainer_state,
+)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -65,17 +69,9 @@ __all__ = [
 ]
 
 RUN_CONFIG_NAME = "run.json"
-STATE_JSON = "trainer_state.json"
-STATE_TENSORS = "trainer_state.safetensors"
-STATE_FORMAT = "glow-explorer-trainer-state"
-STATE_VERSION = 1
 SAMPLE_TEMPERATURES = (0.0, 0.5, 0.7, 1.0)
 SAMPLE_SEED = 0
 VAL_NOISE_SEED = 12345
-
-
-class TrainingError(ValueError):
-    """Training cannot start or cannot go on (diverged, run folder mismatch); the message says why."""
 
 
 @dataclass
@@ -108,6 +104,8 @@ class TrainConfig:
     lr_min: float = 0.0
     decay_start: Optional[int] = None
     grad_clip: float = 50.0
+    # Polyak averaging of the weights (e.g. 0.999; None: off): evaluated, saved and shipped
+    ema: Optional[float] = None
     # data augmentation: each training image mirrored left-right with probability 1/2
     hflip: bool = False
     epochs: Optional[float] = None
@@ -129,12 +127,14 @@ class TrainConfig:
     threads: Optional[int] = None
     # "bf16"/"fp16": the coupling and prior networks run under autocast; flows and log-dets stay fp32
     precision: str = "fp32"
+    # channels-last memory layout for the networks' weights (faster convolutions on some GPUs)
+    channels_last: bool = False
 
     # which fields may change when a run is resumed (the rest define the run)
     RESUMABLE_CHANGES = (
         "epochs", "max_minutes", "max_steps", "eval_minutes", "eval_steps", "val_images", "eval_batch",
         "samples", "cache_dir", "device", "threads", "max_bad_steps", "out", "data", "precision",
-        "lr_schedule", "lr_min", "decay_start", "hflip",
+        "lr_schedule", "lr_min", "decay_start", "hflip", "channels_last",
     )
 
     def to_dict(self) -> dict:
@@ -186,7 +186,13 @@ class TrainConfig:
             v = getattr(self, name)
             need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
                  f"{name.replace('_', '-')} must be an integer >= 0 (0: {zero}), got {v!r}")
-        need(isinstance(self.hflip, bool), f"hflip must be true or false, got {self.hflip!r}")
+        for name in ("hflip", "channels_last"):
+            need(isinstance(getattr(self, name), bool), f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+        if self.ema is not None:
+            try:
+                check_decay(self.ema)
+            except ValueError as e:
+                raise TrainingError(str(e)) from None
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         # (GlowConfig checks the architecture; bound levels first: it computes 2**levels)
         need(not isinstance(self.levels, int) or self.levels <= MAX_LEVELS, f"levels must be <= {MAX_LEVELS}, got {self.levels!r}")
@@ -293,111 +299,6 @@ def _barrier(d: _Dist) -> None:
         dist.barrier()
 
 
-# ------------------------------------------------------------------------------ state I/O
-def _rng_state() -> tuple[dict, dict[str, Tensor]]:
-    py = random.getstate()
-    np_state = np.random.get_state()
-    meta = {
-        "python": [py[0], list(py[1]), py[2]],
-        "numpy": {"kind": np_state[0], "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-    }
-    tensors = {"rng.torch": torch.get_rng_state(), "rng.numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.uint32).view(np.int32).copy())}
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = s
-    return meta, tensors
-
-
-def _set_rng_state(meta: dict, tensors: dict[str, Tensor]) -> None:
-    py = meta["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = meta["numpy"]
-    keys = tensors["rng.numpy_keys"].numpy().view(np.uint32)
-    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    torch.set_rng_state(tensors["rng.torch"])
-    if torch.cuda.is_available():
-        cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-
-
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict[str, Tensor]]:
-    sd = opt.state_dict()
-    tensors: dict[str, Tensor] = {}
-    scalars: dict[str, dict] = {}
-    for idx, st in sd["state"].items():
-        for k, v in st.items():
-            if isinstance(v, Tensor):
-                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(idx), {})[k] = v
-    groups = []
-    for g in sd["param_groups"]:
-        groups.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()})
-    return {"param_groups": groups, "scalars": scalars}, tensors
-
-
-def _unflatten_optimizer(meta: dict, tensors: dict[str, Tensor]) -> dict:
-    state: dict[int, dict] = {}
-    for key, v in tensors.items():
-        if not key.startswith("optim."):
-            continue
-        _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = v
-    for idx, sc in meta.get("scalars", {}).items():
-        state.setdefault(int(idx), {}).update(sc)
-    groups = []
-    for g in meta["param_groups"]:
-        g = dict(g)
-        if "betas" in g:
-            g["betas"] = tuple(g["betas"])
-        groups.append(g)
-    return {"state": state, "param_groups": groups}
-
-
-def load_trainer_state(folder: str | os.PathLike) -> tuple[dict, dict[str, Tensor]]:
-    """The JSON scalars and the tensors of a checkpoint's trainer state (``RUN_DIR/latest``)."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    jpath, tpath = folder / STATE_JSON, folder / STATE_TENSORS
-    if not jpath.is_file() or not tpath.is_file():
-        raise TrainingError(f"{folder} has no trainer state ({STATE_JSON} and {STATE_TENSORS}); cannot resume from it")
-    try:
-        meta = json.loads(jpath.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise TrainingError(f"{jpath}: cannot be read ({e})") from None
-    if meta.get("format") != STATE_FORMAT or not isinstance(meta.get("version"), int) or meta["version"] > STATE_VERSION:
-        raise TrainingError(f"{jpath}: not a trainer state this version understands")
-    try:
-        tensors = load_file(str(tpath))
-    except Exception as e:
-        raise TrainingError(f"{tpath}: not a valid safetensors file ({e})") from None
-    return meta, tensors
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Swap a fully written folder into place (old one moved aside, then removed).
-
-    A complete copy can be found at every moment, whenever the process is killed: ``target``, or
-    ``.target.old`` between the two renames (never deleted while ``target`` is missing)."""
-    old = target.parent / f".{target.name}.old"
-    if target.exists():
-        if old.exists():
-            shutil.rmtree(old)  # left over from an earlier swap; target is complete
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_dir(target: Path) -> None:
-    """Put back the complete copy a swap killed between its two renames left aside."""
-    old = target.parent / f".{target.name}.old"
-    if not target.exists() and old.is_dir():
-        with contextlib.suppress(FileNotFoundError):  # another process got there first
-            os.replace(old, target)
-
-
 def _trim_metrics(path: Path, step: int) -> None:
     """Drop what a killed session logged after its last checkpoint (and a half-written last line)."""
     if not path.is_file():
@@ -462,10 +363,6 @@ def _as_batch(images: np.ndarray | Tensor, idx: np.ndarray | Tensor, device: tor
     if device.type == "cuda":
         t = t.pin_memory().to(device, non_blocking=True)
     return t
-
-
-def _iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _fmt_time(seconds: float) -> str:
@@ -662,6 +559,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         say(f"ActNorm initialised from {n_init} images")
 
     model.train()
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     if cfg.precision == "fp32":
         autocast: Any = contextlib.nullcontext()
     else:
@@ -685,6 +584,11 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 f"the data order cannot continue exactly; start a new run with --init-from {run_dir / 'latest'}"
             )
         opt.load_state_dict(_unflatten_optimizer(state_meta["optimizer"], state_tensors))
+        for p in params:  # the moments in the parameters' memory layout (channels-last, say)
+            st = opt.state.get(p, {})
+            for k, v in st.items():
+                if isinstance(v, Tensor) and v.shape == p.shape:
+                    st[k] = torch.empty_like(p).copy_(v)
         step, epoch, batch_in_epoch = state_meta["step"], state_meta["epoch"], state_meta["batch_in_epoch"]
         images_seen, elapsed_before = state_meta["images_seen"], state_meta["elapsed_s"]
         best_val, skipped_total = state_meta.get("best_val_bpd"), state_meta.get("skipped_steps", 0)
@@ -694,6 +598,20 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         random.seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         torch.manual_seed(cfg.seed)
+
+    # ---- Polyak averaging: the checkpoint's model files hold the average, its state the live weights
+    ema: Optional[EMA] = None
+    if cfg.ema is not None:
+        ema = EMA(model, cfg.ema)
+        if state_meta is not None:
+            if "ema_updates" not in state_meta:
+                raise TrainingError(f"{run_dir / 'latest'} was saved without weight averaging; cannot resume it with --ema")
+            live = {k[len("live."):]: v for k, v in state_tensors.items() if k.startswith("live.")}
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name in live:
+                        p.copy_(live[name].to(p.device, p.dtype))
+            ema.updates = int(state_meta["ema_updates"])
 
     net: nn.Module = _LossModule(model)
     if dist_info.enabled:
@@ -758,68 +676,78 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     known_bad = skipped_total
 
     def evaluate_and_save(final: bool) -> None:
-        nonlocal best_val, last_val, last_train, loss_sum, loss_count, last_eval_time, last_eval_step, last_eval_images
+        nonlocal loss_sum, loss_count, last_eval_time, last_eval_step, last_eval_images
         now = time.monotonic()
         n_done = loss_count.item()
         train_bpd = (loss_sum.item() / n_done) if n_done else None
         ips = (images_seen - last_eval_images) / max(now - last_eval_time, 1e-9)
-        if is_main:
-            model.eval()
-            vgen = torch.Generator(device=device)
-            vgen.manual_seed(VAL_NOISE_SEED)
-            # (with a learned dequantiser, also the bound under uniform noise, comparable with runs without one)
-            ev = evaluate_bits_per_dim(model, val_ds.images, val_subset, batch_size=cfg.eval_batch, generator=vgen)
-            with torch.inference_mode():
-                grid = torch.cat([model.sample(cfg.samples, t, seed=SAMPLE_SEED) for t in SAMPLE_TEMPERATURES])
-            val_bpd = ev.bits_per_dim
-            if not math.isfinite(val_bpd):
-                say(f"step {step}: validation bits/dim is not finite; this checkpoint cannot become 'best'")
-            model.train()
-            save_grid(grid, run_dir / "samples" / f"step_{step:07d}.png", ncol=cfg.samples)
-            save_grid(grid, run_dir / "samples" / "latest.png", ncol=cfg.samples)
-            elapsed = elapsed_before + (now - session_start)
-            line = {
-                "step": step, "epoch": round(step / steps_per_epoch, 4), "images": images_seen,
-                "train_bpd": None if train_bpd is None else round(train_bpd, 5),
-                "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
-                **({} if ev.uniform_noise is None else {"val_bpd_uniform_noise": round(ev.uniform_noise, 5)}),
-                "images_per_s": round(ips, 2), "lr": learning_rate(cfg, max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
-                "skipped_steps": int(skipped_total), "time": _iso_now(),
-            }
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(line) + "\n")
-            metrics.append(line)
-            last_val, last_train = val_bpd, train_bpd
-            improved = math.isfinite(val_bpd) and (best_val is None or val_bpd < best_val)
-            if improved:
-                best_val = val_bpd
-            model.metadata = {
-                "metrics": {"val_bpd": val_bpd if math.isfinite(val_bpd) else None, "train_bpd": train_bpd, "best_val_bpd": best_val},
-                "training": {
-                    "data": cfg.data, "step": step, "epoch": step / steps_per_epoch, "images_seen": images_seen,
-                    "elapsed_s": round(elapsed, 1), "run_dir": str(run_dir.resolve()), "init_from": cfg.init_from,
-                    "config": cfg.to_dict(), "label_names": train_ds.label_names, "saved": _iso_now(),
-                },
-            }
-            _save_checkpoint(run_dir / "latest", model, opt, fused, {
-                "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "images_seen": images_seen,
-                "elapsed_s": elapsed, "best_val_bpd": best_val, "skipped_steps": int(skipped_total),
-                "train_images": n_train, "steps_per_epoch": steps_per_epoch, "config": cfg.to_dict(),
-            })
-            if improved:
-                tmp = run_dir / ".best.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                save_model(model, tmp)
-                _replace_dir(tmp, run_dir / "best")
-            say(
-                f"step {step} epoch {step / steps_per_epoch:.2f}: train {train_bpd if train_bpd is None else f'{train_bpd:.4f}'} "
-                f"val {val_bpd:.4f} bits/dim{' (best)' if improved else ''}"
-                + ("" if ev.uniform_noise is None else f" ({ev.uniform_noise:.4f} under uniform noise)")
-                + f", {ips:.1f} images/s, lr {line['lr']:.2e}"
-            )
+        live: dict[str, Tensor] = {}
+        if ema is not None:
+            live = {"live." + n: p.detach().cpu().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+        with (ema.swapped(model) if ema is not None else contextlib.nullcontext()):
+            if is_main:
+                _evaluate_and_save_main(now, train_bpd, ips, live)
         _barrier(dist_info)
         loss_sum, loss_count = dev_zero.clone(), dev_zero.clone()
         last_eval_time, last_eval_step, last_eval_images = time.monotonic(), step, images_seen
+
+    def _evaluate_and_save_main(now: float, train_bpd: Optional[float], ips: float, live: dict[str, Tensor]) -> None:
+        nonlocal best_val, last_val, last_train
+        model.eval()
+        vgen = torch.Generator(device=device)
+        vgen.manual_seed(VAL_NOISE_SEED)
+        # (with a learned dequantiser, also the bound under uniform noise, comparable with runs without one)
+        ev = evaluate_bits_per_dim(model, val_ds.images, val_subset, batch_size=cfg.eval_batch, generator=vgen)
+        with torch.inference_mode():
+            grid = torch.cat([model.sample(cfg.samples, t, seed=SAMPLE_SEED) for t in SAMPLE_TEMPERATURES])
+        val_bpd = ev.bits_per_dim
+        if not math.isfinite(val_bpd):
+            say(f"step {step}: validation bits/dim is not finite; this checkpoint cannot become 'best'")
+        model.train()
+        save_grid(grid, run_dir / "samples" / f"step_{step:07d}.png", ncol=cfg.samples)
+        save_grid(grid, run_dir / "samples" / "latest.png", ncol=cfg.samples)
+        elapsed = elapsed_before + (now - session_start)
+        line = {
+            "step": step, "epoch": round(step / steps_per_epoch, 4), "images": images_seen,
+            "train_bpd": None if train_bpd is None else round(train_bpd, 5),
+            "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
+            **({} if ev.uniform_noise is None else {"val_bpd_uniform_noise": round(ev.uniform_noise, 5)}),
+            "images_per_s": round(ips, 2), "lr": learning_rate(cfg, max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
+            "skipped_steps": int(skipped_total), "time": _iso_now(),
+        }
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+        metrics.append(line)
+        last_val, last_train = val_bpd, train_bpd
+        improved = math.isfinite(val_bpd) and (best_val is None or val_bpd < best_val)
+        if improved:
+            best_val = val_bpd
+        model.metadata = {
+            "metrics": {"val_bpd": val_bpd if math.isfinite(val_bpd) else None, "train_bpd": train_bpd, "best_val_bpd": best_val},
+            "training": {
+                "data": cfg.data, "step": step, "epoch": step / steps_per_epoch, "images_seen": images_seen,
+                "elapsed_s": round(elapsed, 1), "run_dir": str(run_dir.resolve()), "init_from": cfg.init_from,
+                "config": cfg.to_dict(), "label_names": train_ds.label_names, "saved": _iso_now(),
+            },
+        }
+        _save_checkpoint(run_dir / "latest", model, opt, fused, {
+            "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "images_seen": images_seen,
+            "elapsed_s": elapsed, "best_val_bpd": best_val, "skipped_steps": int(skipped_total),
+            "train_images": n_train, "steps_per_epoch": steps_per_epoch, "config": cfg.to_dict(),
+            **({} if ema is None else {"ema_updates": ema.updates}),
+        }, extra=live)
+        if improved:
+            tmp = run_dir / ".best.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_model(model, tmp)
+            _replace_dir(tmp, run_dir / "best")
+        say(
+            f"step {step} epoch {step / steps_per_epoch:.2f}: train {train_bpd if train_bpd is None else f'{train_bpd:.4f}'} "
+            f"val {val_bpd:.4f} bits/dim{' (best)' if improved else ''}"
+            + ("" if ev.uniform_noise is None else f" ({ev.uniform_noise:.4f} under uniform noise)")
+            + f", {ips:.1f} images/s, lr {line['lr']:.2e}"
+            + ("" if ema is None else " (averaged weights)")
+        )
 
     def agreed(flags: list[bool]) -> list[bool]:
         if not dist_info.enabled:
@@ -877,6 +805,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                 opt.step()
             elif bool(finite):
                 opt.step()
+            if ema is not None:
+                ema.update(model)
             loss_sum += torch.where(finite, loss.detach(), dev_zero)
             loss_count += finite.to(dev_zero.dtype)
             bad_total += bad
@@ -929,21 +859,3 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     if is_main and interrupted:
         say(f"stopped at step {step}; saved {run_dir / 'latest'}; continue with: glow train --resume --out {run_dir}")
     return TrainResult(run_dir, step, epoch, images_seen, last_val, best_val, last_train, interrupted, int(skipped_total), metrics, model)
-
-
-def _save_checkpoint(folder: Path, model: Glow, opt: torch.optim.Optimizer, fused: bool, scalars: dict) -> None:
-    """Model folder + trainer state, written to a temporary folder and swapped in."""
-    from safetensors.torch import save_file
-
-    tmp = folder.parent / f".{folder.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp)
-    if fused:
-        opt.found_inf = None  # not part of the state
-    opt_meta, opt_tensors = _flatten_optimizer(opt)
-    rng_meta, rng_tensors = _rng_state()
-    meta = {"format": STATE_FORMAT, "version": STATE_VERSION, **scalars, "optimizer": opt_meta, "rng": rng_meta, "saved": _iso_now()}
-    save_file({**opt_tensors, **rng_tensors}, str(tmp / STATE_TENSORS))
-    with atomic_path(tmp / STATE_JSON) as p:
-        p.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    _replace_dir(tmp, folder)

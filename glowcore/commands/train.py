@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
     o.add_argument("--decay-start", type=int, help="step where the cosine decay starts (default: the end of warm-up; on a resumed run, e.g. its current step)")
     o.add_argument("--hflip", action="store_true", help="augment: mirror each training image left-right with probability 1/2 (faces, most photos; not text or digits); may change on --resume")
     o.add_argument("--grad-clip", type=float, help="gradient-norm clip, 0 = off (default 50)")
+    o.add_argument("--ema", type=float, metavar="DECAY", help="Polyak-average the weights with this decay (e.g. 0.999, warmed up as min(DECAY, (1+n)/(10+n))): evaluations, best/ and latest/ hold the average, the live weights stay in the trainer state (default off)")
     o.add_argument("--epochs", type=float, help="stop after this many epochs in total")
     o.add_argument("--max-minutes", type=float, help="stop after this many minutes of this session")
     o.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
