@@ -28,7 +28,7 @@ from .data import DataError, ImageDataset, load_dataset
 from .fileio import atomic_write_bytes
 from .progress import CancelToken, ProgressFn, check_cancel, report
 
-__all__ = ["PACK_FORMAT", "PackSummary", "build_pack", "encode_images", "load_pack_split", "pack_info"]
+__all__ = ["PACK_FORMAT", "PackSummary", "build_pack", "encode_images", "load_pack_split", "pack_arrays", "pack_info"]
 
 PACK_FORMAT = "glow-explorer-datapack"
 PACK_VERSION = 1
@@ -97,8 +97,6 @@ def build_pack(
 
     ``val_images`` validation images (a seeded random choice) go in first, then as many training
     images as fit, in a seeded random order (all of them when they fit)."""
-    from safetensors.numpy import save
-
     if not (isinstance(max_mb, (int, float)) and math.isfinite(max_mb) and max_mb > 0):
         raise ValueError(f"max_mb must be a positive number, got {max_mb!r}")
     if not (isinstance(n_bits, int) and 1 <= n_bits <= 8):
@@ -136,21 +134,50 @@ def build_pack(
             break
         if not blobs:
             raise DataError(f"{spec}: not one {split} image fits in {max_mb} MB")
-        offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([len(b) for b in blobs])
-        tensors[f"{split}.data"] = np.frombuffer(b"".join(blobs), dtype=np.uint8).copy()
-        tensors[f"{split}.offsets"] = offsets
-        if ds.labels is not None:
-            tensors[f"{split}.labels"] = np.ascontiguousarray(ds.labels[np.asarray(chosen)].astype(np.uint8))
+        tensors.update(_split_tensors(split, blobs, None if ds.labels is None else ds.labels[np.asarray(chosen)]))
         counts[split] = len(blobs)
+    return _write(out, tensors, size, channels, n_bits, label_names, str(spec), counts, available, seed)
+
+
+def _split_tensors(split: str, blobs: list[bytes], labels: Optional[np.ndarray]) -> dict[str, np.ndarray]:
+    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs])
+    out = {f"{split}.data": np.frombuffer(b"".join(blobs), dtype=np.uint8).copy(), f"{split}.offsets": offsets}
+    if labels is not None:
+        out[f"{split}.labels"] = np.ascontiguousarray(np.asarray(labels).astype(np.uint8))
+    return out
+
+
+def _write(out: Path, tensors: dict[str, np.ndarray], size: int, channels: int, n_bits: int, label_names: list[str],
+           source: str, counts: dict[str, int], available: dict[str, int], seed: int) -> PackSummary:
+    from safetensors.numpy import save
+
     meta = {
         "format": PACK_FORMAT, "version": str(PACK_VERSION), "image_size": str(size), "channels": str(channels),
-        "n_bits": str(n_bits), "label_names": json.dumps(label_names), "source": str(spec), "seed": str(seed),
+        "n_bits": str(n_bits), "label_names": json.dumps(label_names), "source": source, "seed": str(seed),
         "counts": json.dumps(counts), "available": json.dumps(available),
     }
     data = save(tensors, metadata=meta)
     atomic_write_bytes(out, data)
     return PackSummary(out, len(data), {"train": counts["train"], "val": counts["val"]}, available, n_bits)
+
+
+def pack_arrays(out: str | os.PathLike, train: np.ndarray, val: np.ndarray, *, n_bits: int = 5,
+                train_labels: Optional[np.ndarray] = None, val_labels: Optional[np.ndarray] = None,
+                label_names: Optional[list[str]] = None, source: str = "arrays") -> PackSummary:
+    """Write a pack of two uint8 ``(N, H, W, C)`` arrays (all of them; no size budget)."""
+    train, val = np.asarray(train), np.asarray(val)
+    if train.dtype != np.uint8 or train.ndim != 4 or val.shape[1:] != train.shape[1:] or val.dtype != np.uint8:
+        raise ValueError("train and val must be uint8 (N, H, W, C) arrays of one image shape")
+    if train.shape[1] != train.shape[2] or train.shape[3] not in (1, 3):
+        raise ValueError(f"images must be square with 1 or 3 channels, got {train.shape[1:]}")
+    have = [x is not None for x in (train_labels, val_labels)]
+    if any(have) and not (all(have) and label_names):
+        raise ValueError("labels need both splits' label arrays and label_names")
+    tensors = {**_split_tensors("train", encode_images(train, n_bits), train_labels),
+               **_split_tensors("val", encode_images(val, n_bits), val_labels)}
+    counts = {"train": len(train), "val": len(val)}
+    return _write(Path(out), tensors, train.shape[1], train.shape[3], n_bits, list(label_names or []), source, counts, counts, 0)
 
 
 def pack_info(path: str | os.PathLike) -> dict:

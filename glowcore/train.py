@@ -682,22 +682,33 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         train_bpd = (loss_sum.item() / n_done) if n_done else None
         ips = (images_seen - last_eval_images) / max(now - last_eval_time, 1e-9)
         live: dict[str, Tensor] = {}
+        live_bpd: Optional[float] = None
         if ema is not None:
             live = {"live." + n: p.detach().cpu().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+            if is_main:  # the live weights' figure beside the average's, to see what averaging gives
+                live_bpd = _val_bpd().bits_per_dim
         with (ema.swapped(model) if ema is not None else contextlib.nullcontext()):
             if is_main:
-                _evaluate_and_save_main(now, train_bpd, ips, live)
+                _evaluate_and_save_main(now, train_bpd, ips, live, live_bpd)
         _barrier(dist_info)
         loss_sum, loss_count = dev_zero.clone(), dev_zero.clone()
         last_eval_time, last_eval_step, last_eval_images = time.monotonic(), step, images_seen
 
-    def _evaluate_and_save_main(now: float, train_bpd: Optional[float], ips: float, live: dict[str, Tensor]) -> None:
-        nonlocal best_val, last_val, last_train
+    def _val_bpd():
+        """Validation bits/dim of the model's current weights, with the fixed noise (with a learned
+        dequantiser, also the bound under uniform noise, comparable with runs without one)."""
         model.eval()
         vgen = torch.Generator(device=device)
         vgen.manual_seed(VAL_NOISE_SEED)
-        # (with a learned dequantiser, also the bound under uniform noise, comparable with runs without one)
         ev = evaluate_bits_per_dim(model, val_ds.images, val_subset, batch_size=cfg.eval_batch, generator=vgen)
+        model.train()
+        return ev
+
+    def _evaluate_and_save_main(now: float, train_bpd: Optional[float], ips: float, live: dict[str, Tensor],
+                                live_bpd: Optional[float]) -> None:
+        nonlocal best_val, last_val, last_train
+        ev = _val_bpd()
+        model.eval()
         with torch.inference_mode():
             grid = torch.cat([model.sample(cfg.samples, t, seed=SAMPLE_SEED) for t in SAMPLE_TEMPERATURES])
         val_bpd = ev.bits_per_dim
@@ -712,6 +723,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             "train_bpd": None if train_bpd is None else round(train_bpd, 5),
             "val_bpd": round(val_bpd, 5) if math.isfinite(val_bpd) else None,
             **({} if ev.uniform_noise is None else {"val_bpd_uniform_noise": round(ev.uniform_noise, 5)}),
+            **({} if live_bpd is None else {"val_bpd_live": round(live_bpd, 5)}),
             "images_per_s": round(ips, 2), "lr": learning_rate(cfg, max(step - 1, 0)), "elapsed_s": round(elapsed, 1),
             "skipped_steps": int(skipped_total), "time": _iso_now(),
         }
@@ -746,7 +758,7 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             f"val {val_bpd:.4f} bits/dim{' (best)' if improved else ''}"
             + ("" if ev.uniform_noise is None else f" ({ev.uniform_noise:.4f} under uniform noise)")
             + f", {ips:.1f} images/s, lr {line['lr']:.2e}"
-            + ("" if ema is None else " (averaged weights)")
+            + ("" if live_bpd is None else f" (averaged weights; live weights {live_bpd:.4f})")
         )
 
     def agreed(flags: list[bool]) -> list[bool]:

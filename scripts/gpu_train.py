@@ -243,7 +243,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     # -- 3. the rest of the minutes, cosine-decayed to lr_min exactly at the end
     left_s = args.minutes * 60 - (time.monotonic() - t_start)
-    if left_s > 20 and ips > 0:
+    if left_s > 3 and ips > 0:
         more = max(1, int(left_s * ips / batch * 0.92))
         cfg = TrainConfig(**base, lr_schedule="cosine", lr_min=args.lr_min, decay_start=res.step, max_steps=res.step + more,
                           max_minutes=left_s / 60)
