@@ -407,24 +407,60 @@ class Glow(nn.Module):
         """Latent -> uint8 images (B, H, W, C)."""
         return to_uint8(self.decode(latent, fast=fast))
 
-    def sample_latent(self, n: int = 1, temperature: float = 0.7, seed: int | None = None) -> Latent:
-        """Standard-normal eps on every level, scaled by ``temperature``.
+    @property
+    def detail_levels(self) -> int:
+        """How many of the finest levels ``detail_temperature`` sets: half of them (at least one)."""
+        return max(1, self.config.levels // 2)
+
+    def level_temperatures(self, temperature: float | Sequence[float] = 0.7,
+                           detail_temperature: float | None = None) -> list[float]:
+        """One temperature per level, finest first: ``temperature`` everywhere (or one per level),
+        with the finest :attr:`detail_levels` at ``detail_temperature`` when it is given.
+        ``ValueError`` for a temperature that is not a finite number >= 0."""
+        n = self.config.levels
+        if isinstance(temperature, (int, float)) or (isinstance(temperature, Tensor) and temperature.ndim == 0):
+            temps = [float(temperature)] * n
+        else:
+            temps = [float(t) for t in temperature]
+            if len(temps) != n:
+                raise ValueError(f"give one temperature per level ({n}, finest first), got {len(temps)}")
+        if detail_temperature is not None:
+            temps[: self.detail_levels] = [float(detail_temperature)] * self.detail_levels
+        for t in temps:
+            if not (math.isfinite(t) and t >= 0):
+                raise ValueError(f"temperature must be a finite number >= 0, got {t}")
+        return temps
+
+    def sample_latent(self, n: int = 1, temperature: float | Sequence[float] = 0.7, seed: int | None = None,
+                      detail_temperature: float | None = None, detail_seed: int | None = None) -> Latent:
+        """Standard-normal eps on every level, scaled by the level's temperature (see
+        :meth:`level_temperatures`: one for all levels, one per level, or a separate
+        ``detail_temperature`` for the finest levels, which carry texture, while the coarse ones
+        carry pose and identity).
 
         The noise is drawn on the CPU from ``seed``, so a seed gives the same faces on any device.
+        With ``detail_seed`` the finest levels' noise comes from that seed instead: the same face
+        with other fine detail.
         """
+        temps = self.level_temperatures(temperature, detail_temperature)
         gen = torch.Generator()
         if seed is None:
             gen.seed()
         else:
             gen.manual_seed(int(seed))
-        levels = [torch.randn((n, *s), generator=gen) * float(temperature) for s in self.latent_shapes]
-        return Latent(levels).to(self.device)
+        eps = [torch.randn((n, *s), generator=gen) for s in self.latent_shapes]
+        if detail_seed is not None:
+            dgen = torch.Generator()
+            dgen.manual_seed(int(detail_seed))
+            eps[: self.detail_levels] = [torch.randn((n, *s), generator=dgen) for s in self.latent_shapes[: self.detail_levels]]
+        return Latent([e * t for e, t in zip(eps, temps)]).to(self.device)
 
     @torch.inference_mode()
-    def sample(self, n: int = 1, temperature: float = 0.7, seed: int | None = None, fast: bool = False) -> Tensor:
-        """``n`` images (B, C, H, W) in [0, 1] at ``temperature``; reproducible with ``seed``
-        (``fast``: see :meth:`decode`)."""
-        return self.decode(self.sample_latent(n, temperature, seed), fast=fast)
+    def sample(self, n: int = 1, temperature: float | Sequence[float] = 0.7, seed: int | None = None, fast: bool = False,
+               detail_temperature: float | None = None, detail_seed: int | None = None) -> Tensor:
+        """``n`` images (B, C, H, W) in [0, 1] at ``temperature`` (see :meth:`sample_latent`);
+        reproducible with ``seed`` (``fast``: see :meth:`decode`)."""
+        return self.decode(self.sample_latent(n, temperature, seed, detail_temperature, detail_seed), fast=fast)
 
     # ------------------------------------------------------------------ misc
     def with_prior_networks(self, hidden: int) -> "Glow":
