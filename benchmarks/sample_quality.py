@@ -1,0 +1,128 @@
+"""Sample quality: a Frechet distance between a model's samples and real validation faces, measured
+in the feature space of our own attribute classifier (``benchmarks/attr_classifier.py``, trained on
+the train partition only), for a table of temperature settings.
+
+The features are the classifier's last convolutional block averaged over space (256 numbers per
+face). The distance is FID's formula (Heusel et al., 2017) on those features: lower is better; the
+real-vs-real line (train faces against validation faces, the same number of faces as samples)
+gives the floor. A setting is ``T`` (every level) or ``TC/TD`` (the coarse levels at TC, the finest
+half at TD: ``Glow.sample_latent(detail_temperature=TD)``).
+
+    python benchmarks/sample_quality.py celeba64 --samples 2000 --settings 0.7 0.9/0.5 0.8/0.4
+    python benchmarks/sample_quality.py runs/x/best --json out.json
+
+Keeps to ``--threads`` CPU threads (default 1: the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DEFAULT_SETTINGS = ["0.5", "0.6", "0.7", "0.8", "1.0", "0.9/0.5", "0.8/0.5", "1.0/0.5", "0.9/0.4", "0.9/0.6", "0.8/0.6", "1.0/0.6", "0.7/0.5"]
+
+
+def parse_setting(text: str) -> tuple[float, Optional[float]]:
+    coarse, _, detail = text.partition("/")
+    return float(coarse), (float(detail) if detail else None)
+
+
+@torch.inference_mode()
+def features(net, images: np.ndarray | torch.Tensor, batch_size: int = 250) -> np.ndarray:
+    """(N, 256) spatially averaged last-block features of the classifier."""
+    from attr_classifier import _as_float
+
+    net.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = (_as_float(images[i : i + batch_size]) - 0.5).contiguous(memory_format=torch.channels_last)
+        out.append(net.features(x).mean(dim=(2, 3)).double().numpy())
+    return np.concatenate(out)
+
+
+def _sqrt_psd(m: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((m + m.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FID's formula between two sets of feature vectors (rows)."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    r1 = _sqrt_psd(s1)
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross)
+
+
+def sample_images(model, n: int, temperature: float, detail: Optional[float], seed: int, batch: int = 100) -> torch.Tensor:
+    out = []
+    for i, lo in enumerate(range(0, n, batch)):
+        out.append(model.sample(min(batch, n - lo), temperature, seed=seed + i, detail_temperature=detail))
+    return torch.cat(out)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", nargs="?", default="celeba64")
+    p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="T or TC/TD (default: a table of 13)")
+    p.add_argument("--data", default=None, help="data spec (default: the project's CelebA folder)")
+    p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--grid", default=None, help="save a grid of 8 samples per setting here (PNG)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from attr_classifier import default_data_spec, load_or_train
+
+    from glowcore import load_model
+    from glowcore.data import load_dataset
+    from glowcore.grid import save_grid
+
+    spec = args.data or default_data_spec()
+    net, _ = load_or_train(data_spec=spec)
+    model = load_model(args.model, device="cpu")
+    val = load_dataset(spec, 64, "val")
+    train = load_dataset(spec, 64, "train")
+    t0 = time.perf_counter()
+    ref = features(net, val.images)
+    pick = np.sort(np.random.default_rng(0).permutation(len(train))[: args.samples])
+    floor = frechet_distance(features(net, train.images[pick]), ref)
+    rows = [{"setting": "real train faces", "fd": round(floor, 2)}]
+    print(f"{'setting':>18}  Frechet distance ({args.samples} samples vs {len(val)} validation faces)")
+    print(f"{'real train faces':>18}  {floor:.2f}")
+    grid = []
+    for s in args.settings:
+        t, d = parse_setting(s)
+        imgs = sample_images(model, args.samples, t, d, args.seed)
+        fd = frechet_distance(features(net, imgs), ref)
+        rows.append({"setting": s, "temperature": t, "detail_temperature": d, "fd": round(fd, 2)})
+        grid.append(imgs[:8])
+        print(f"{s:>18}  {fd:.2f}", flush=True)
+    if args.grid:
+        save_grid(torch.cat(grid), args.grid, ncol=8)
+    result = {
+        "model": str(args.model), "samples": args.samples, "validation_faces": len(val), "rows": rows,
+        "cpu": platform.processor() or platform.machine(), "minutes": round((time.perf_counter() - t0) / 60, 1),
+        "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
