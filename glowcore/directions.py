@@ -9,6 +9,9 @@ that way (the "edit vector"); :func:`edit` adds ``amount * info.get("scale", 1.0
 model may also store unit vectors with a ``"scale"`` entry. The info keys used here:
 
 * ``scale`` (float, default 1.0): multiplies the stored vector;
+* ``scale_neg`` (float > 0, default: ``scale``): multiplies it instead for negative amounts, for
+  attributes that take a longer move to remove than to add (or the reverse): amount -1.0 removes
+  the attribute about as reliably as +1.0 adds it;
 * ``center`` (float, default 0.0): the coordinate (see :func:`project`) of the boundary between
   the two groups (mid-point of the class means, or the classifier's decision boundary), so that a
   projected coordinate above 0 reads "has the attribute";
@@ -427,9 +430,11 @@ def add_directions(
         if not torch.isfinite(v).all():
             raise ValueError(f"direction {name!r} contains NaN or infinite values")
         meta = dict(info.get(name, {})) if per_name else dict(info or {})  # type: ignore[union-attr]
-        for key in ("scale", "center"):
-            if key in meta and not (isinstance(meta[key], (int, float)) and math.isfinite(meta[key])):
+        for key in ("scale", "center", "scale_neg"):
+            if key in meta and not (isinstance(meta[key], (int, float)) and not isinstance(meta[key], bool) and math.isfinite(meta[key])):
                 raise ValueError(f"direction {name!r}: info[{key!r}] must be a finite number, got {meta[key]!r}")
+        if "scale_neg" in meta and not meta["scale_neg"] > 0:
+            raise ValueError(f"direction {name!r}: info['scale_neg'] must be > 0, got {meta['scale_neg']!r}")
         staged[name] = (v.clone(), meta)
     for name, (v, meta) in staged.items():
         model.directions[name] = v
@@ -554,6 +559,11 @@ def edit(
         if nm not in model.directions:
             raise ValueError(_unknown(model, nm))
     mat, n_out = _amounts_matrix(names, amounts, latent.batch_size)
+    for j, nm in enumerate(names):  # negative amounts at the direction's own scale for removal
+        info = model.direction_info.get(nm, {})
+        scale = float(info.get("scale", 1.0))
+        if "scale_neg" in info and scale != 0:
+            mat[:, j] = np.where(mat[:, j] < 0, mat[:, j] * (float(info["scale_neg"]) / scale), mat[:, j])
     base = latent if n_out == latent.batch_size else latent.repeat(n_out)
     nonzero = [j for j in range(len(names)) if np.any(mat[:, j] != 0)]
     if not nonzero:

@@ -1,0 +1,180 @@
+"""Attribute edits calibrated out of sample: fit on some faces, choose scales on others, report on a third set.
+
+1. **Fit** logistic-regression directions (``glowcore.directions``, InterFaceGAN's recipe) on
+   ``--fit-faces`` faces of the CelebA *train* partition.
+2. **Choose scales** on ``--scale-faces`` *other* train faces: for each attribute, the amount that
+   turns it on for ``--target`` of the faces lacking it (``scale``), and separately the amount
+   that turns it off for ``--target`` of the faces having it (``scale_neg``), by linear
+   interpolation over ``--amounts``, capped at the largest amount tried.
+3. **Report** on ``--report-faces`` faces of the *validation* partition, which neither the
+   directions, the scales, the Glow model nor the judge (``benchmarks/attr_classifier.py``,
+   trained on the train partition) has seen: at amount 1.0 (+1 on faces lacking the attribute,
+   -1 on faces having it), the on and off rates and the drift of the other key attributes (mean
+   absolute change of the judge's probability). The scale-choosing faces' figures are printed
+   beside them (in-sample for the scales), and the same validation faces edited with the
+   directions the model ships (``--baseline``).
+
+Variants (``--variants``): ``plain`` (each direction alone) and ``fixed`` (conditional editing,
+InterFaceGAN: each edit made orthogonal to the other edited attributes' directions, so that their
+coordinates stay).
+
+    python benchmarks/edit_calibration.py celeba64 --json ~/.cache/glow-explorer/edit_calibration.json
+
+Writes a JSON of the figures and the chosen scales (``--json``), which
+``scripts/calibrate_directions.py`` applies to a model. One CPU thread by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import attr_classifier as ac  # noqa: E402
+
+from glowcore import load_model  # noqa: E402
+from glowcore.data import load_dataset  # noqa: E402
+from glowcore.directions import edit, encode_images, fit_label_directions  # noqa: E402
+from glowcore.model import Latent  # noqa: E402
+
+EDITED = ["Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair"]
+GOALS = {"Smiling": ("on", "off"), "Young": ("on", "off"), "Male": ("on", "off"), "Eyeglasses": ("on",), "Blond_Hair": ("on",)}
+
+
+@torch.inference_mode()
+def judge(net, model, latent: Latent, batch: int = 50) -> np.ndarray:
+    """The classifier's probabilities (N, 40) for the decodes of ``latent`` (the fast decoding the
+    explorer shows, within a few thousandths of the exact one)."""
+    out = []
+    for i in range(0, latent.batch_size, batch):
+        imgs = model.decode(latent[i : i + batch], fast=True)
+        out.append(ac.predict_proba(net, imgs))
+    return np.concatenate(out)
+
+
+def edit_rates(net, model, z: Latent, p0: np.ndarray, names: list[str], attr: str, amount_on: float, amount_off: float,
+               fixed: Sequence[str], directions_model=None) -> dict:
+    """On/off rates and drift of editing ``attr`` by +amount_on (faces lacking it) and
+    -amount_off (faces having it)."""
+    m = directions_model or model
+    j = names.index(attr)
+    others = [names.index(a) for a in ac.KEY_ATTRIBUTES if a != attr and a in names]
+    lacking, having = np.where(p0[:, j] < 0.5)[0], np.where(p0[:, j] >= 0.5)[0]
+    res: dict = {"n_on": len(lacking), "n_off": len(having)}
+    drifts = []
+    for kind, idx, amt in (("on", lacking, amount_on), ("off", having, -amount_off)):
+        if len(idx) == 0 or amt == 0:
+            res[kind] = None
+            continue
+        lat = edit(m, z[torch.from_numpy(idx)], {attr: amt}, fixed=[f for f in fixed if f != attr])
+        p1 = judge(net, model, lat)
+        res[kind] = float(np.mean(p1[:, j] >= 0.5) if kind == "on" else np.mean(p1[:, j] < 0.5))
+        drifts.append(np.abs(p1[:, others] - p0[idx][:, others]).mean(axis=1))
+    res["drift"] = float(np.concatenate(drifts).mean()) if drifts else None
+    return res
+
+
+def _interp(amounts: Sequence[float], rates: Sequence[float], target: float) -> float:
+    """Smallest amount whose (interpolated) rate reaches ``target``; the largest amount if none does."""
+    prev_a, prev_r = 0.0, 0.0
+    for a, r in zip(amounts, rates):
+        if r >= target:
+            if r == prev_r:
+                return a
+            return prev_a + (a - prev_a) * (target - prev_r) / (r - prev_r)
+        prev_a, prev_r = a, r
+    return float(amounts[-1])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", nargs="?", default="celeba64")
+    p.add_argument("--data", default=None)
+    p.add_argument("--fit-faces", type=int, default=10000)
+    p.add_argument("--scale-faces", type=int, default=200)
+    p.add_argument("--report-faces", type=int, default=300)
+    p.add_argument("--amounts", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    p.add_argument("--target", type=float, default=0.85, help="on/off rate the scales aim for on the scale-choosing faces")
+    p.add_argument("--l2", type=float, default=1e-2)
+    p.add_argument("--variants", nargs="+", default=["plain", "fixed"], choices=["plain", "fixed"])
+    p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True, help="also report the model's own directions")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+
+    spec = args.data or ac.default_data_spec()
+    net, _ = ac.load_or_train(data_spec=spec)
+    model = load_model(args.model, device="cpu").eval()
+    train = load_dataset(spec, model.config.image_size, "train")
+    val = load_dataset(spec, model.config.image_size, "val")
+    names = list(train.label_names)
+    perm = np.random.default_rng([args.seed, 1]).permutation(len(train))
+    fit_idx = np.sort(perm[: args.fit_faces])
+    scale_idx = np.sort(perm[args.fit_faces : args.fit_faces + args.scale_faces])
+    rep_idx = np.sort(np.random.default_rng([args.seed, 2]).permutation(len(val))[: args.report_faces])
+    print(f"fit {len(fit_idx)} train faces, choose scales on {len(scale_idx)} other train faces, report on {len(rep_idx)} validation faces", flush=True)
+
+    key = [a for a in dict.fromkeys(EDITED + ac.KEY_ATTRIBUTES) if a in names]
+    cols = [names.index(a) for a in key]
+    z_fit = encode_images(model, train.images[fit_idx])
+    vecs, infos = fit_label_directions(model, z_fit, train.labels[fit_idx][:, cols], key, method="logistic", l2=args.l2, return_info=True)
+    del z_fit
+    fitted = load_model(args.model, device="cpu")  # a copy holding the newly fitted directions
+    fitted.directions.clear()
+    fitted.direction_info.clear()
+    from glowcore.directions import add_directions
+
+    add_directions(fitted, vecs, infos)
+    print(f"fitted {len(vecs)} directions ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    z_scale = Latent.from_flat(encode_images(model, train.images[scale_idx]), model.latent_shapes)
+    z_rep = Latent.from_flat(encode_images(model, val.images[rep_idx]), model.latent_shapes)
+    p_scale = ac.predict_proba(net, train.images[scale_idx])
+    p_rep = ac.predict_proba(net, val.images[rep_idx])
+
+    result: dict = {"model": str(args.model), "fit_faces": len(fit_idx), "scale_faces": len(scale_idx), "report_faces": len(rep_idx),
+                    "target": args.target, "amounts": args.amounts, "variants": {}, "cpu": platform.processor() or platform.machine(),
+                    "date": datetime.now(timezone.utc).isoformat(timespec="minutes")}
+    for variant in args.variants:
+        fixed = EDITED if variant == "fixed" else []
+        rows = {}
+        for attr in EDITED:
+            sweep = [edit_rates(net, model, z_scale, p_scale, names, attr, a, a, fixed, fitted) for a in args.amounts]
+            s_on = _interp(args.amounts, [r["on"] or 0.0 for r in sweep], args.target)
+            s_off = _interp(args.amounts, [r["off"] or 0.0 for r in sweep], args.target)
+            ins = edit_rates(net, model, z_scale, p_scale, names, attr, s_on, s_off, fixed, fitted)
+            out = edit_rates(net, model, z_rep, p_rep, names, attr, s_on, s_off, fixed, fitted)
+            rows[attr] = {"scale": round(s_on, 3), "scale_neg": round(s_off, 3), "sweep": sweep, "in_sample": ins, "out_of_sample": out}
+            print(f"{variant:>6} {attr:<12} scale +{s_on:.2f} / -{s_off:.2f}: in-sample on {ins['on']} off {ins['off']} drift {ins['drift']:.3f}; "
+                  f"validation on {out['on']} off {out['off']} drift {out['drift']:.3f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        result["variants"][variant] = rows
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.baseline:
+        base = {}
+        for attr in EDITED:
+            if attr in model.directions:
+                base[attr] = edit_rates(net, model, z_rep, p_rep, names, attr, 1.0, 1.0, [])
+                print(f"shipped {attr:<12} validation on {base[attr]['on']} off {base[attr]['off']} drift {base[attr]['drift']:.3f}", flush=True)
+        result["shipped_directions"] = base
+    result["minutes"] = round((time.perf_counter() - t0) / 60, 1)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
