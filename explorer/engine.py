@@ -188,7 +188,7 @@ class Engine:
             self._base_cache.move_to_end(key)
             return hit
         if spec.face.kind == "seed":
-            lat = m.sample_latent(1, spec.temperature, seed=spec.face.seed)
+            lat = m.sample_latent(1, spec.temperature, seed=spec.face.seed, detail_temperature=spec.detail_temperature)
         else:
             lat = self.latent(spec.face.latent_id)  # type: ignore[arg-type]
         self._base_cache[key] = lat

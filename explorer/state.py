@@ -26,11 +26,15 @@ __all__ = [
     "ExplorerState",
     "DEFAULT_FAVOURITES",
     "TEMPERATURE_RANGE",
+    "DEFAULT_DETAIL_TEMPERATURE",
 ]
 
 DEFAULT_FAVOURITES: tuple[str, ...] = ("Smiling", "Young", "Male", "Blond_Hair", "Eyeglasses")
 TEMPERATURE_RANGE: tuple[float, float] = (0.0, 1.2)
 DEFAULT_TEMPERATURE = 0.7
+# the finest half of the levels (texture) sampled cooler than the coarse ones (pose, identity):
+# set by measurement (benchmarks/sample_quality.py, docs/temperature.md)
+DEFAULT_DETAIL_TEMPERATURE = 0.5
 MAX_UNDO = 200
 MAX_HISTORY = 60
 
@@ -106,6 +110,8 @@ class Snapshot:
     amounts: tuple[tuple[str, float], ...] = ()
     fixed: tuple[str, ...] = ()
     coarse_only: bool = False
+    # temperature of the finest half of the levels (None: ``temperature`` on every level)
+    detail_temperature: Optional[float] = None
 
     @property
     def amounts_dict(self) -> dict[str, float]:
@@ -116,9 +122,14 @@ class Snapshot:
         """The temperature if it affects the picture (seed faces), else None."""
         return self.temperature if self.face is not None and self.face.uses_temperature else None
 
+    @property
+    def effective_detail_temperature(self) -> Optional[float]:
+        """The detail temperature if it affects the picture (seed faces), else None."""
+        return self.detail_temperature if self.face is not None and self.face.uses_temperature else None
+
     def base_key(self) -> Hashable:
-        """The unedited face this snapshot starts from (face and, for seeds, temperature)."""
-        return (self.face, self.effective_temperature)
+        """The unedited face this snapshot starts from (face and, for seeds, temperatures)."""
+        return (self.face, self.effective_temperature, self.effective_detail_temperature)
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,7 @@ class ExplorerState:
     Events:
 
     * ``changed(what: frozenset[str])`` after any change that affects the picture or the controls;
-      ``what`` names the parts that changed (``face``, ``temperature``, ``amounts``, ``fixed``,
+      ``what`` names the parts that changed (``face``, ``temperature``, ``detail_temperature``, ``amounts``, ``fixed``,
       ``coarse_only``).
     * ``directions_changed()`` when the model's list of directions changes.
     * ``favourites_changed()``, ``history_changed()``, ``undo_changed()``.
@@ -171,6 +182,7 @@ class ExplorerState:
 
         self.face: Optional[FaceRef] = None
         self.temperature: float = DEFAULT_TEMPERATURE
+        self.detail_temperature: float = DEFAULT_DETAIL_TEMPERATURE
         self.amounts: dict[str, float] = {}
         self.fixed: set[str] = set()
         self.coarse_only: bool = False
@@ -194,7 +206,7 @@ class ExplorerState:
     def snapshot(self) -> Snapshot:
         amounts = tuple(sorted((k, v) for k, v in self.amounts.items() if v != 0.0))
         fixed = tuple(sorted(self.fixed))
-        return Snapshot(self.face, float(self.temperature), amounts, fixed, bool(self.coarse_only))
+        return Snapshot(self.face, float(self.temperature), amounts, fixed, bool(self.coarse_only), float(self.detail_temperature))
 
     def _apply(self, snap: Snapshot) -> frozenset[str]:
         what = set()
@@ -202,6 +214,8 @@ class ExplorerState:
             what.add("face")
         if snap.temperature != self.temperature:
             what.add("temperature")
+        if snap.detail_temperature is not None and snap.detail_temperature != self.detail_temperature:
+            what.add("detail_temperature")
         if dict(snap.amounts) != {k: v for k, v in self.amounts.items() if v != 0.0}:
             what.add("amounts")
         if set(snap.fixed) != self.fixed:
@@ -210,6 +224,8 @@ class ExplorerState:
             what.add("coarse_only")
         self.face = snap.face
         self.temperature = snap.temperature
+        if snap.detail_temperature is not None:
+            self.detail_temperature = snap.detail_temperature
         known = {d.name for d in self.directions}
         self.amounts = {k: v for k, v in snap.amounts if not known or k in known}
         self.fixed = set(snap.fixed)
@@ -302,6 +318,16 @@ class ExplorerState:
         self._record(gesture)
         self.temperature = value
         self.changed.emit(frozenset({"temperature"}))
+
+    def set_detail_temperature(self, value: float, gesture: Optional[Hashable] = None) -> None:
+        """The temperature of the finest half of the levels (texture), same range as the temperature."""
+        lo, hi = TEMPERATURE_RANGE
+        value = round(min(hi, max(lo, float(value))), 4)
+        if value == self.detail_temperature:
+            return
+        self._record(gesture)
+        self.detail_temperature = value
+        self.changed.emit(frozenset({"detail_temperature"}))
 
     def set_fixed(self, name: str, fixed: bool) -> None:
         if (name in self.fixed) == bool(fixed):

@@ -7,6 +7,7 @@ than the picture on screen are dropped, and long jobs show in the status bar wit
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import tempfile
@@ -72,6 +73,8 @@ FAIL_TITLES = {
     "filmstrip": "Could not preview the morph",
 }
 
+DETAIL_TIP = ("Detail temperature (0 to 1.2): the finest levels of the latent (skin, hair texture, noise); "
+              "cooler than the temperature gives cleaner faces with the same pose and identity")
 PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff)"
 MODEL_SUFFIXES = (".safetensors",)
 
@@ -141,12 +144,15 @@ class MainWindow(QMainWindow):
         if isinstance(favs, str):
             favs = [favs] if favs else []
         self.state = ExplorerState(list(favs) if isinstance(favs, (list, tuple)) else DEFAULT_FAVOURITES)
-        t = self.settings.value("sampling/temperature", None)
-        if t is not None:
-            try:
-                self.state.temperature = min(1.2, max(0.0, float(t)))
-            except (TypeError, ValueError):
-                pass
+        for key, attr in (("sampling/temperature", "temperature"), ("sampling/detail_temperature", "detail_temperature")):
+            t = self.settings.value(key, None)
+            if t is not None:
+                try:
+                    v = float(t)
+                except (TypeError, ValueError):
+                    continue
+                if math.isfinite(v):
+                    setattr(self.state, attr, min(1.2, max(0.0, v)))
         self._initial_seed = seed
         self.model_info: Optional[ModelInfo] = None
         self.device_label = ""
@@ -337,6 +343,19 @@ class MainWindow(QMainWindow):
         self.temp_label.setProperty("role", "value")
         self.temp_label.setFixedWidth(44)
         tb.addWidget(self.temp_label)
+        tb.addWidget(QLabel("Detail"))
+        self.detail_slider = QSlider(Qt.Orientation.Horizontal)
+        self.detail_slider.setRange(0, 120)
+        self.detail_slider.setFixedWidth(110)
+        self.detail_slider.setToolTip(DETAIL_TIP)
+        self.detail_slider.valueChanged.connect(self._on_detail_slider)
+        self.detail_slider.sliderPressed.connect(self._on_temp_pressed)
+        self.detail_slider.sliderReleased.connect(self.state.end_gesture)
+        tb.addWidget(self.detail_slider)
+        self.detail_label = QLabel("0.50")
+        self.detail_label.setProperty("role", "value")
+        self.detail_label.setFixedWidth(44)
+        tb.addWidget(self.detail_label)
         tb.addSeparator()
         self.act_undo = self._action("Undo", self.state.undo, QKeySequence.StandardKey.Undo, "undo", "Undo (Ctrl+Z)")
         self.act_redo = self._action("Redo", self.state.redo, [QKeySequence.StandardKey.Redo, "Ctrl+Y"], "redo", "Redo (Ctrl+Shift+Z)")
@@ -438,6 +457,7 @@ class MainWindow(QMainWindow):
         s.setValue("view/pixelated", self.act_pixel.isChecked())
         s.setValue("view/tools_tab", self.tools.currentIndex())
         s.setValue("sampling/temperature", self.state.temperature)
+        s.setValue("sampling/detail_temperature", self.state.detail_temperature)
         s.setValue("favourites", list(self.state.favourites))
         if self.plots.run.run_dir is not None:
             s.setValue("plots/run_dir", str(self.plots.run.run_dir))
@@ -632,15 +652,23 @@ class MainWindow(QMainWindow):
         self.state.set_temperature(v / 100.0, gesture=gesture)
         self.temp_label.setText(f"{v / 100:.2f}")
 
+    def _on_detail_slider(self, v: int) -> None:
+        gesture = self._temp_gesture if self.detail_slider.isSliderDown() else ("detail_temperature",)
+        self.state.set_detail_temperature(v / 100.0, gesture=gesture)
+        self.detail_label.setText(f"{v / 100:.2f}")
+
     def _update_face_controls(self) -> None:
         face = self.state.face
-        self.temp_slider.blockSignals(True)
-        if not self.temp_slider.isSliderDown():
-            self.temp_slider.setValue(int(round(self.state.temperature * 100)))
-        self.temp_slider.blockSignals(False)
-        self.temp_label.setText(f"{self.state.temperature:.2f}")
+        for slider, label, value in ((self.temp_slider, self.temp_label, self.state.temperature),
+                                     (self.detail_slider, self.detail_label, self.state.detail_temperature)):
+            slider.blockSignals(True)
+            if not slider.isSliderDown():
+                slider.setValue(int(round(value * 100)))
+            slider.blockSignals(False)
+            label.setText(f"{value:.2f}")
         is_seed = face is not None and face.kind == "seed"
         self.temp_slider.setEnabled(face is None or is_seed)
+        self.detail_slider.setEnabled(face is None or is_seed)
         self.temp_slider.setToolTip(
             "Sampling temperature (0 to 1.2): low is smooth and typical, high is varied and detailed"
             if is_seed or face is None else "Temperature applies to sampled faces; this face is " + face.label

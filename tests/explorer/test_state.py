@@ -7,7 +7,7 @@ import json
 import pytest
 
 from explorer.runs import find_runs, read_run
-from explorer.state import DEFAULT_FAVOURITES, DirectionInfo, ExplorerState, FaceRef, Snapshot
+from explorer.state import DEFAULT_DETAIL_TEMPERATURE, DEFAULT_FAVOURITES, DirectionInfo, ExplorerState, FaceRef, Snapshot
 
 
 def make_state() -> ExplorerState:
@@ -27,9 +27,27 @@ def test_changes_emit_events_and_snapshots_are_values():
     assert seen == [{"amounts"}, {"temperature"}]
     snap = s.snapshot()
     assert snap.amounts == (("Smiling", 0.5),)
-    assert hash(snap) == hash(Snapshot(FaceRef.from_seed(1), 0.9, (("Smiling", 0.5),), (), False))
+    assert hash(snap) == hash(Snapshot(FaceRef.from_seed(1), 0.9, (("Smiling", 0.5),), (), False, DEFAULT_DETAIL_TEMPERATURE))
     s.set_amount("Smiling", 0.0)
     assert s.snapshot().amounts == ()
+
+
+def test_detail_temperature_is_part_of_the_picture_and_of_undo():
+    s = make_state()
+    seen = []
+    s.changed.connect(lambda what: seen.append(set(what)))
+    before = s.snapshot()
+    s.set_detail_temperature(0.3)
+    assert seen == [{"detail_temperature"}]
+    after = s.snapshot()
+    assert after.detail_temperature == 0.3 and after.base_key() != before.base_key()
+    s.set_detail_temperature(5.0)  # clamped to the temperature range
+    assert s.detail_temperature == 1.2
+    assert s.undo() and s.undo()
+    assert s.snapshot() == before and s.detail_temperature == DEFAULT_DETAIL_TEMPERATURE
+    # a latent face (a photo) has no sampling temperatures: they do not change its base
+    photo = Snapshot(FaceRef.from_latent(3, "photo"), 0.7, detail_temperature=0.2)
+    assert photo.base_key() == Snapshot(FaceRef.from_latent(3, "photo"), 0.9, detail_temperature=0.6).base_key()
 
 
 def test_a_drag_is_one_undo_step_and_redo_restores_it():

@@ -10,14 +10,14 @@ from PySide6.QtCore import Qt
 
 import glowcore
 from glowcore import compiled, directions
-from explorer.state import FaceRef, Snapshot
+from explorer.state import DEFAULT_DETAIL_TEMPERATURE, FaceRef, Snapshot
 
 from .conftest import WAIT_MS, canvas_array, wait_settled
 
 
-def expected_image(model_path, seed: int, temperature: float, amounts: dict) -> np.ndarray:
+def expected_image(model_path, seed: int, temperature: float, amounts: dict, detail: float = DEFAULT_DETAIL_TEMPERATURE) -> np.ndarray:
     m = glowcore.load_model(model_path, device="cpu")
-    lat = m.sample_latent(1, temperature, seed=seed)
+    lat = m.sample_latent(1, temperature, seed=seed, detail_temperature=detail)
     if amounts:
         lat = directions.edit(m, lat, amounts)
     return glowcore.to_uint8(m.decode(lat))[0]
@@ -144,6 +144,18 @@ def test_stale_results_are_dropped(qtbot, window):
     assert canvas_array(win).std() > 0
 
 
+def test_detail_slider_samples_the_fine_levels_at_its_own_temperature(qtbot, window, tiny_model):
+    win = window
+    seed = win.state.face.seed
+    win.detail_slider.setValue(20)
+    wait_settled(qtbot, win)
+    assert win.state.detail_temperature == pytest.approx(0.2)
+    np.testing.assert_array_equal(canvas_array(win), expected_image(tiny_model, seed, win.state.temperature, {}, detail=0.2))
+    win.act_undo.trigger()
+    wait_settled(qtbot, win)
+    assert win.detail_slider.value() == int(round(DEFAULT_DETAIL_TEMPERATURE * 100))
+
+
 def test_temperature_new_face_seed_undo_and_history(qtbot, window):
     win = window
     start = canvas_array(win)
@@ -211,10 +223,13 @@ def test_numeric_entry_and_search_filter(qtbot, window):
 def test_plots_receive_projections_bits_per_dim_and_render_times(qtbot, window):
     win = window
     set_slider(qtbot, win, "Smiling", 1.0)
-    qtbot.waitUntil(lambda: "Smiling" in win.plots.projections and len(win.plots.bpds) > 0, timeout=WAIT_MS)
     m = glowcore.load_model(win.model_info.path, device="cpu")
-    lat = directions.edit(m, m.sample_latent(1, 0.7, seed=7), {"Smiling": 1.0})
-    assert win.plots.projections["Smiling"] == pytest.approx(float(directions.project(m, lat)["Smiling"][0]), abs=1e-3)
+    lat = directions.edit(m, m.sample_latent(1, 0.7, seed=7, detail_temperature=DEFAULT_DETAIL_TEMPERATURE), {"Smiling": 1.0})
+    expect = float(directions.project(m, lat)["Smiling"][0])
+    # the analysis of the unedited face may arrive first (it runs when a picture settles): wait
+    # for the one of the edited face
+    qtbot.waitUntil(lambda: abs(win.plots.projections.get("Smiling", expect + 1) - expect) < 1e-3 and len(win.plots.bpds) > 0,
+                    timeout=WAIT_MS)
     assert np.isfinite(win.plots.bpds[-1])
     assert len(win.plots.render_times) >= 2
     # the render-time axis spans a readable window even with a few frames
