@@ -86,3 +86,24 @@ def test_damaged_packs_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="splits train, val, not 'test'"):
         load_dataset(f"pack:{good}", None, "test")
     assert json.loads(meta["counts"]) == {"train": 4, "val": 2}
+
+
+def test_make_datapack_command(tmp_path: Path, capsys) -> None:
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("make_datapack", Path(__file__).resolve().parents[2] / "scripts" / "make_datapack.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i, img in enumerate(synthetic_faces(30, seed=8)):
+        Image.fromarray(img).save(root / f"{i:03d}.png")
+    assert mod.main(["--data", f"folder:{root}", "--out", str(tmp_path / "p.pack"), "--val-images", "1"]) == 0
+    assert "train 28 of 28, val 1 of 2 images, 5-bit" in capsys.readouterr().out
+    assert len(load_dataset(f"pack:{tmp_path / 'p.pack'}", None, "train")) == 28
+    assert mod.main(["--data", f"folder:{tmp_path / 'nothing'}", "--out", str(tmp_path / "q.pack")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("make_datapack: ") and "nothing" in err[0]
+    assert not (tmp_path / "q.pack").exists()
