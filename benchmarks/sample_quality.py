@@ -2,10 +2,17 @@
 in the feature space of our own attribute classifier (``benchmarks/attr_classifier.py``, trained on
 the train partition only), for a table of temperature settings.
 
-The features are the classifier's last convolutional block averaged over space (256 numbers per
-face). The distance is FID's formula (Heusel et al., 2017) on those features: lower is better; the
-real-vs-real line (train faces against validation faces, the same number of faces as samples)
-gives the floor. A setting is ``T`` (every level) or ``TC/TD`` (the coarse levels at TC, the finest
+Three feature spaces of the classifier, each with FID's formula (Heusel et al., 2017) on it, lower
+is better:
+
+* ``flat``: the input of the classifier's linear head, the last block's 4x4x256 map (4,096
+  numbers; where the face's parts are and what they look like);
+* ``pooled``: that map averaged over space (256 numbers: which attributes, not where);
+* ``texture``: the mean and standard deviation of every channel of the first three blocks
+  (896 numbers: local texture statistics, where blotchy or noisy skin shows).
+
+The real-vs-real line (train faces against validation faces, as many faces as samples) gives each
+space's floor (its finite-sample bias). A setting is ``T`` (every level) or ``TC/TD`` (the coarse levels at TC, the finest
 half at TD: ``Glow.sample_latent(detail_temperature=TD)``).
 
     python benchmarks/sample_quality.py celeba64 --samples 2000 --settings 0.7 0.9/0.5 0.8/0.4
@@ -31,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEFAULT_SETTINGS = ["0.5", "0.6", "0.7", "0.8", "1.0", "0.9/0.5", "0.8/0.5", "1.0/0.5", "0.9/0.4", "0.9/0.6", "0.8/0.6", "1.0/0.6", "0.7/0.5"]
+DEFAULT_SETTINGS = ["0.5", "0.6", "0.7", "0.8", "1.0", "0.9/0.5", "0.8/0.5", "1.0/0.5", "0.9/0.3", "0.8/0.4", "0.7/0.5", "0.9/0.7"]
 
 
 def parse_setting(text: str) -> tuple[float, Optional[float]]:
@@ -39,17 +46,27 @@ def parse_setting(text: str) -> tuple[float, Optional[float]]:
     return float(coarse), (float(detail) if detail else None)
 
 
+SPACES = ("flat", "pooled", "texture")
+
+
 @torch.inference_mode()
-def features(net, images: np.ndarray | torch.Tensor, batch_size: int = 250) -> np.ndarray:
-    """(N, 256) spatially averaged last-block features of the classifier."""
+def features(net, images: np.ndarray | torch.Tensor, batch_size: int = 250) -> dict[str, np.ndarray]:
+    """The classifier's features of ``images`` in each of :data:`SPACES`."""
     from attr_classifier import _as_float
 
     net.eval()
-    out = []
+    out: dict[str, list] = {k: [] for k in SPACES}
     for i in range(0, len(images), batch_size):
         x = (_as_float(images[i : i + batch_size]) - 0.5).contiguous(memory_format=torch.channels_last)
-        out.append(net.features(x).mean(dim=(2, 3)).double().numpy())
-    return np.concatenate(out)
+        tex = []
+        for layer in net.features:
+            x = layer(x)
+            if isinstance(layer, torch.nn.Sequential) and len(tex) < 6:  # the blocks (after their pooling)
+                tex += [x.mean(dim=(2, 3)), x.std(dim=(2, 3))]
+        out["flat"].append(x.flatten(1).double().numpy())
+        out["pooled"].append(x.mean(dim=(2, 3)).double().numpy())
+        out["texture"].append(torch.cat(tex[:6], dim=1).double().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def _sqrt_psd(m: np.ndarray) -> np.ndarray:
@@ -100,18 +117,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0 = time.perf_counter()
     ref = features(net, val.images)
     pick = np.sort(np.random.default_rng(0).permutation(len(train))[: args.samples])
-    floor = frechet_distance(features(net, train.images[pick]), ref)
-    rows = [{"setting": "real train faces", "fd": round(floor, 2)}]
-    print(f"{'setting':>18}  Frechet distance ({args.samples} samples vs {len(val)} validation faces)")
-    print(f"{'real train faces':>18}  {floor:.2f}")
+    real = features(net, train.images[pick])
+    floor = {k: round(frechet_distance(real[k], ref[k]), 3) for k in SPACES}
+    rows = [{"setting": "real train faces", "fd": floor}]
+    print(f"Frechet distances, {args.samples} samples vs {len(val)} validation faces, in the classifier's feature spaces")
+    print(f"{'setting':>18}  " + "  ".join(f"{k:>8}" for k in SPACES))
+    print(f"{'real train faces':>18}  " + "  ".join(f"{floor[k]:8.3f}" for k in SPACES))
     grid = []
     for s in args.settings:
         t, d = parse_setting(s)
         imgs = sample_images(model, args.samples, t, d, args.seed)
-        fd = frechet_distance(features(net, imgs), ref)
-        rows.append({"setting": s, "temperature": t, "detail_temperature": d, "fd": round(fd, 2)})
+        feats = features(net, imgs)
+        fd = {k: round(frechet_distance(feats[k], ref[k]), 3) for k in SPACES}
+        rows.append({"setting": s, "temperature": t, "detail_temperature": d, "fd": fd})
         grid.append(imgs[:8])
-        print(f"{s:>18}  {fd:.2f}", flush=True)
+        print(f"{s:>18}  " + "  ".join(f"{fd[k]:8.3f}" for k in SPACES), flush=True)
     if args.grid:
         save_grid(torch.cat(grid), args.grid, ncol=8)
     result = {
