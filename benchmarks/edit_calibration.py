@@ -111,6 +111,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
+    p.add_argument("--save-directions", default=None, metavar="FILE",
+                   help="also write the fitted directions of the edited attributes (safetensors) with the chosen scales in its metadata")
+    p.add_argument("--ship-variant", default="plain", choices=["plain", "fixed"], help="whose scales --save-directions records")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -170,6 +173,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 base[attr] = edit_rates(net, model, z_rep, p_rep, names, attr, 1.0, 1.0, [])
                 print(f"shipped {attr:<12} validation on {base[attr]['on']} off {base[attr]['off']} drift {base[attr]['drift']:.3f}", flush=True)
         result["shipped_directions"] = base
+    if args.save_directions and args.ship_variant in result["variants"]:
+        from safetensors.torch import save_file
+
+        rows = result["variants"][args.ship_variant]
+        meta = {a: {**{k: v for k, v in infos[a].items() if isinstance(v, (int, float, str))},
+                    "scale": rows[a]["scale"], "scale_neg": rows[a]["scale_neg"],
+                    "calibration": f"scales chosen out of sample: {len(scale_idx)} train faces not used to fit (target {args.target:.0%})"}
+                for a in EDITED}
+        save_file({a: vecs[a].contiguous() for a in EDITED}, args.save_directions, metadata={"info": json.dumps(meta)})
     result["minutes"] = round((time.perf_counter() - t0) / 60, 1)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

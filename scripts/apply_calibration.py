@@ -1,0 +1,46 @@
+"""Put calibrated attribute directions into a model: the vectors and scales written by
+``benchmarks/edit_calibration.py --save-directions FILE`` replace the model's directions of those
+names (each with its ``scale`` for positive amounts and ``scale_neg`` for negative ones).
+
+    python scripts/apply_calibration.py assets/models/celeba64 --directions cal.safetensors --out assets/models/celeba64
+
+The model is written as float16 (as the bundled one is) unless ``--dtype float32``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", help="model folder")
+    p.add_argument("--directions", required=True, help="safetensors file from edit_calibration.py --save-directions")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    args = p.parse_args(argv)
+
+    import torch
+    from safetensors import safe_open
+
+    from glowcore import load_model, save_model
+    from glowcore.directions import add_directions
+
+    model = load_model(args.model, device="cpu")
+    with safe_open(args.directions, framework="pt") as f:
+        info = json.loads((f.metadata() or {})["info"])
+        vecs = {k: f.get_tensor(k) for k in f.keys()}
+    add_directions(model, vecs, {k: info[k] for k in vecs})
+    save_model(model, args.out, dtype=getattr(torch, args.dtype))
+    for k in vecs:
+        print(f"{k}: scale {info[k]['scale']}, scale_neg {info[k]['scale_neg']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
