@@ -179,6 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows = result["variants"][args.ship_variant]
         meta = {a: {**{k: v for k, v in infos[a].items() if isinstance(v, (int, float, str))},
                     "scale": rows[a]["scale"], "scale_neg": rows[a]["scale_neg"],
+                    # the boundary in units of the scaled vector (glowcore.directions.project)
+                    "center": infos[a]["center"] / rows[a]["scale"],
                     "calibration": f"scales chosen out of sample: {len(scale_idx)} train faces not used to fit (target {args.target:.0%})"}
                 for a in EDITED}
         save_file({a: vecs[a].contiguous() for a in EDITED}, args.save_directions, metadata={"info": json.dumps(meta)})
