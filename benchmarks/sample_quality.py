@@ -12,7 +12,10 @@ is better:
   (896 numbers: local texture statistics, where blotchy or noisy skin shows).
 
 The real-vs-real line (train faces against validation faces, as many faces as samples) gives each
-space's floor (its finite-sample bias). A setting is ``T`` (every level) or ``TC/TD`` (the coarse levels at TC, the finest
+space's floor (its finite-sample bias). A Frechet distance mixes fidelity with diversity, so the
+table also gives **precision** and **recall** (Kynkaenniemi et al., 2019) in the ``flat`` space:
+the share of samples inside the real faces' manifold (each real face's ball reaching its 3rd
+nearest real neighbour), and the share of real faces inside the samples' manifold. A setting is ``T`` (every level) or ``TC/TD`` (the coarse levels at TC, the finest
 half at TD: ``Glow.sample_latent(detail_temperature=TD)``).
 
     python benchmarks/sample_quality.py celeba64 --samples 2000 --settings 0.7 0.9/0.5 0.8/0.4
@@ -83,6 +86,20 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross)
 
 
+def _knn_radius(x: torch.Tensor, k: int) -> torch.Tensor:
+    d = torch.cdist(x, x)
+    return d.kthvalue(k + 1, dim=1).values  # (the 0 to itself is the first)
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaenniemi et al., 2019) between two feature sets (rows)."""
+    r, f = torch.from_numpy(real).float(), torch.from_numpy(fake).float()
+    rr, rf = _knn_radius(r, k), _knn_radius(f, k)
+    precision = (torch.cdist(f, r) <= rr[None, :]).any(dim=1).float().mean()
+    recall = (torch.cdist(r, f) <= rf[None, :]).any(dim=1).float().mean()
+    return float(precision), float(recall)
+
+
 def sample_images(model, n: int, temperature: float, detail: Optional[float], seed: int, batch: int = 100) -> torch.Tensor:
     out = []
     for i, lo in enumerate(range(0, n, batch)):
@@ -119,19 +136,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pick = np.sort(np.random.default_rng(0).permutation(len(train))[: args.samples])
     real = features(net, train.images[pick])
     floor = {k: round(frechet_distance(real[k], ref[k]), 3) for k in SPACES}
-    rows = [{"setting": "real train faces", "fd": floor}]
+    pr = precision_recall(ref["flat"], real["flat"])
+    rows = [{"setting": "real train faces", "fd": floor, "precision": round(pr[0], 3), "recall": round(pr[1], 3)}]
     print(f"Frechet distances, {args.samples} samples vs {len(val)} validation faces, in the classifier's feature spaces")
-    print(f"{'setting':>18}  " + "  ".join(f"{k:>8}" for k in SPACES))
-    print(f"{'real train faces':>18}  " + "  ".join(f"{floor[k]:8.3f}" for k in SPACES))
+    print(f"{'setting':>18}  " + "  ".join(f"{k:>8}" for k in SPACES) + "  precision  recall")
+    print(f"{'real train faces':>18}  " + "  ".join(f"{floor[k]:8.3f}" for k in SPACES) + f"  {pr[0]:9.3f}  {pr[1]:6.3f}")
     grid = []
     for s in args.settings:
         t, d = parse_setting(s)
         imgs = sample_images(model, args.samples, t, d, args.seed)
         feats = features(net, imgs)
         fd = {k: round(frechet_distance(feats[k], ref[k]), 3) for k in SPACES}
-        rows.append({"setting": s, "temperature": t, "detail_temperature": d, "fd": fd})
+        pr = precision_recall(ref["flat"], feats["flat"])
+        rows.append({"setting": s, "temperature": t, "detail_temperature": d, "fd": fd, "precision": round(pr[0], 3), "recall": round(pr[1], 3)})
         grid.append(imgs[:8])
-        print(f"{s:>18}  " + "  ".join(f"{fd[k]:8.3f}" for k in SPACES), flush=True)
+        print(f"{s:>18}  " + "  ".join(f"{fd[k]:8.3f}" for k in SPACES) + f"  {pr[0]:9.3f}  {pr[1]:6.3f}", flush=True)
+        if args.json:  # after every setting: a long run leaves what it measured
+            Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     if args.grid:
         save_grid(torch.cat(grid), args.grid, ncol=8)
     result = {

@@ -24,3 +24,18 @@ def test_frechet_distance_of_gaussians_matches_the_closed_form() -> None:
 def test_settings_name_one_or_two_temperatures() -> None:
     assert parse_setting("0.7") == (0.7, None)
     assert parse_setting("0.9/0.5") == (0.9, 0.5)
+
+
+def test_precision_and_recall_separate_fidelity_from_diversity() -> None:
+    from sample_quality import precision_recall
+
+    rng = np.random.default_rng(1)
+    real = rng.normal(0, 1, (800, 2))
+    narrow = rng.normal(0, 0.3, (800, 2))  # all plausible, little variety
+    far = rng.normal(0, 1, (800, 2)) + 6.0  # nothing plausible
+    p_narrow, r_narrow = precision_recall(real, narrow)
+    p_far, r_far = precision_recall(real, far)
+    assert p_narrow > 0.95 and r_narrow < 0.6
+    assert p_far < 0.05 and r_far < 0.05
+    p_same, r_same = precision_recall(real, rng.normal(0, 1, (800, 2)))
+    assert p_same > 0.9 and r_same > 0.9
