@@ -126,8 +126,8 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         fast = default_fast()  # what the worker uses (bf16 networks where native)
         ts: dict[str, list[float]] = {k: [] for k in cases}
         with torch.inference_mode():
-            with glowcore.flows.fast_networks(fast):
-                stable.prepare(m, lat)  # the frozen graphs the explorer builds when idle
+            with glowcore.flows.fast_networks(fast):  # the frozen graphs the explorer builds when idle
+                stable.prepare(m, lat) if hasattr(stable, "prepare") else m.decode(lat, fast=fast)
             for i in range(runs + 3):
                 for k, z in cases.items():
                     t = time.perf_counter()
@@ -263,6 +263,11 @@ def settle(wait, win, quiet_s: float = 0.3) -> None:
     engine = w._engine
     if engine is not None:  # the idle work (graphs, calibration) runs in the worker thread
         wait(lambda: not getattr(engine, "_graphs_pending", 0))
+    # a render is served only after the idle step in progress: two round trips, and it is done
+    slider = next(iter(win.attributes.rows.values())).slider
+    for v in (1, 0):
+        slider.setValue(v)
+        wait(win.settled)
 
 
 def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:

@@ -248,8 +248,10 @@ class Engine:
                 self._calibrate_pending = False
                 self.threads = calibrate(lambda: m.decode(lat, fast=self.fast))
             else:
-                self._graphs_pending = 0
-                stable.prepare(m, lat)
+                try:
+                    stable.prepare(m, lat)
+                finally:
+                    self._graphs_pending = 0  # done (also when it failed: decoding works without)
         return True
 
     def _image(self, arr: np.ndarray) -> np.ndarray:
