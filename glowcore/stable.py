@@ -89,10 +89,11 @@ class Damping:
         return -math.log(1.0 / self.min_scale - 1.0)
 
     def soft_clamp(self, x: Tensor) -> Tensor:
-        a = x.abs()
+        # knee-clamped x plus the squashed excess: x itself (+ 0.0) where |x| <= knee; four
+        # elementwise passes (where / sign / abs made nine, measurable in the damped graphs)
         width = self.limit - self.knee
-        squashed = torch.sign(x) * (self.knee + width * torch.tanh((a - self.knee).clamp_min(0) / width))
-        return torch.where(a <= self.knee, x, squashed)
+        inner = x.clamp(-self.knee, self.knee)
+        return inner + width * torch.tanh((x - inner) * (1.0 / width))
 
 
 #: From mild to strong. Activations are ActNorm-normalised (unit variance on data), so the knees
