@@ -28,7 +28,8 @@ level down, for the bundled model at most one level decoded twice:
    and pasted into the blown region (dilated by 2 px and feathered), or over the whole image when
    more than 30% of it blew up; at most :data:`ACCEPT_FRACTION` of stray blown pixels with every
    level in range are only clamped (what the bundled model gives at T=1.3 now and then: 1-12
-   pixels, which damping the last level again left as they were). Models whose activations
+   pixels; decoding the last level again damped, 40% of a decode, fixed a third of them in the
+   case measured: 0.29% -> 0.20% of the pixels at the limit). Models whose activations
    drift out of range gradually rather than jump (the tiny test models far out) pay up to a
    second pass here.
 
