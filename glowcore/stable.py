@@ -156,60 +156,85 @@ def prepare(model, latent) -> None:
         reverse_graph(model, latent)
 
 
+def _peak(h: Tensor) -> Tensor:
+    """Per item, the largest magnitude in ``h`` (NaN where there is a NaN): one operation."""
+    return torch.linalg.vector_norm(h.flatten(1), ord=math.inf, dim=1)
+
+
 def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
     """``model.reverse(latent)`` that never blows up (see the module docstring): items that stay
     in range are exact; an item that blew up is decoded again with :data:`DAMPING` from the
-    first level out of range. Finite everywhere. ``cancel`` is checked between levels."""
+    first level out of range. Finite everywhere. ``cancel`` is checked between levels.
+
+    The common case (nothing out of range) adds two small operations per level to the plain
+    pass: each torch operation issued from Python waits for the GIL, which a busy GUI thread
+    holds (see glowcore.compiled), so the bookkeeping below starts only when a level is out of
+    range."""
     if latent.shapes != model.latent_shapes:
         raise ValueError(f"latent shapes {latent.shapes} do not match this model's {model.latent_shapes}")
     n, batch, dev = len(latent.levels), latent.batch_size, latent.device
     exact = _level_runner(model, latent, None)
     damped = _level_runner(model, latent, DAMPING)
-    alive = torch.ones(batch, dtype=torch.bool, device=dev)  # items still decoded exactly
-    idx = torch.zeros(0, dtype=torch.long, device=dev)  # items decoded with damping ...
+    alive: Tensor | None = None  # items still decoded exactly (None: all)
+    suspect: Tensor | None = None  # per item, the first level beyond SUSPECT (-1: none; None: none at all)
+    idx: Tensor | None = None  # items decoded with damping ...
     hd: Tensor | None = None  # ... and their states
-    suspect = torch.full((batch,), -1, dtype=torch.long, device=dev)  # first level beyond SUSPECT
     inputs: dict[int, Tensor | None] = {}  # each level's input in the exact pass
     h: Tensor | None = None
     for i in range(n - 1, -1, -1):
         if cancel is not None and i < n - 1:
             cancel.check()
         eps = latent.levels[i]
-        new = idx[:0]
+        new: Tensor | None = None
         inputs[i] = h
-        if bool(alive.any()):
+        if alive is None or bool(alive.any()):
             h = exact(i, inputs[i], eps)
             if i > 0:
-                peak = h.flatten(1).abs().amax(1)
-                new = (alive & ~(peak <= TROUBLE)).nonzero().flatten()  # NaN counts as trouble
-                suspect = torch.where((suspect < 0) & alive & ~(peak <= SUSPECT), i, suspect)
-        if new.numel() or idx.numel():  # damped from the first level out of range
+                peak = _peak(h)
+                if not float(peak.max()) <= SUSPECT:  # out of range somewhere (NaN included)
+                    if alive is None:
+                        alive = torch.ones(batch, dtype=torch.bool, device=dev)
+                    if suspect is None:
+                        suspect = torch.full((batch,), -1, dtype=torch.long, device=dev)
+                    suspect = torch.where((suspect < 0) & alive & ~(peak <= SUSPECT), i, suspect)
+                    new = (alive & ~(peak <= TROUBLE)).nonzero().flatten()
+                    new = new if new.numel() else None
+        if new is not None or idx is not None:  # damped from the first level out of range
+            assert alive is not None and suspect is not None
             states = [] if hd is None else [hd]
-            for s in suspect[new].unique().tolist():
-                rows = new[suspect[new] == s]
-                state = _catch_up(damped, latent, inputs, s, i, rows)
-                if state is not None:
-                    states.append(state)
-                idx = torch.cat([idx, rows])
+            rows_all = [] if idx is None else [idx]
+            if new is not None:
+                for s in suspect[new].unique().tolist():
+                    rows = new[suspect[new] == s]
+                    state = _catch_up(damped, latent, inputs, s, i, rows)
+                    if state is not None:
+                        states.append(state)
+                    rows_all.append(rows)
+                alive[new] = False
+            idx = torch.cat(rows_all)
             hd = damped(i, torch.cat(states) if states else None, eps[idx])
-            alive[new] = False
     assert h is not None
-    blown = torch.zeros_like(alive)
-    if bool(alive.any()):
+    any_alive = alive is None or bool(alive.any())
+    if idx is None and suspect is None and float(_peak(h).max()) <= BLOWN_THRESHOLD:
+        return h  # nothing blew up: the exact decoding, untouched
+    blown = torch.zeros(batch, dtype=torch.bool, device=dev)
+    if any_alive:
         bad = blown_pixels(h)
         frac = bad.flatten(1).float().mean(1)
-        # a few stray pixels with every level in range are only clamped (damping the last level
-        # again measured no better there); more, or after a level out of range: damped
-        blown = alive & (frac > 0) & ((frac > ACCEPT_FRACTION) | (suspect >= 0))
-    if idx.numel() == 0 and not bool(blown.any()):
-        return h  # nothing blew up: the exact decoding, untouched
+        # a few stray pixels with every level in range are only clamped (see the module
+        # docstring); more, or after a level out of range: damped
+        blown = frac > ACCEPT_FRACTION
+        if suspect is not None:
+            blown |= (frac > 0) & (suspect >= 0)
+        if alive is not None:
+            blown &= alive
     fill = dict(nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD)
-    x = torch.nan_to_num(h, **fill) if bool(alive.any()) else hd.new_zeros((batch, *hd.shape[1:]))  # type: ignore[union-attr]
-    if idx.numel():
+    x = torch.nan_to_num(h, **fill) if any_alive else hd.new_zeros((batch, *hd.shape[1:]))  # type: ignore[union-attr]
+    if idx is not None:
         x[idx] = torch.nan_to_num(hd, **fill)  # type: ignore[arg-type]
     # blown only in the image: decoded again damped from the first level that looked out of range
     # (else the last level alone), pasted into the blown region
-    start = suspect.clamp_min(0)
+    start = suspect.clamp_min(0) if suspect is not None else torch.zeros(batch, dtype=torch.long, device=dev)
     for s in start[blown].unique().tolist():
         rows = (blown & (start == s)).nonzero().flatten()
         state = damped(0, _catch_up(damped, latent, inputs, s, 0, rows), latent.levels[0][rows])
