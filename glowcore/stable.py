@@ -70,7 +70,7 @@ WHOLE_IMAGE_FRACTION = 0.3
 ACCEPT_FRACTION = 0.005
 #: Activations between levels beyond this magnitude: the exact pass has blown up at that level.
 TROUBLE = 100.0
-#: Beyond this (about twice what data reaches), a level's output is out of range: if the image
+#: Beyond this (about 3x what real faces reach, 2x samples at T=1.3) a level's output is out of range: if the image
 #: then blows up, it is decoded again damped from that level.
 SUSPECT = 16.0
 
