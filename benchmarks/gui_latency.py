@@ -3,9 +3,15 @@ and start-up time to the first face.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/gui_latency.py MODEL [--threads 1]
 
-(without a display it uses Qt's offscreen platform). The drag is simulated as slider moves at
-``--rate`` events per second (60 by default, like a mouse) sweeping an attribute back and forth.
-For each move, the latency is the time from the move until the canvas has painted a picture for
+(without a display it uses Qt's offscreen platform). It prints the CPU model and its ISA flags
+(AVX2, AVX-512, AMX: the CPU families differ, docs keep one table per family). Drags are
+simulated as slider moves at ``--rate`` events per second (60 by default, like a mouse) in four
+scenarios (``--scenarios``): ``slider``, one attribute swept across its full range; ``stacked``,
+Smiling, Male and Eyeglasses held at their ends while a fourth attribute sweeps its range (far
+edits: the exact decoding blows up there and ``glowcore.stable`` repairs it); ``temperature``,
+the temperature slider swept up to its maximum; ``morph``, the morph's scrub slider swept between
+two keyframes (its preview picture). The bare decode of a plain and a far-edited face is timed
+first, in alternating rounds. For each move, the latency is the time from the move until the canvas has painted a picture for
 that move or a newer one (latest-wins rendering skips stale values, so a move may be answered by
 a newer picture). fps is the number of distinct pictures painted per second during the drag.
 Start-up is measured in a fresh process: from before ``python`` starts to the first face painted.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -63,8 +70,40 @@ def startup_child(model: str, t0: float, threads: int | None) -> None:
     app.exec()
 
 
+def cpu_info() -> dict:
+    """The CPU this ran on: model name, the ISA extensions that matter to torch's CPU kernels, and
+    the kernel level torch picked."""
+    info: dict = {"cpu_model": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                info["cpu_model"] = value.strip()
+            elif key.strip() == "flags":
+                flags = value.split()
+                keep = [f for f in flags if f in ("avx2", "fma", "f16c") or f.startswith(("avx512", "amx", "avx_vnni"))]
+                info["isa_flags"] = " ".join(sorted(keep))
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # pragma: no cover - a torch without it
+        pass
+    return info
+
+
+FAR = {"Smiling": 1.0, "Male": 1.0, "Eyeglasses": 1.0}  # held at this fraction of their range
+
+
 def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
-    """The model's bare decode time (one face, no GUI), in a thread like the worker's."""
+    """The model's bare decode time (one face, no GUI), in a thread like the worker's: a plain
+    face, and the same face with Smiling, Male and Eyeglasses at the slider's end (far edits
+    that blow up the exact pass: glowcore.stable repairs them), in alternating rounds."""
     import threading
 
     out: dict = {}
@@ -74,21 +113,36 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
 
         import glowcore
         from explorer.engine import default_fast, default_threads
+        from glowcore import directions, stable
 
         torch.set_num_threads(threads or default_threads())
         m = glowcore.load_model(model, device="cpu")
         lat = m.sample_latent(1, 0.7, seed=0)
+        cases = {"plain": lat}
+        names = [n for n in FAR if n in m.directions] or list(m.directions)[:3]
+        if names:
+            limit = max(2.0, *(float(m.direction_info.get(n, {}).get("slider_range", 2.0)) for n in names))
+            cases["far"] = directions.edit(m, lat, {n: limit for n in names})
         fast = default_fast()  # what the worker uses (bf16 networks where native)
-        ts = []
+        ts: dict[str, list[float]] = {k: [] for k in cases}
         with torch.inference_mode():
+            with glowcore.flows.fast_networks(fast):  # the frozen graphs the explorer builds when idle
+                stable.prepare(m, lat) if hasattr(stable, "prepare") else m.decode(lat, fast=fast)
             for i in range(runs + 3):
-                t = time.perf_counter()
-                m.decode(lat, fast=fast)
-                if i >= 3:
-                    ts.append((time.perf_counter() - t) * 1000.0)
-        out.update(
-            decode_ms_p50=round(_pct(ts, 0.5), 1), decode_ms_min=round(min(ts), 1), decode_threads=torch.get_num_threads(), decode_fast=fast
-        )
+                for k, z in cases.items():
+                    t = time.perf_counter()
+                    m.decode(z, fast=fast)
+                    if i >= 3:
+                        ts[k].append((time.perf_counter() - t) * 1000.0)
+        out.update(decode_ms_p50=round(_pct(ts["plain"], 0.5), 1), decode_ms_min=round(min(ts["plain"]), 1))
+        if "far" in ts:
+            out.update(
+                decode_far_edit=f"{'+'.join(names)} at {limit:g}",
+                decode_far_ms_p50=round(_pct(ts["far"], 0.5), 1),
+                decode_far_ms_min=round(min(ts["far"]), 1),
+                decode_far_over_plain_p50=round(_pct(ts["far"], 0.5) / _pct(ts["plain"], 0.5), 2),
+            )
+        out.update(decode_threads=torch.get_num_threads(), decode_fast=fast)
 
     t = threading.Thread(target=work)
     t.start()
@@ -96,7 +150,21 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
     return out
 
 
-def measure_drag(model: str, moves: int, rate: float, threads: int | None, attribute: str | None) -> dict:
+SCENARIOS = ("slider", "stacked", "temperature", "morph")
+WAIT_S = 300.0  # the longest wait for the window before giving up
+
+
+def _wave(n: int, lo: int, hi: int, period: int = 120) -> list[int]:
+    """``n`` slider values sweeping ``lo .. hi`` and back like a hand (a sine of ``period`` moves)."""
+    mid, amp = (lo + hi) / 2.0, (hi - lo) / 2.0
+    return [int(round(mid + amp * math.sin(2 * math.pi * i / period))) for i in range(1, n + 1)]
+
+
+def measure_drags(model: str, moves: int, rate: float, threads: int | None, attribute: str | None, scenarios=SCENARIOS) -> dict:
+    """Open the window once and run each scenario: ``slider`` (one attribute across its full
+    range), ``stacked`` (Smiling, Male and Eyeglasses held at their ends while a fourth slider
+    sweeps its range), ``temperature`` (the temperature slider swept 0.2 .. 1.2, its maximum),
+    ``morph`` (the morph's scrub slider swept between two keyframes)."""
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from explorer.app import make_app
@@ -108,7 +176,7 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
     win.resize(1600, 1000)
     win.show()
 
-    def wait(cond, timeout_s: float = 300.0) -> None:
+    def wait(cond, timeout_s: float = WAIT_S) -> None:
         end = time.monotonic() + timeout_s
         while not cond():
             if time.monotonic() > end:
@@ -122,9 +190,93 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
     if not names:
         raise SystemExit("the model has no directions: nothing to drag")
     name = attribute if attribute in names else ("Smiling" if "Smiling" in names else names[0])
+    held = [n for n in FAR if n in names]
+    if len(held) < 3:
+        held = [n for n in names if n != name][:3]
+    fourth = next((n for n in ("Young", "Bangs", "Blond_Hair") if n in names and n not in held), None) or next(n for n in names if n not in held)
+    # warm up: a few moves; the engine's idle work (graphs, thread calibration) done
     slider = win.attributes.row(name).slider
-    lim = slider.maximum()
+    for v in (10, -10, 0):
+        slider.setValue(v)
+        wait(win.settled)
+    settle(wait, win)
+    results: dict = {"device": win.device_label, "model": win.model_info.description if win.model_info else ""}
 
+    def reset() -> None:
+        for row in win.attributes.rows.values():
+            if row.slider.value() != 0:
+                row.slider.setValue(0)
+        wait(win.settled)
+
+    for scenario in scenarios:
+        if scenario == "slider":
+            s = win.attributes.row(name).slider
+            info = _drag(win, wait, s.setValue, _wave(moves, s.minimum(), s.maximum()), rate, "canvas")
+            info["what"] = f"{name} across its full range"
+        elif scenario == "stacked":
+            for n in held:
+                row = win.attributes.row(n)
+                row.slider.setValue(int(round(row.slider.maximum() * FAR[n] if n in FAR else row.slider.maximum())))
+                wait(win.settled)
+            s = win.attributes.row(fourth).slider
+            info = _drag(win, wait, s.setValue, _wave(moves, s.minimum(), s.maximum()), rate, "canvas")
+            info["what"] = f"{', '.join(held)} at their ends, {fourth} across its full range"
+            reset()
+        elif scenario == "temperature":
+            s = win.temp_slider
+            info = _drag(win, wait, s.setValue, _wave(moves, 20, s.maximum()), rate, "canvas")
+            info["what"] = f"temperature 0.20 .. {s.maximum() / 100:.2f}"
+            s.setValue(70)
+            wait(win.settled)
+        elif scenario == "morph":
+            win.add_current_keyframe()
+            wait(lambda: win.interpolate.keyframes.count() >= 1)
+            win.new_face()
+            wait(win.settled)
+            win.add_current_keyframe()
+            wait(lambda: win.interpolate.keyframes.count() >= 2)
+            win.tools.setCurrentWidget(win.interpolate)
+            s = win.interpolate.scrub
+            wait(lambda: win.interpolate._shown_stamp > 0)
+            info = _drag(win, wait, s.setValue, _wave(moves, s.minimum(), s.maximum()), rate, "morph")
+            info["what"] = f"morph scrub over {s.maximum() + 1} frames between two keyframes"
+        else:
+            raise SystemExit(f"unknown scenario {scenario!r} (choose from {', '.join(SCENARIOS)})")
+        results[scenario] = info
+    results["device"] = win.device_label  # after the calibration
+    win.close()
+    return results
+
+
+def settle(wait, win, quiet_s: float = 0.3) -> None:
+    """Wait until the worker has been idle for ``quiet_s`` (its idle work is done)."""
+    w = win.worker
+    last = {"t": time.monotonic(), "busy": None}
+
+    def quiet() -> bool:
+        busy = (w.render_count, w.busy_command)
+        if busy != last["busy"]:
+            last.update(busy=busy, t=time.monotonic())
+        return time.monotonic() - last["t"] >= quiet_s and win.settled()
+
+    wait(quiet)
+    engine = w._engine
+    if engine is not None:  # the idle work (graphs, calibration) runs in the worker thread
+        wait(lambda: not getattr(engine, "_graphs_pending", 0))
+    # a render is served only after the idle step in progress: two round trips, and it is done
+    slider = next(iter(win.attributes.rows.values())).slider
+    for v in (1, 0):
+        slider.setValue(v)
+        wait(win.settled)
+
+
+def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
+    """Move a slider through ``values`` at ``rate`` moves per second; the latency of each move is
+    the time until a picture for it (or a newer one) was painted."""
+    from PySide6.QtCore import QTimer
+
+    canvas = win.canvas if target == "canvas" else win.interpolate.preview
+    stamp_of = (lambda: win.last_render_stamp) if target == "canvas" else (lambda: win._preview_stamp)
     painted: list[tuple[int, float]] = []  # (stamp, time) of each paint with a new picture
     last = {"stamp": -1}
 
@@ -133,25 +285,20 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
             last["stamp"] = stamp
             painted.append((stamp, time.perf_counter()))
 
-    win.canvas.painted.connect(on_paint)
-    render_ms: list[float] = []
-    win.worker.rendered.connect(lambda res: render_ms.append(res.ms))
+    canvas.painted.connect(on_paint)
+    work_ms: list[float] = []
+    signal = win.worker.rendered if target == "canvas" else win.worker.previewed
 
-    # warm up: a few moves, settle
-    for v in (10, -10, 0):
-        slider.setValue(v)
-        wait(win.settled)
-    render_ms.clear()
-    painted.clear()
-    renders0 = win.worker.render_count
-    abandoned0 = win.worker.renders_abandoned
+    def on_result(res) -> None:
+        work_ms.append(res.ms)
 
+    signal.connect(on_result)
+    renders0, abandoned0, dropped0 = win.worker.render_count, win.worker.renders_abandoned, win._dropped
     events: list[tuple[int, float]] = []
-    values = [int(round(lim * 0.75 * __import__("math").sin(2 * 3.14159265 * i / 120))) for i in range(1, moves + 1)]
     interval_ms = max(1, int(round(1000.0 / rate)))
     timer = QTimer()
     timer.setInterval(interval_ms)
-    idx = {"i": 0}
+    idx = {"i": 0, "v": None}
 
     def tick() -> None:
         i = idx["i"]
@@ -159,11 +306,12 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
             timer.stop()
             return
         v = values[i]
-        if v == slider.value():
-            v += 1
+        if v == idx["v"]:
+            v += 1 if i % 2 else -1
         t = time.perf_counter()
-        slider.setValue(v)  # the same path as a mouse drag: valueChanged -> state -> request
-        events.append((win.last_render_stamp, t))
+        move(v)  # the same path as a mouse drag: valueChanged -> state -> request
+        idx["v"] = v
+        events.append((stamp_of(), t))
         idx["i"] = i + 1
 
     timer.timeout.connect(tick)
@@ -171,10 +319,15 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
     timer.start()
     wait(lambda: idx["i"] >= len(values))
     t_drag_end = time.perf_counter()
-    wait(win.settled)
-    app.processEvents()
-    renders = win.worker.render_count - renders0
+    if target == "canvas":
+        wait(win.settled)
+    else:
+        wait(lambda: win.interpolate._shown_stamp >= win._preview_stamp)
+    from PySide6.QtWidgets import QApplication
 
+    QApplication.processEvents()
+    canvas.painted.disconnect(on_paint)
+    signal.disconnect(on_result)
     latencies = []
     j = 0
     for stamp, t in events:
@@ -186,13 +339,12 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
     duration = t_drag_end - t_start
     own = {s: t for s, t in events}
     frame_latency = [(t - own[s]) * 1000.0 for s, t in painted if s in own]
-    info = {
-        "attribute": name,
+    return {
         "moves": len(events),
         "event_rate_hz": round(len(events) / duration, 1),
-        "renders": renders,
+        "renders": win.worker.render_count - renders0 if target == "canvas" else len(work_ms),
         "renders_abandoned": win.worker.renders_abandoned - abandoned0,
-        "stale_results_dropped": win._dropped,
+        "stale_results_dropped": win._dropped - dropped0,
         "pictures_painted": len(painted),
         "latency_ms_p50": round(_pct(latencies, 0.5), 1),
         "latency_ms_p95": round(_pct(latencies, 0.95), 1),
@@ -200,13 +352,9 @@ def measure_drag(model: str, moves: int, rate: float, threads: int | None, attri
         "painted_frame_latency_ms_p50": round(_pct(frame_latency, 0.5), 1),
         "painted_frame_latency_ms_p95": round(_pct(frame_latency, 0.95), 1),
         "fps_during_drag": round(len(shown_during) / duration, 1),
-        "worker_render_ms_p50": round(_pct(render_ms, 0.5), 1),
-        "worker_render_ms_p95": round(_pct(render_ms, 0.95), 1),
-        "device": win.device_label,
-        "model": win.model_info.description if win.model_info else "",
+        "worker_render_ms_p50": round(_pct(work_ms, 0.5), 1),
+        "worker_render_ms_p95": round(_pct(work_ms, 0.95), 1),
     }
-    win.close()
-    return info
 
 
 def main(argv=None) -> int:
@@ -215,7 +363,8 @@ def main(argv=None) -> int:
     p.add_argument("--moves", type=int, default=300, help="slider moves in the simulated drag")
     p.add_argument("--rate", type=float, default=60.0, help="slider moves per second")
     p.add_argument("--threads", type=int, help="CPU threads for the model (default: torch's choice)")
-    p.add_argument("--attribute", help="which slider to drag (default: Smiling)")
+    p.add_argument("--attribute", help="which slider the 'slider' scenario drags (default: Smiling)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)")
     p.add_argument("--startup-runs", type=int, default=3, help="fresh processes for the start-up time (0: skip)")
     p.add_argument("--decode-runs", type=int, default=20, help="bare decodes timed first, for reference (0: skip)")
     p.add_argument("--startup-child", nargs=2, metavar=("MODEL", "T0"), help=argparse.SUPPRESS)
@@ -237,7 +386,7 @@ def main(argv=None) -> int:
         ModelWorker.ABANDON_BEFORE = args.abandon_before
 
     results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        **cpu_info(),
         "platform": os.environ.get("QT_QPA_PLATFORM", "xcb" if "DISPLAY" in os.environ else "?"),
         "date": time.strftime("%Y-%m-%d"),
         "threads": args.threads,
@@ -267,9 +416,15 @@ def main(argv=None) -> int:
         results["startup_window_shown_s_median"] = round(statistics.median(s["window_s"] for s in starts), 2)
     if args.decode_runs:
         results.update(measure_decode(args.model, args.threads, args.decode_runs))
-    results.update(measure_drag(args.model, args.moves, args.rate, args.threads, args.attribute))
+    scenarios = [x.strip() for x in args.scenarios.split(",") if x.strip()]
+    results.update(measure_drags(args.model, args.moves, args.rate, args.threads, args.attribute, scenarios))
     text = json.dumps(results, indent=2)
     print(text)
+    print(f"\n{results['cpu_model']} ({results.get('isa_flags', '?')}), {results['device']}")
+    print(f"{'scenario':12s} {'p50 ms':>7s} {'p95 ms':>7s} {'pictures/s':>10s} {'render p50/p95 ms':>18s}")
+    for sc in scenarios:
+        r = results[sc]
+        print(f"{sc:12s} {r['latency_ms_p50']:7.1f} {r['latency_ms_p95']:7.1f} {r['fps_during_drag']:10.1f} {r['worker_render_ms_p50']:8.1f} / {r['worker_render_ms_p95']:.1f}")
     if args.json:
         Path(args.json).write_text(text + "\n")
     return 0

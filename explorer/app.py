@@ -12,14 +12,14 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
 from .icons import icon
 from .theme import apply_theme
 from .window import LINGERING, MainWindow
 
-__all__ = ["main", "build_parser", "make_app"]
+__all__ = ["main", "build_parser", "make_app", "requested_threads"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +27,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", metavar="PATH", help="model folder or .safetensors file (default: last used, else the bundled face model)")
     p.add_argument("--device", metavar="DEVICE", help="torch device for the model (default: cuda if available, else cpu)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of the first face (default: random)")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: all cores but one, leaving one to the window)")
+    p.add_argument(
+        "--threads", type=int, metavar="N",
+        help="CPU threads for the model (default: GLOW_THREADS, else the engine/threads setting, else measured at start-up)",
+    )
     return p
+
+
+def requested_threads(option: Optional[int], settings: Optional[QSettings] = None) -> Optional[int]:
+    """The model's thread count asked for: ``--threads``, else ``GLOW_THREADS`` (the engine reads
+    it), else the ``engine/threads`` setting; None: the engine measures (glowcore.threads)."""
+    if option:
+        return int(option)
+    if os.environ.get("GLOW_THREADS", "").strip():
+        return None
+    value = (settings if settings is not None else QSettings("GlowExplorer", "Glow Explorer")).value("engine/threads", None)
+    try:
+        n = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return n if n > 0 else None
 
 
 def make_app(argv: Optional[Sequence[str]] = None) -> QApplication:
@@ -49,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``glow-explorer``."""
     args = build_parser().parse_args(argv)
     app = make_app()
-    win = MainWindow(args.model, device=args.device, seed=args.seed, threads=args.threads)
+    win = MainWindow(args.model, device=args.device, seed=args.seed, threads=requested_threads(args.threads))
     win.show()
     code = int(app.exec())
     if LINGERING:  # a job step that could not be interrupted: give it a moment, then leave anyway

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 import glowcore
-from glowcore import compiled
+from glowcore import compiled, stable
+from glowcore.flows import fast_networks
+from glowcore.threads import ThreadPolicy, calibrate, env_threads
 from glowcore.model import Glow, Latent
 from glowcore.progress import CancelToken, Cancelled
 
@@ -80,11 +82,18 @@ class Engine:
     """The model and everything computed with it. Not thread-safe: one thread (the worker) uses it."""
 
     def __init__(self, device: Optional[str] = None, threads: Optional[int] = None, fast: Optional[bool] = None) -> None:
-        # Called in the worker thread, which does the work. By default leave a core to the GUI
-        # thread: on a small busy CPU, intra-op threads that wait on each other make a render
-        # many times slower than one thread (measured: benchmarks/gui_latency.py).
-        torch.set_num_threads(int(threads) if threads else default_threads())
+        # Called in the worker thread, which does the work. The thread count: ``threads`` (the
+        # --threads option or the engine/threads setting), else GLOW_THREADS, else measured once
+        # the first face is shown (glowcore.threads.calibrate; until then all cores but one).
         self.device = torch.device(device) if device else glowcore.default_device()
+        if threads:
+            self.threads = ThreadPolicy(int(threads), "requested")
+        elif env_threads():
+            self.threads = ThreadPolicy(env_threads() or 1, "GLOW_THREADS")
+        else:
+            self.threads = ThreadPolicy(default_threads(), "default")
+        torch.set_num_threads(self.threads.threads)
+        self._calibrate_pending = self.threads.source == "default" and self.device.type == "cpu"
         self.fast = (default_fast() if fast is None else bool(fast)) and self.device.type == "cpu"
         self.model: Optional[Glow] = None
         self._latents: dict[int, Latent] = {}
@@ -108,7 +117,8 @@ class Engine:
         if self.device.type == "mps":
             return "Apple MPS"
         n = torch.get_num_threads()
-        return f"CPU ({n} thread{'s' if n != 1 else ''}{', bf16 networks' if self.fast else ''})"
+        how = "" if self.threads.source == "default" else f" {self.threads.source}"
+        return f"CPU ({n} thread{'s' if n != 1 else ''}{how}{', bf16 networks' if self.fast else ''})"
 
     def open_model(self, path: Optional[str], progress: Optional[ProgressFn] = None) -> ModelInfo:
         """Load a model (folder, .safetensors file, or None for the bundled one) and make it current."""
@@ -125,7 +135,7 @@ class Engine:
         if progress:
             progress(2, 2, "ready")  # the last point where a cancel (or an error) keeps the old model
         self.model = model
-        self._graphs_pending = True
+        self._graphs_pending = 2  # the exact and the damped decoding graphs
         self._shown_since_open = False
         self._latents.clear()
         self._clear_caches()
@@ -221,15 +231,27 @@ class Engine:
             return glowcore.to_uint8(m.decode(latent, fast=self.fast, cancel=cancel))
 
     def idle_work(self) -> bool:
-        """Work worth doing while nothing is asked: once the first face of a newly opened model
-        is rendered, build its frozen decoding graphs (glowcore.compiled; about a second), which
-        the first face did not wait for. Returns whether it did anything."""
+        """Work worth doing while nothing is asked, one step a call: once the first face of a
+        newly opened model is rendered, build its frozen decoding graphs (glowcore.compiled;
+        about a second), then choose the thread count by measurement (once per engine, unless a
+        count was given: glowcore.threads), then build the damped decoding graphs far edits use
+        (glowcore.stable). Returns whether it did anything."""
         if self.model is None or not self._graphs_pending or not self._shown_since_open:
             return False  # the first face comes first
-        self._graphs_pending = False
         m = self.model
-        with torch.inference_mode():
-            m.decode(m.sample_latent(1, 0.7, seed=0), fast=self.fast)
+        lat = m.sample_latent(1, 0.7, seed=0)
+        with torch.inference_mode(), fast_networks(self.fast):
+            if self._graphs_pending == 2:
+                self._graphs_pending = 1
+                m.decode(lat, fast=self.fast)
+            elif self._calibrate_pending:
+                self._calibrate_pending = False
+                self.threads = calibrate(lambda: m.decode(lat, fast=self.fast))
+            else:
+                try:
+                    stable.prepare(m, lat)
+                finally:
+                    self._graphs_pending = 0  # done (also when it failed: decoding works without)
         return True
 
     def _image(self, arr: np.ndarray) -> np.ndarray:

@@ -78,6 +78,7 @@ class ModelWorker(QObject):
         self._threads = threads
         self._engine_factory = engine_factory
         self._engine: Any = None
+        self._label = ""
         self._eng_mod: Any = None
         self._lock = threading.Lock()
         self._slots: dict[str, Any] = {}
@@ -162,7 +163,8 @@ class ModelWorker(QObject):
 
             self._eng_mod = eng_mod
             self._engine = self._engine_factory() if self._engine_factory else eng_mod.Engine(self._device, self._threads)
-            self.engine_ready.emit(self._engine.device_label())
+            self._label = self._engine.device_label()
+            self.engine_ready.emit(self._label)
         return self._engine
 
     @Slot()
@@ -194,7 +196,11 @@ class ModelWorker(QObject):
         if self._engine is None:
             return False
         try:
-            return bool(self._engine.idle_work())
+            did = bool(self._engine.idle_work())
+            if did and self._engine.device_label() != self._label:  # the thread count was measured
+                self._label = self._engine.device_label()
+                self.engine_ready.emit(self._label)
+            return did
         except Exception as e:  # only an optimisation: decoding works without it
             self._log(e)
             return False

@@ -13,9 +13,9 @@ A graph is built on first use (about one second, including the profiling executo
 and cached on the model, keyed on the latent's shapes and dtypes (so the batch size), the
 fast-networks switch and the identity and version of every parameter and buffer, so an optimizer
 step, ``load_state_dict`` or ``.to()`` makes a new one. It is used only where it computes exactly what the eager pass computes:
-eval mode, no autograd, CPU, undamped reverse (:mod:`glowcore.stable` re-decodes blown regions
-eagerly), and batches of at most :data:`MAX_BATCH` (larger batches amortise the Python overhead
-themselves). ``GLOW_NO_JIT=1`` or :func:`set_enabled` turns it off. If tracing fails (a torch
+eval mode, no autograd, CPU, and batches of at most :data:`MAX_BATCH` (larger batches amortise the
+Python overhead themselves). A damped reverse (:func:`glowcore.stable.damped_reverse`, the
+thread's damping then) gets graphs of its own, with that damping frozen in. ``GLOW_NO_JIT=1`` or :func:`set_enabled` turns it off. If tracing fails (a torch
 build without TorchScript), the eager pass is used and the failure is remembered, not retried.
 """
 
@@ -136,7 +136,7 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
 
 
 def built(model: nn.Module) -> list[tuple]:
-    """The keys (latent shapes, dtypes, fast switch) of the graphs ``model`` holds now."""
+    """The keys (latent shapes, dtypes, fast switch, damping) of the graphs ``model`` holds now."""
     return [k for k in model.__dict__.get("_reverse_graphs", {}) if isinstance(k, tuple)]
 
 
@@ -154,7 +154,6 @@ def reverse_graph(model: nn.Module, latent: "Latent") -> Optional[LevelGraphs]:
         or latent.device.type != "cpu"
         or latent.batch_size > MAX_BATCH
         or latent.shapes != model.latent_shapes  # the eager pass says what is wrong
-        or getattr(REVERSE_DAMPING, "value", None) is not None
         or is_tracing()
     ):
         return None
@@ -162,7 +161,8 @@ def reverse_graph(model: nn.Module, latent: "Latent") -> Optional[LevelGraphs]:
     cache: dict = model.__dict__.setdefault("_reverse_graphs", {})
     if cache.get("failed"):
         return None
-    shape_key = (tuple(tuple(t.shape) for t in levels), tuple(t.dtype for t in levels), fast)
+    damping = getattr(REVERSE_DAMPING, "value", None)  # traced in: a damped pass has graphs of its own
+    shape_key = (tuple(tuple(t.shape) for t in levels), tuple(t.dtype for t in levels), fast, damping)
     hit = cache.get(shape_key)
     if hit is not None and hit[0] == _weights_key(cache["tensors"]):
         return hit[1]
@@ -174,7 +174,7 @@ def reverse_graph(model: nn.Module, latent: "Latent") -> Optional[LevelGraphs]:
         cache.clear()
         cache["failed"] = f"{type(e).__name__}: {e}"
         return None
-    if hit is not None or len(cache) > 4:  # weights changed, or too many shapes: start afresh
+    if hit is not None or len(cache) > 8:  # weights changed, or too many shapes: start afresh
         cache.clear()
     # every parameter and buffer (the objects stay; load_state_dict, optimizers and .to() change
     # their data or version), listed once: walking the modules costs more than a small decode

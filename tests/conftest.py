@@ -4,6 +4,7 @@ OpenMP threads fighting a busy second core slow everything down by orders of mag
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("GLOW_THREADS", "1")  # explorer engines: no thread calibration (test_threads.py does it)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

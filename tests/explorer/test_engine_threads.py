@@ -1,0 +1,77 @@
+"""The engine's thread count: measured once the first face is shown, unless one is asked for
+(``--threads``, ``GLOW_THREADS`` or the ``engine/threads`` setting)."""
+
+from __future__ import annotations
+
+import torch
+
+from explorer.app import requested_threads
+from explorer.state import FaceRef, Snapshot
+
+
+def _idle(eng) -> None:
+    while eng.idle_work():
+        pass
+
+
+def test_calibration_picks_a_valid_count_after_the_first_face(monkeypatch, tiny_model):
+    from explorer import engine as engine_mod
+    from glowcore import threads
+
+    monkeypatch.delenv("GLOW_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        eng = engine_mod.Engine("cpu")
+        assert eng.threads.source == "default"
+        eng.open_model(str(tiny_model))
+        eng.render(Snapshot(face=FaceRef.from_seed(1)))
+        assert eng.threads.source == "default"  # the first face does not wait for it
+        _idle(eng)
+        assert eng.threads.source == "calibrated"
+        assert eng.threads.threads in threads.candidates() and set(eng.threads.timings_ms) == set(threads.candidates())
+        assert torch.get_num_threads() == eng.threads.threads
+        assert "calibrated" in eng.device_label()
+        eng.open_model(str(tiny_model))  # a second model: measured once per engine
+        eng.render(Snapshot(face=FaceRef.from_seed(1)))
+        calls = []
+        monkeypatch.setattr(engine_mod, "calibrate", lambda *a, **k: calls.append(1))
+        _idle(eng)
+        assert not calls
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_requested_count_or_glow_threads_skips_the_calibration(monkeypatch, tiny_model):
+    from explorer import engine as engine_mod
+
+    before = torch.get_num_threads()
+    calls = []
+    monkeypatch.setattr(engine_mod, "calibrate", lambda *a, **k: calls.append(1))
+    try:
+        monkeypatch.setenv("GLOW_THREADS", "2")
+        eng = engine_mod.Engine("cpu")
+        assert (eng.threads.threads, eng.threads.source) == (2, "GLOW_THREADS") and torch.get_num_threads() == 2
+        eng3 = engine_mod.Engine("cpu", threads=1)  # an explicit count beats the variable
+        assert (eng3.threads.threads, eng3.threads.source) == (1, "requested") and torch.get_num_threads() == 1
+        for e in (eng, eng3):
+            e.open_model(str(tiny_model))
+            e.render(Snapshot(face=FaceRef.from_seed(1)))
+            _idle(e)
+        assert not calls
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_setting_is_used_unless_the_option_or_the_variable_says_otherwise(monkeypatch, settings):
+    monkeypatch.delenv("GLOW_THREADS", raising=False)
+    assert requested_threads(None, settings) is None  # nothing asked: the engine measures
+    settings.setValue("engine/threads", 3)
+    assert requested_threads(None, settings) == 3
+    assert requested_threads(2, settings) == 2  # --threads first
+    monkeypatch.setenv("GLOW_THREADS", "1")
+    assert requested_threads(None, settings) is None  # the engine reads GLOW_THREADS
+    monkeypatch.delenv("GLOW_THREADS")
+    for bad in ("0", "-2", "lots"):
+        settings.setValue("engine/threads", bad)
+        assert requested_threads(None, settings) is None
