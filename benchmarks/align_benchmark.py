@@ -73,14 +73,9 @@ def summary(errs: list[float]) -> dict:
 
 
 def run_one(img: np.ndarray, steps: int):
-    try:
-        faces = al._detect(img, al.WORK_SIDE)
-    except RuntimeError:
-        return None
-    if not faces:
-        return None
-    m = faces[0][1]
-    return al.refine(img, m, steps) if steps else m
+    """The transform align() would use (detection, then ``steps`` refinements), or None."""
+    found = al.locate(img, steps)
+    return None if found is None else found[1]
 
 
 def main() -> int:
@@ -119,7 +114,7 @@ def main() -> int:
             img, amap, angle, s = make_copy(orig, rng, args.max_angle, tuple(args.scales))
             mc = run_one(img, 0)
             coarse.append(eye_error(mc, amap) if mc is not None else math.inf)
-            m = al.refine(img, mc, args.steps) if mc is not None else None
+            m = run_one(img, args.steps)
             n_align += 1
             e = eye_error(m, amap) if m is not None else math.inf
             errs.append(e)

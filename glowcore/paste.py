@@ -28,7 +28,7 @@ import numpy as np
 from .align import AlignedFace, align, read_photo, warp_matrix
 from .alignnet import FRAME, apply, compose, invert
 
-__all__ = ["paste", "paste_mask", "face_mask", "edit_photo", "seam_ratio", "MASK_CENTRE", "MASK_RADII"]
+__all__ = ["paste", "paste_mask", "face_mask", "edit_photo", "seam_ratio", "mask_to_face", "paste_fill", "MASK_CENTRE", "MASK_RADII"]
 
 #: The mask's ellipse in the 64x64 frame: centre and radii (covers the face, forehead and the
 #: hair above it, stays inside the frame so the frame's edge never shows).
@@ -140,6 +140,67 @@ def paste(aligned: AlignedFace, edited: Any, reconstruction: Any, photo: Any, *,
     delta += sub
     np.clip(delta, 0, 255, out=delta)
     sub[...] = delta.astype(np.uint8)
+    return out
+
+
+def mask_to_face(aligned: AlignedFace, mask: Any) -> np.ndarray:
+    """A mask painted over the whole photo (``(H, W)`` bool or 0..255, the photo's size) carried
+    into the face's frame at the model's resolution: ``(size, size)`` bool, True where any
+    quarter of a model pixel is painted."""
+    import cv2
+
+    m = np.asarray(mask)
+    w, h = aligned.photo_size
+    if m.shape[:2] != (h, w):
+        raise ValueError(f"the mask is {m.shape[1]}x{m.shape[0]} but the photo is {w}x{h}")
+    m = (m.reshape(h, w, -1)[..., 0] > (0 if m.dtype == bool else 127)).astype(np.float32)
+    size = aligned.size
+    big = UPSAMPLE * size
+    k = FRAME / big
+    big_to_photo = compose(invert(aligned.transform), np.array([[k, 0, 0], [0, k, 0]]))
+    up = cv2.warpAffine(m, warp_matrix(big_to_photo), (big, big), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.resize(up, (size, size), interpolation=cv2.INTER_AREA) > 0.25
+
+
+def paste_fill(aligned: AlignedFace, filled: Any, photo: Any, mask: Any, feather: float = 1.5) -> np.ndarray:
+    """Put a fill made at the model's resolution (``filled``: the completed face, uint8 or float
+    [0, 1] or a tensor) into the painted part of the full photo (``mask``: ``(H, W)``, painted =
+    True / > 127). The painted pixels get the enlarged fill; around them it is blended into the
+    photo's own pixels over ``feather`` model pixels; everywhere else the photo is bit-identical.
+    Painted pixels outside the face's frame keep the photo's pixels (the model did not see them)."""
+    import cv2
+
+    img = read_photo(photo)
+    h, w = img.shape[:2]
+    if (w, h) != tuple(aligned.photo_size):
+        raise ValueError(f"the photo is {w}x{h} but the face was aligned on a {aligned.photo_size[0]}x{aligned.photo_size[1]} photo")
+    m = np.asarray(mask)
+    if m.shape[:2] != (h, w):
+        raise ValueError(f"the mask is {m.shape[1]}x{m.shape[0]} but the photo is {w}x{h}")
+    painted = (m.reshape(h, w, -1)[..., 0] > (0 if m.dtype == bool else 127)).astype(np.uint8)
+    out = img.copy()
+    if not painted.any():
+        return out
+    f = _as_image(filled, "filled")
+    px = aligned.face_side / f.shape[0] * feather  # feather in photo pixels
+    pad = int(math.ceil(3 * px)) + 2
+    ys, xs = np.nonzero(painted)
+    x0, y0 = max(0, xs.min() - pad), max(0, ys.min() - pad)
+    x1, y1 = min(w, xs.max() + 1 + pad), min(h, ys.max() + 1 + pad)
+    box = (int(x0), int(y0), int(x1), int(y1))
+    side = UPSAMPLE * f.shape[0]
+    up = cv2.resize(f, (side, side), interpolation=cv2.INTER_CUBIC)
+    fill = _warp_to_region(up, aligned, box)
+    inside = _warp_to_region(np.ones((side, side), np.float32), aligned, box)  # the frame's coverage
+    r = max(1, int(round(px)))
+    grown = cv2.dilate(painted[y0:y1, x0:x1], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    alpha = np.maximum(cv2.GaussianBlur(grown.astype(np.float32), (0, 0), max(0.5, px / 2)), painted[y0:y1, x0:x1])
+    alpha *= (inside >= 0.999).astype(np.float32)
+    sub = out[y0:y1, x0:x1]
+    res = sub.astype(np.float32)
+    res += alpha[..., None] * (fill - res)
+    np.clip(np.rint(res), 0, 255, out=res)
+    sub[...] = np.where(alpha[..., None] > 0, res, sub).astype(np.uint8)
     return out
 
 

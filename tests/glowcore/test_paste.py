@@ -98,3 +98,26 @@ def test_wrong_sizes_are_refused(scene):
         paste(aligned, edited, recon, photo[:100])
     with pytest.raises(ValueError, match="same square size"):
         paste(aligned, edited[:8], recon, photo)
+
+
+def test_fill_lands_in_the_painted_hole_and_nowhere_else():
+    from glowcore.paste import mask_to_face, paste_fill
+
+    photo = busy(300, 420, seed=4)
+    aligned = aligned_on(photo, angle=15.0)
+    painted = np.zeros((300, 420), bool)
+    painted[140:180, 190:240] = True  # inside the face's frame
+    painted[5:15, 5:15] = True  # outside it: the model never saw it
+    face_mask = mask_to_face(aligned, painted)
+    assert face_mask.shape == (16, 16) and 1 <= face_mask.sum() < 30
+    out = paste_fill(aligned, np.full((16, 16, 3), 200, np.uint8), photo, painted)
+    assert (out[150:170, 200:230] == 200).all()  # the hole gets the fill
+    assert np.array_equal(out[:20, :20], photo[:20, :20])  # outside the frame: untouched
+    changed = (out != photo).any(2)
+    ys, xs = np.nonzero(changed)
+    d = 4.5 * 180 / 16  # the feather: 1.5 model pixels of 180/16 photo pixels, dilated then blurred (3 sigma)
+    assert ys.min() >= 140 - d and ys.max() < 180 + d and xs.min() >= 190 - d and xs.max() < 240 + d
+    assert changed.sum() < 0.5 * changed.size
+    assert np.array_equal(paste_fill(aligned, np.zeros((16, 16, 3), np.uint8), photo, np.zeros((300, 420), bool)), photo)
+    with pytest.raises(ValueError, match="the mask is 10x10 but the photo is 420x300"):
+        paste_fill(aligned, np.zeros((16, 16, 3), np.uint8), photo, np.zeros((10, 10), bool))
