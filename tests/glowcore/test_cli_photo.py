@@ -77,3 +77,20 @@ def test_no_face_and_overwriting_the_input_are_refused(tmp_path, model_dir, phot
     assert photo.read_bytes() == before
     with pytest.raises(SystemExit):
         main(["edit", str(photo), "--model", str(model_dir), "--set", "Smiling=1", "--box", "1,2,3"])
+
+
+def test_inpaint_with_a_full_size_mask_writes_the_full_size_photo(tmp_path, model_dir, photo, capsys):
+    mask = np.zeros((150, 200), np.uint8)
+    mask[60:90, 90:120] = 255
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(mask_path)
+    out = tmp_path / "filled.png"
+    code, so, se = run(capsys, "inpaint", photo, "--mask", mask_path, "--model", model_dir, "--box", "60,30,80,80", "--candidates", 2, "--steps", 2, "--each", "-o", out)
+    assert code == 0, se
+    res, src = np.asarray(Image.open(out)), np.asarray(Image.open(photo))
+    assert res.shape == src.shape and np.asarray(Image.open(tmp_path / "filled-2.png")).shape == src.shape
+    assert np.array_equal(res[:, :40], src[:, :40]) and np.array_equal(res[:20], src[:20])  # far from the hole
+    assert (res[65:85, 95:115] != src[65:85, 95:115]).any()
+    assert "model's resolution" in so
+    code, so, se = run(capsys, "inpaint", photo, "--mask", mask_path, "--model", model_dir, "--box", "60,30,80,80", "-o", photo)
+    assert code == 2 and "refused" in se
