@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face (implies --face-only)")
     p.add_argument("--face-only", action="store_true", help="write the model-size face instead of the full-size photo")
     p.add_argument("--box", type=_box, default=None, metavar="X,Y,W,H", help="the face's box in photo pixels, when none is found")
+    p.add_argument("--face", type=int, default=0, metavar="N", help="which face when there are several: 0 = the largest (default), 1 = the next, ...")
     p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N inputs (default 0.7)")
     p.add_argument("--latent-out", default=None, help="also save the edited latent(s) as .npz")
     p.add_argument("--list", action="store_true", help="list the model's directions and exit")
@@ -155,7 +156,7 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list)
             raise ValueError(_unknown(model, name))
     photo = read_photo(src)
     try:
-        aligned = align(photo, model.config.image_size, box=args.box, name=str(src))
+        aligned = align(photo, model.config.image_size, box=args.box, face=args.face, name=str(src))
     except ValueError as e:
         if args.box is None and "no face found" in str(e):
             raise ValueError(f"{e}: use --box X,Y,W,H, or --face-only --no-frame for a {model.config.image_size}-px centre crop") from None
