@@ -113,7 +113,7 @@ def _full_size(args: argparse.Namespace, model) -> bool:
     from ._common import LATENT_SUFFIX
 
     item = args.image
-    if args.face_only or args.no_frame or args.sweep or args.compare or item.startswith("seed:") or item.lower().endswith(LATENT_SUFFIX):
+    if args.face_only or args.no_frame or args.sweep or args.compare or model.config.channels != 3 or item.startswith("seed:") or item.lower().endswith(LATENT_SUFFIX):
         return False
     from PIL import Image
 
