@@ -128,6 +128,7 @@ def main() -> int:
     res["originals_untouched"] = summary(ident)
     res["originals_untouched_coarse"] = summary(ident_coarse)
     res["worst"] = [list(w) for w in sorted(worst, key=lambda w: -w[0])[:8]]
+    res["worst_found"] = [list(w) for w in sorted((w for w in worst if math.isfinite(w[0])), key=lambda w: -w[0])[:12]]
     res["seconds_per_photo"] = round(elapsed / (n_align + 2 * len(names)), 4)
     if args.framed:
         from glowcore.photo import frame_photo
