@@ -2,8 +2,8 @@
 
 The change an edit made (the edited decode minus the exact reconstruction, both at the model's
 resolution) is enlarged to the face's size in the photo with the inverse of the alignment
-transform and added to the photo's own pixels inside a feathered elliptic mask that follows the
-face (forehead and hair included). The photo keeps its own resolution, background and detail;
+transform and added to the photo's own pixels inside a feathered round mask that follows the
+face (hair included). The photo keeps its own resolution, background and detail;
 only the change is at the model's resolution.
 
 Guarantees (tested): pixels outside the mask (:func:`paste_mask` is 0) are bit-identical to the
@@ -43,7 +43,7 @@ UPSAMPLE = 4
 
 
 def face_mask(side: int, feather: float = FEATHER) -> np.ndarray:
-    """The feathered elliptic mask on a ``side`` x ``side`` grid covering the frame, float32 in
+    """The feathered mask (an ellipse; by default the circle inscribed in the frame) on a ``side`` x ``side`` grid covering the frame, float32 in
     [0, 1], exactly 0 outside the ellipse."""
     k = side / FRAME
     c = (np.arange(side, dtype=np.float64) + 0.5) / k
