@@ -10,8 +10,10 @@ detection) gives, relative to the detected box (side ``w``, centre ``cx, cy``), 
 ``1.41 w`` (median; spread 0.15) centred at ``(cx, cy - 0.138 w)`` (median; spread 0.021 w
 horizontally, 0.046 w vertically): :data:`FACE_BOX_SCALE` and :data:`FACE_BOX_OFFSET`. A crop box
 that sticks out of the photo is filled by repeating the border pixels. A photo that is already
-framed (the crop box covers almost the whole square photo) is used as it is, so CelebA's own
-64x64 faces come back unchanged. No face found: the centre square, and the message says so.
+framed (the crop box covers almost the whole square photo) is used as it is, so most of CelebA's
+own 64x64 faces come back unchanged (936 of the first 1000 of celeba64; the rest are recropped:
+``benchmarks/align_benchmark.py``). No face found: the centre square, and the message says so.
+For a photo larger than the model, :func:`glowcore.align.align` frames the face with rotation.
 
 Large photos are reduced before they are fully decoded (``Image.draft`` for JPEG, then
 ``Image.reduce``), so a 100-megapixel photo never needs its full-size pixels in memory. Images

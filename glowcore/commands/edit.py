@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._common import add_model_args
 
@@ -18,6 +19,16 @@ def _amount(text: str) -> tuple[str, float]:
     if amount != amount or amount in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"amount of {name!r} must be finite, got {value!r}")
     return name.strip(), amount
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0:
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in photo pixels with W and H > 0 (e.g. 120,80,200,200), got {text!r}")
+    return vals  # type: ignore[return-value]
 
 
 def add_parser(sub) -> None:
@@ -37,7 +48,10 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", default="edited.png", help="output PNG (default edited.png)")
     p.add_argument("--compare", action="store_true", help="put the original (reconstruction) left of the result")
     p.add_argument("--scale", type=int, default=1, help="upscale factor for the PNG (default 1)")
-    p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face")
+    p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face (implies --face-only)")
+    p.add_argument("--face-only", action="store_true", help="write the model-size face instead of the full-size photo")
+    p.add_argument("--box", type=_box, default=None, metavar="X,Y,W,H", help="the face's box in photo pixels, when none is found")
+    p.add_argument("--face", type=int, default=0, metavar="N", help="which face when there are several: 0 = the largest (default), 1 = the next, ...")
     p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N inputs (default 0.7)")
     p.add_argument("--latent-out", default=None, help="also save the edited latent(s) as .npz")
     p.add_argument("--list", action="store_true", help="list the model's directions and exit")
@@ -65,10 +79,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give a photo, a latent file or seed:N to edit (or --list)")
     if not args.amounts:
         raise ValueError("nothing to do: give at least one --set NAME=AMOUNT")
+    _refuse_overwrite(args.image, args.out)
     amounts: dict[str, float] = {}
     for name, value in args.amounts:
         amounts[name] = amounts.get(name, 0.0) + value
     fixed = [f.strip() for item in args.fixed for f in item.split(",") if f.strip()]
+    if _full_size(args, model):
+        return _edit_full_size(args, model, amounts, fixed)
     latent, names = inputs_to_latent(model, [args.image], frame_face=not args.no_frame, temperature=args.temperature)
     if args.sweep:
         factors = list(args.sweep)
@@ -87,4 +104,76 @@ def run(args: argparse.Namespace) -> int:
     if args.latent_out:
         save_latents(args.latent_out, edited, [f"{names[0]} edited"] * edited.batch_size)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _full_size(args: argparse.Namespace, model) -> bool:
+    """A photo larger than the model, edited into the full-size photo (not --face-only, --no-frame,
+    --sweep or --compare, which write model-size faces)."""
+    from ._common import LATENT_SUFFIX
+
+    item = args.image
+    if args.face_only or args.no_frame or args.sweep or args.compare or model.config.channels != 3 or item.startswith("seed:") or item.lower().endswith(LATENT_SUFFIX):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(item) as im:  # reads the header only
+            w, h = im.size
+    except Exception:  # not a readable image: the model-size path says why
+        return False
+    return max(w, h) > model.config.image_size
+
+
+def _refuse_overwrite(image: str, out: str) -> None:
+    import os
+    from pathlib import Path
+
+    src, dst = Path(image), Path(out)
+    if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+        raise ValueError(f"{dst}: refused, the output would overwrite the input photo; choose another -o")
+
+
+def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:
+    from pathlib import Path
+
+    import torch
+    from PIL import Image
+
+    from ..align import align, read_photo
+    from ..directions import _unknown, edit, project
+    from ..fileio import atomic_path
+    from ..paste import paste
+    from ._common import save_latents
+
+    src, dst = Path(args.image), Path(args.out)
+    suffix = dst.suffix.lower()
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+    if suffix not in formats:
+        raise ValueError(f"{dst}: the output must end in {', '.join(formats)}")
+    for name in list(amounts) + fixed:
+        if name not in model.directions:
+            raise ValueError(_unknown(model, name))
+    photo = read_photo(src)
+    try:
+        aligned = align(photo, model.config.image_size, box=args.box, face=args.face, name=str(src))
+    except ValueError as e:
+        if args.box is None and "no face found" in str(e):
+            raise ValueError(f"{e}: use --box X,Y,W,H, or --face-only --no-frame for a {model.config.image_size}-px centre crop") from None
+        raise
+    print(aligned.message, file=sys.stderr)
+    latent = model.encode(aligned.face[None])
+    edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels)
+    with torch.inference_mode():
+        recon, out_face = model.decode(latent), model.decode(edited)
+    result = paste(aligned, out_face[0], recon[0], photo)
+    with atomic_path(dst, suffix=suffix) as tmp:
+        Image.fromarray(result).save(tmp, format=formats[suffix], **({"quality": 95} if formats[suffix] in ("JPEG", "WEBP") else {}))
+    before = project(model, latent[:1], list(amounts) + fixed)
+    after = project(model, edited[-1:], list(amounts) + fixed)
+    for nm in list(amounts) + fixed:
+        print(f"{nm}: {float(before[nm][0]):+.2f} -> {float(after[nm][0]):+.2f}" + (" (fixed)" if nm in fixed else ""))
+    if args.latent_out:
+        save_latents(args.latent_out, edited, [f"{src} edited"])
+    print(f"wrote {dst} ({result.shape[1]}x{result.shape[0]}, the face edited at {model.config.image_size} px and pasted back)")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_model_args
+from .edit import _box, _refuse_overwrite
 
 
 def add_parser(sub) -> None:
@@ -28,7 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", default="inpainted.png", help="output PNG: the masked input, then the candidates (default inpainted.png)")
     p.add_argument("--each", action="store_true", help="also save each candidate as OUT-1.png, OUT-2.png, ...")
     p.add_argument("--scale", type=int, default=1, help="upscale factor for the PNG (default 1)")
-    p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face")
+    p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face (implies --face-only)")
+    p.add_argument("--face-only", action="store_true", help="write model-size faces even when the mask covers the full photo")
+    p.add_argument("--box", type=_box, default=None, metavar="X,Y,W,H", help="the face's box in photo pixels, when none is found")
     p.set_defaults(func=run)
 
 
@@ -48,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".png",), "output")
     if args.candidates < 1:
         raise ValueError("--candidates must be at least 1")
+    _refuse_overwrite(args.image, args.out)
     model = load_model(args.model, device=args.device)
     size, channels = model.config.image_size, model.config.channels
+    if not (args.face_only or args.no_frame) and channels == 3 and _inpaint_full_size(args, model, out):
+        return 0
     framed = frame_photo(args.image, size, not args.no_frame, channels=channels)
     print(framed.message)
     mask_path = Path(args.mask)
@@ -88,3 +94,54 @@ def _image_size(path) -> tuple[int, int] | None:
             return im.size
     except Exception:  # noqa: BLE001
         return None
+
+
+def _inpaint_full_size(args: argparse.Namespace, model, out) -> bool:
+    """A mask painted over a photo larger than the model: fill the face and paste the fill back
+    into the full-size photo. False (nothing done) when the mask is not the photo's size."""
+    from pathlib import Path
+
+    from ..align import align, read_photo
+    from ..inpaint import inpaint, load_mask
+    from ..paste import mask_to_face, paste_fill
+    from ._common import console
+
+    size = model.config.image_size
+    mask_size = _image_size(Path(args.mask))
+    if mask_size is None:
+        return False
+    photo = read_photo(args.image)
+    h, w = photo.shape[:2]
+    if max(w, h) <= size or mask_size != (w, h):
+        return False
+    aligned = align(photo, size, box=args.box, name=str(args.image))
+    print(aligned.message)
+    painted = load_mask(Path(args.mask), h, w)
+    face_mask = mask_to_face(aligned, painted)
+    if not face_mask.any():
+        raise ValueError(f"{args.mask}: the painted area does not touch the face (the model fills only the face's {size}-px frame)")
+    print(f"mask: {int(painted.sum())} photo pixels painted, {int(face_mask.sum())} of the face's {size}x{size} to fill "
+          f"(filled areas are at the model's resolution, {size} px across the face)")
+    bar = console("inpainting")
+    try:
+        result = inpaint(model, aligned.face, face_mask, candidates=args.candidates, steps=args.steps, temperature=args.temperature,
+                         seed=args.seed, method=args.method, progress=bar)
+    finally:
+        bar.close()
+    _save_png(paste_fill(aligned, result[0], photo, painted), out)
+    print(f"wrote {out} ({w}x{h}, the best of {args.candidates} candidate(s) pasted into the photo)")
+    if args.each:
+        for i in range(args.candidates):
+            each = out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+            _save_png(paste_fill(aligned, result[i], photo, painted), each)
+            print(f"wrote {each}")
+    return True
+
+
+def _save_png(arr, path) -> None:
+    from PIL import Image
+
+    from ..fileio import atomic_path
+
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")

@@ -97,7 +97,7 @@ def test_inpaint_with_a_mask_painted_over_the_photo(tmp_path, model_dir, photos,
     Image.fromarray(mask).save(tmp_path / "mask.png")
     out_png = tmp_path / "done.png"
     code, out, err = run(capsys, "inpaint", photos[0], "--mask", tmp_path / "mask.png", "--model", model_dir, "--candidates", 2,
-                         "--steps", 3, "-o", out_png, "--each")
+                         "--steps", 3, "-o", out_png, "--each", "--face-only")
     assert code == 0, err
     assert Image.open(out_png).size == (3 * 16 + 4 * 2, 16 + 4)
     assert (tmp_path / "done-1.png").is_file() and (tmp_path / "done-2.png").is_file()

@@ -1,0 +1,96 @@
+"""glow edit on a photo larger than the model: the full-size photo comes back."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glowcore import save_model
+from glowcore.cli import main
+from glowcore.directions import add_directions
+
+from .latent_helpers import untrained_model
+from .test_align import busy
+
+
+@pytest.fixture()
+def model_dir(tmp_path):
+    model = untrained_model()
+    vec = 0.3 * torch.randn(model.dim, generator=torch.Generator().manual_seed(0))
+    add_directions(model, {"Smiling": vec}, {"method": "mean-diff", "kind": "labels"})
+    path = tmp_path / "model"
+    save_model(model, path)
+    return path
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    p = tmp_path / "photo.png"
+    Image.fromarray(busy(150, 200, seed=5)).save(p)
+    return p
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_edit_writes_the_full_size_photo_with_the_background_untouched(tmp_path, model_dir, photo, capsys):
+    out = tmp_path / "out.png"
+    code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1.0", "--box", "60,30,80,80", "-o", out)
+    assert code == 0, se
+    res, src = np.asarray(Image.open(out)), np.asarray(Image.open(photo))
+    assert res.shape == src.shape  # the photo's own size, not the model's 16 px
+    assert np.array_equal(res[:, :10], src[:, :10]) and np.array_equal(res[:, -10:], src[:, -10:])  # far from the face
+    assert (res != src).any()
+    assert "face box given" in se and "200x150" in so
+
+
+def test_edit_keeps_the_photos_orientation_and_face_only_writes_the_model_face(tmp_path, model_dir, capsys):
+    im = Image.fromarray(busy(150, 200, seed=6))
+    exif = im.getexif()
+    exif[0x0112] = 6  # shown turned: 150 wide, 200 high
+    src = tmp_path / "turned.jpg"
+    im.save(src, "JPEG", exif=exif)
+    out = tmp_path / "out.jpg"
+    code, so, se = run(capsys, "edit", src, "--model", model_dir, "--set", "Smiling=1", "--box", "30,50,80,80", "-o", out)
+    assert code == 0, se
+    assert Image.open(out).size == (150, 200)
+    face = tmp_path / "face.png"
+    code, so, se = run(capsys, "edit", src, "--model", model_dir, "--set", "Smiling=1", "--face-only", "-o", face)
+    assert code == 0, se
+    assert Image.open(face).size == (16 + 2 * 2, 16 + 2 * 2)  # the 16-px face in a grid, as before
+
+
+def test_no_face_and_overwriting_the_input_are_refused(tmp_path, model_dir, photo, capsys):
+    before = photo.read_bytes()
+    out = tmp_path / "never.png"
+    code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1", "-o", out)
+    assert code == 2 and "no face found" in se and "--box" in se and se.count("\n") == 1
+    assert not out.exists()
+    for target in (photo, tmp_path / "." / "photo.png"):
+        code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1", "--box", "60,30,80,80", "-o", target)
+        assert code == 2 and "refused" in se and "overwrite the input" in se
+    code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1", "--face-only", "-o", photo)
+    assert code == 2 and "refused" in se
+    assert photo.read_bytes() == before
+    with pytest.raises(SystemExit):
+        main(["edit", str(photo), "--model", str(model_dir), "--set", "Smiling=1", "--box", "1,2,3"])
+
+
+def test_inpaint_with_a_full_size_mask_writes_the_full_size_photo(tmp_path, model_dir, photo, capsys):
+    mask = np.zeros((150, 200), np.uint8)
+    mask[60:90, 90:120] = 255
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(mask_path)
+    out = tmp_path / "filled.png"
+    code, so, se = run(capsys, "inpaint", photo, "--mask", mask_path, "--model", model_dir, "--box", "60,30,80,80", "--candidates", 2, "--steps", 2, "--each", "-o", out)
+    assert code == 0, se
+    res, src = np.asarray(Image.open(out)), np.asarray(Image.open(photo))
+    assert res.shape == src.shape and np.asarray(Image.open(tmp_path / "filled-2.png")).shape == src.shape
+    assert np.array_equal(res[:, :40], src[:, :40]) and np.array_equal(res[:20], src[:20])  # far from the hole
+    assert (res[65:85, 95:115] != src[65:85, 95:115]).any()
+    assert "model's resolution" in so
+    code, so, se = run(capsys, "inpaint", photo, "--mask", mask_path, "--model", model_dir, "--box", "60,30,80,80", "-o", photo)
+    assert code == 2 and "refused" in se
