@@ -176,3 +176,28 @@ def test_actnorm_follows_a_loaded_initialized_flag() -> None:
     y, _ = layer(torch.randn(32, 2, 3, 3) * 4 - 3)
     assert bool(layer.initialized)
     assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(2), atol=1e-4)
+
+
+def test_affine_reverse_bounds_the_scale_below_by_min_scale() -> None:
+    """Where the coupling network asks for a scale far below ``min_scale``, ``reverse`` divides by
+    ``min_scale`` exactly (1 / sigmoid(min_raw) = 1 / min_scale), not by the tiny scale: with the
+    floor gone, the division blows a small input up to the activation bound, which the final
+    ``nan_to_num`` + clamp would otherwise hide."""
+    layer = make("affine").eval()
+    with torch.no_grad():
+        layer.net.out.conv.weight.zero_()  # shift 0 and raw -60 everywhere: scale = sigmoid(-58)
+        layer.net.out.conv.bias.zero_()
+        layer.net.out.logs.zero_()  # (the output scale exp(3 logs) is 1)
+        layer.net.out.conv.bias[C // 2 :] = -60.0
+    y = _x() * 1e-3
+    x = layer.reverse(y)
+    half = C // 2
+    torch.testing.assert_close(x[:, :half], y[:, :half], rtol=0, atol=0)
+    expected = y[:, half:] / AffineCoupling.min_scale
+    torch.testing.assert_close(x[:, half:], expected, rtol=1e-6, atol=1e-9)
+    assert x.abs().max() < 0.1 * AffineCoupling.max_abs_activation  # nowhere near the clamp
+    # above the floor the scale is the network's own: raw -3 + 2 gives sigmoid(-1)
+    with torch.no_grad():
+        layer.net.out.conv.bias[C // 2 :] = -3.0
+    x = layer.reverse(y)
+    torch.testing.assert_close(x[:, half:], y[:, half:] / torch.sigmoid(torch.tensor(-1.0, dtype=torch.float64)), rtol=1e-9, atol=0)
