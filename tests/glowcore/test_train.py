@@ -259,6 +259,8 @@ def test_learning_rate_schedules() -> None:
     const = TrainConfig(data="x", out="y", lr=1e-3, warmup=10)
     assert learning_rate(const, 0) == pytest.approx(1e-4)
     assert learning_rate(const, 9) == learning_rate(const, 5000) == pytest.approx(1e-3)
+    limited = TrainConfig(data="x", out="y", lr=1e-3, warmup=10, max_steps=100)  # a step limit does not make it decay
+    assert learning_rate(limited, 50) == learning_rate(limited, 99) == pytest.approx(1e-3)
     cos = TrainConfig(data="x", out="y", lr=1e-3, warmup=10, lr_schedule="cosine", lr_min=1e-5, max_steps=110)
     assert learning_rate(cos, 10) == pytest.approx(1e-3)
     assert learning_rate(cos, 60) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)
