@@ -188,3 +188,10 @@ def test_paste_blend_keeps_the_known_pixels_and_pastes_the_decoding_into_the_hol
         # inside the hole: the decoding as it is, which the gradient-domain blend changes
         assert not torch.equal(pasted[i][:, hole], blended[i][:, hole])
         assert not torch.equal(pasted[i][:, hole], x[:, hole])
+
+
+@pytest.mark.parametrize("temperature", [0, -0.5, float("nan"), float("inf"), "0.7"])
+def test_a_temperature_that_is_not_a_positive_number_is_refused(temperature):
+    model = untrained_model()
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        inpaint(model, gradient_images(1, seed=1)[0], HOLE, candidates=1, steps=1, temperature=temperature)

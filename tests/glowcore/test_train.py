@@ -303,6 +303,7 @@ def test_resume_keeps_the_best_checkpoint_when_the_next_evaluation_is_worse(tmp_
     noisy = _picture_folder(tmp_path / "noisy", noise=True)
     kw = dict(image_size=16, batch=8, val_images=10, init_batch=32, eval_steps=10)
     first = train(tiny(tmp_path, data=f"folder:{smooth}", max_steps=20, **kw), log=quiet)
+    started = json.loads((first.run_dir / "run.json").read_text())["started"]
     best = first.run_dir / "best"
     saved = {p.name: p.read_bytes() for p in best.iterdir()}
     assert first.best_val_bpd is not None and load_model(best, device="cpu").metadata["training"]["step"] in (10, 20)
@@ -313,3 +314,5 @@ def test_resume_keeps_the_best_checkpoint_when_the_next_evaluation_is_worse(tmp_
     assert second.best_val_bpd == pytest.approx(first.best_val_bpd)
     assert {p.name: p.read_bytes() for p in best.iterdir()} == saved, "best/ was replaced by a worse model"
     assert load_model(second.run_dir / "latest", device="cpu").metadata["metrics"]["best_val_bpd"] == pytest.approx(first.best_val_bpd)
+    record = json.loads((second.run_dir / "run.json").read_text())  # the run's record counts the sessions
+    assert record["started"] == started and record["sessions"] == 2 and "resumed" in record
