@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write every mutant and its outcome here")
     ap.add_argument("--list", action="store_true", help="only list the chosen mutants")
     args = ap.parse_args(argv)
+
+    def interrupted(signum, frame):  # a kill restores the file being mutated, like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
 
     results: list[Mutant] = []
     for target in args.only or list(TARGETS):

@@ -77,3 +77,41 @@ def test_the_worker_gives_up_a_stale_render_in_every_burst_not_only_the_first(qt
         assert delivered[-2:] == [b, c], f"burst {burst}: {delivered}"
         assert worker.renders_abandoned == expected_abandoned, f"burst {burst}: the stale render was finished"
     assert worker.render_count == 1 + 2 * 3
+
+
+class SteppingEngine(GatedEngine):
+    """A long job (principal directions) that reports progress step after step until cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def principal(self, k, samples, temperature, seed, progress=None, cancel=None):
+        for i in range(100_000):
+            self.steps = i
+            progress(i, 100_000, "sampling")  # the worker's progress callback raises when cancelled
+            if i == 1:
+                self.starts.put("principal")
+            assert self.go.acquire(timeout=30) if i == 2 else True
+        return "finished"
+
+
+def test_a_cancelled_command_is_reported_as_cancelled_not_as_an_error(qtbot):
+    engine = SteppingEngine()
+    host = WorkerHost(engine_factory=lambda: engine)
+    failed: list[tuple] = []
+    done: list[tuple] = []
+    host.worker.command_failed.connect(lambda *a: failed.append(a))
+    host.worker.command_done.connect(lambda *a: done.append(a))
+    try:
+        job = host.worker.submit("principal", k=2)
+        assert engine.starts.get(timeout=30) == "principal"
+        host.worker.cancel(job)
+        engine.go.release()
+        qtbot.waitUntil(lambda: bool(failed or done), timeout=WAIT_MS)
+        assert done == [] and failed == [(job, "principal", "cancelled", True)]
+        assert engine.steps < 100  # it stopped at its next check
+    finally:
+        for _ in range(4):
+            engine.go.release()
+        assert host.shutdown(), "the worker thread did not stop"
