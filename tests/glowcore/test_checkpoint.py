@@ -251,3 +251,46 @@ def test_config_json_path_resolves_to_its_folder(model: Glow, tmp_path: Path) ->
     path = _saved(model, tmp_path)
     assert load_model(path / "config.json", device="cpu").config == model.config
     assert resolve_model_path(path) == path
+
+
+class _MarkerPayload:
+    """Unpickling this creates ``marker`` (a stand-in for any code an attacker would run)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "torch.save"])
+def test_a_config_naming_a_pickled_weights_file_is_refused_unread(model: Glow, tmp_path: Path, fmt: str) -> None:
+    """A model folder whose config.json names ``model.pt`` (with a matching size and checksum, as
+    an attacker would write it): refused with an error naming the file, and the pickle's payload
+    never runs (loading it with ``torch.load(weights_only=False)`` would run it)."""
+    import hashlib
+
+    folder = tmp_path / "m"
+    save_model(model, folder)
+    marker = tmp_path / "pwned"
+    weights = folder / "model.pt"
+    if fmt == "pickle":
+        weights.write_bytes(pickle.dumps(_MarkerPayload(marker), protocol=2))
+    else:
+        torch.save(_MarkerPayload(marker), weights)
+    (folder / "model.safetensors").unlink()
+    data = weights.read_bytes()
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["weights"] = {**cfg["weights"], "file": "model.pt", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    for target in (folder, folder / "config.json"):
+        with pytest.raises(CheckpointError, match="model.pt") as info:
+            load_model(target, device="cpu")
+        assert "safetensors" in str(info.value) or "pickle" in str(info.value), str(info.value)
+        assert not marker.exists(), "the pickled payload ran while loading the model"
+    # the payload is live: unpickling the file the way a careless loader would creates the marker
+    if fmt == "pickle":
+        pickle.loads(data).close()
+    else:
+        torch.load(weights, weights_only=False).close()
+    assert marker.exists()

@@ -176,3 +176,59 @@ def test_actnorm_follows_a_loaded_initialized_flag() -> None:
     y, _ = layer(torch.randn(32, 2, 3, 3) * 4 - 3)
     assert bool(layer.initialized)
     assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(2), atol=1e-4)
+
+
+def test_affine_reverse_bounds_the_scale_below_by_min_scale() -> None:
+    """Where the coupling network asks for a scale far below ``min_scale``, ``reverse`` divides by
+    ``min_scale`` exactly (1 / sigmoid(min_raw) = 1 / min_scale), not by the tiny scale: with the
+    floor gone, the division blows a small input up to the activation bound, which the final
+    ``nan_to_num`` + clamp would otherwise hide."""
+    layer = make("affine").eval()
+    with torch.no_grad():
+        layer.net.out.conv.weight.zero_()  # shift 0 and raw -60 everywhere: scale = sigmoid(-58)
+        layer.net.out.conv.bias.zero_()
+        layer.net.out.logs.zero_()  # (the output scale exp(3 logs) is 1)
+        layer.net.out.conv.bias[C // 2 :] = -60.0
+    y = _x() * 1e-3
+    x = layer.reverse(y)
+    half = C // 2
+    torch.testing.assert_close(x[:, :half], y[:, :half], rtol=0, atol=0)
+    expected = y[:, half:] / AffineCoupling.min_scale
+    torch.testing.assert_close(x[:, half:], expected, rtol=1e-6, atol=1e-9)
+    assert x.abs().max() < 0.1 * AffineCoupling.max_abs_activation  # nowhere near the clamp
+    # above the floor the scale is the network's own: raw -3 + 2 gives sigmoid(-1)
+    with torch.no_grad():
+        layer.net.out.conv.bias[C // 2 :] = -3.0
+    x = layer.reverse(y)
+    torch.testing.assert_close(x[:, half:], y[:, half:] / torch.sigmoid(torch.tensor(-1.0, dtype=torch.float64)), rtol=1e-9, atol=0)
+
+
+def test_actnorm_initialisation_gives_zero_mean_and_unit_variance_on_a_small_batch() -> None:
+    """Eight values per channel: the population (biased) variance, as the data-dependent init
+    promises; the sample variance would leave a standard deviation of sqrt(7/8)."""
+    layer = ActNorm(2).train()
+    x = torch.randn(2, 2, 2, 2, generator=torch.Generator().manual_seed(4)) * 3 + 1
+    y, _ = layer(x)
+    torch.testing.assert_close(y.mean((0, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.transpose(0, 1).reshape(2, -1).std(1, unbiased=False), torch.ones(2), atol=0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("coupling", ["additive", "affine"])
+def test_a_flow_step_under_autocast_keeps_its_invertible_arithmetic_in_float32(coupling: str) -> None:
+    """Training with --precision bf16 runs the networks under autocast; the 1x1 convolution's
+    weights (an LU product) and log-determinant must still be computed in float32. With the coupling
+    network's output layer at zero (its initial state), the step is ActNorm + 1x1 conv + identity,
+    so under autocast it must give the float32 result."""
+    torch.manual_seed(0)
+    step = _randomize(FlowStep(C, 8, coupling, True)).train()
+    with torch.no_grad():
+        step.coupling.net.out.conv.weight.zero_()
+        step.coupling.net.out.conv.bias.zero_()
+    x = torch.randn(2, C, H, W, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        y32, ld32 = step(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, ld = step(x)
+    assert y.dtype == torch.float32 and ld.dtype == torch.float32
+    torch.testing.assert_close(y, y32, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(ld, ld32, atol=1e-5, rtol=1e-6)

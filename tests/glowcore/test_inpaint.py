@@ -167,3 +167,31 @@ def test_poisson_blend_removes_a_colour_offset_and_keeps_the_border():
     assert blended_err < 0.3 * pasted_err
     offset = poisson_blend(y + 0.2, y, hole)  # a pure offset is removed exactly
     assert torch.allclose(offset, y, atol=1e-4)
+
+
+def test_paste_blend_keeps_the_known_pixels_and_pastes_the_decoding_into_the_hole():
+    """``blend="paste"``: the decoding inside the hole, the input's own values outside it, bit for
+    bit. The decoding differs from the input outside the hole too (the hole's latent cells were
+    reset and optimised), so returning it unpasted would change known pixels."""
+    model = untrained_model()
+    hole = torch.from_numpy(HOLE)
+    image = gradient_images(1, seed=1)[0]
+    out = inpaint(model, image, HOLE, candidates=3, steps=4, blend="paste")
+    for candidate in to_uint8(out):
+        assert np.array_equal(candidate[~HOLE], image[~HOLE])
+    x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(5))
+    pasted = inpaint(model, x, HOLE, candidates=2, steps=2, blend="paste")
+    blended = inpaint(model, x, HOLE, candidates=2, steps=2)  # the same latents, Poisson-blended
+    for i in range(2):
+        assert torch.equal(pasted[i][:, ~hole], x[:, ~hole])
+        assert torch.equal(blended[i][:, ~hole], x[:, ~hole])
+        # inside the hole: the decoding as it is, which the gradient-domain blend changes
+        assert not torch.equal(pasted[i][:, hole], blended[i][:, hole])
+        assert not torch.equal(pasted[i][:, hole], x[:, hole])
+
+
+@pytest.mark.parametrize("temperature", [0, -0.5, float("nan"), float("inf"), "0.7"])
+def test_a_temperature_that_is_not_a_positive_number_is_refused(temperature):
+    model = untrained_model()
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        inpaint(model, gradient_images(1, seed=1)[0], HOLE, candidates=1, steps=1, temperature=temperature)

@@ -164,12 +164,16 @@ def test_bits_per_dim_accounting_matches_the_probability_mass(n_bits: int) -> No
 
 
 def test_bits_per_dim_of_uniform_noise_is_about_n_bits_under_a_flat_model() -> None:
-    # A 1-bit image has at most 1 bit per dimension of information: a fitted model cannot need more
-    # than ~1 bit/dim for data it has seen many times; here we check the scale of the numbers.
+    # Fair random bits hold exactly 1 bit/dim: no model can code them in less on average (cross-
+    # entropy >= entropy, and the dequantised bound is >= the discrete one), and the uniform model
+    # on [-0.5, 0.5]^D needs exactly 1. This near-identity flow pays a little more (measured 1.38-1.41
+    # over data and noise seeds); a wrong bin count or log base leaves [1, 2] (256 bins: +7; no
+    # D log(2**n_bits) term: -1; nats: x0.69).
     model = tiny(image_size=8, channels=1, n_bits=1).eval()
-    x = (torch.rand(8, 1, 8, 8) > 0.5).float()
-    bpd = model.bits_per_dim(x).mean().item()
-    assert 0.0 < bpd < 8.0
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(64, 1, 8, 8, generator=g) > 0.5).float()
+    bpd = model.bits_per_dim(x, generator=g).mean().item()
+    assert 1.0 < bpd < 2.0
 
 
 @pytest.mark.parametrize(

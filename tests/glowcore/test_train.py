@@ -259,6 +259,8 @@ def test_learning_rate_schedules() -> None:
     const = TrainConfig(data="x", out="y", lr=1e-3, warmup=10)
     assert learning_rate(const, 0) == pytest.approx(1e-4)
     assert learning_rate(const, 9) == learning_rate(const, 5000) == pytest.approx(1e-3)
+    limited = TrainConfig(data="x", out="y", lr=1e-3, warmup=10, max_steps=100)  # a step limit does not make it decay
+    assert learning_rate(limited, 50) == learning_rate(limited, 99) == pytest.approx(1e-3)
     cos = TrainConfig(data="x", out="y", lr=1e-3, warmup=10, lr_schedule="cosine", lr_min=1e-5, max_steps=110)
     assert learning_rate(cos, 10) == pytest.approx(1e-3)
     assert learning_rate(cos, 60) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)
@@ -275,3 +277,42 @@ def test_a_resumed_run_can_switch_to_cosine_decay(tmp_path: Path) -> None:
     assert res.step == 12
     lrs = [m["lr"] for m in res.metrics]
     assert lrs[-1] < 2e-3 * 0.1
+
+
+def _picture_folder(root: Path, noise: bool) -> Path:
+    """60 small PNGs: smooth colour patterns, or (same names) uniform noise, which a model trained
+    on the patterns finds far less likely."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:16, 0:16]
+    for i in range(60):
+        if noise:
+            img = rng.integers(0, 256, (16, 16, 3))
+        else:
+            base = rng.integers(0, 255, 3)
+            img = (base[None, None, :] * 0.5 + (np.sin(xx / (2 + i % 5))[..., None] * 60 + yy[..., None] * 3)).clip(0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(root / f"{i:03d}.png")
+    return root
+
+
+def test_resume_keeps_the_best_checkpoint_when_the_next_evaluation_is_worse(tmp_path: Path) -> None:
+    """The best validation bits/dim so far survives a resume: an evaluation after it that is worse
+    than the best before it must not replace ``best/``. (Here the data folder, which may change
+    between sessions, now holds noise with the same file names, so the next figure is worse.)"""
+    smooth = _picture_folder(tmp_path / "smooth", noise=False)
+    noisy = _picture_folder(tmp_path / "noisy", noise=True)
+    kw = dict(image_size=16, batch=8, val_images=10, init_batch=32, eval_steps=10)
+    first = train(tiny(tmp_path, data=f"folder:{smooth}", max_steps=20, **kw), log=quiet)
+    started = json.loads((first.run_dir / "run.json").read_text())["started"]
+    best = first.run_dir / "best"
+    saved = {p.name: p.read_bytes() for p in best.iterdir()}
+    assert first.best_val_bpd is not None and load_model(best, device="cpu").metadata["training"]["step"] in (10, 20)
+    second = train(tiny(tmp_path, data=f"folder:{noisy}", max_steps=21, **kw), resume=True, log=quiet)
+    lines = [json.loads(ln) for ln in (second.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["step"] for ln in lines] == [10, 20, 21]
+    assert lines[-1]["val_bpd"] > first.best_val_bpd + 0.5  # the premise: the evaluation after the resume is worse
+    assert second.best_val_bpd == pytest.approx(first.best_val_bpd)
+    assert {p.name: p.read_bytes() for p in best.iterdir()} == saved, "best/ was replaced by a worse model"
+    assert load_model(second.run_dir / "latest", device="cpu").metadata["metrics"]["best_val_bpd"] == pytest.approx(first.best_val_bpd)
+    record = json.loads((second.run_dir / "run.json").read_text())  # the run's record counts the sessions
+    assert record["started"] == started and record["sessions"] == 2 and "resumed" in record
