@@ -32,9 +32,10 @@ __all__ = [
 DEFAULT_FAVOURITES: tuple[str, ...] = ("Smiling", "Young", "Male", "Blond_Hair", "Eyeglasses")
 TEMPERATURE_RANGE: tuple[float, float] = (0.0, 1.2)
 DEFAULT_TEMPERATURE = 0.7
-# the finest half of the levels (texture) sampled cooler than the coarse ones (pose, identity):
-# set by measurement (benchmarks/sample_quality.py, docs/temperature.md)
-DEFAULT_DETAIL_TEMPERATURE = 0.5
+# the temperature of the finest half of the levels (texture): the same as the coarse ones' by
+# default, as measured (docs/sampling.md: a cooler detail temperature lowered both precision and
+# recall of the samples in our classifier's feature space); the Detail slider sets it apart
+DEFAULT_DETAIL_TEMPERATURE = DEFAULT_TEMPERATURE
 MAX_UNDO = 200
 MAX_HISTORY = 60
 

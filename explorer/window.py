@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
         self.detail_slider.sliderPressed.connect(self._on_temp_pressed)
         self.detail_slider.sliderReleased.connect(self.state.end_gesture)
         tb.addWidget(self.detail_slider)
-        self.detail_label = QLabel("0.50")
+        self.detail_label = QLabel("0.70")
         self.detail_label.setProperty("role", "value")
         self.detail_label.setFixedWidth(44)
         tb.addWidget(self.detail_label)
