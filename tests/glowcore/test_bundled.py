@@ -12,7 +12,7 @@ from PIL import Image
 import glowcore
 from glowcore.checkpoint import bundled_model_names
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celeba64"
+from ..testdata import CELEBA64 as DATA, needs_shared
 
 
 def test_bundled_model_is_the_default_and_carries_40_directions() -> None:
@@ -25,6 +25,7 @@ def test_bundled_model_is_the_default_and_carries_40_directions() -> None:
     assert model.metadata["metrics"]["val_bpd"] < 2.0
 
 
+@needs_shared("celeba64")
 def test_bundled_model_round_trips_a_validation_face() -> None:
     model = glowcore.load_model(device="cpu")
     lines = (DATA / "list_eval_partition.txt").read_text().split("\n")
