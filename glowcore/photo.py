@@ -367,7 +367,10 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         raise FileNotFoundError(f"{root}: no such folder")
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    from .walk import list_files  # (each real file once, loops of links not followed)
+
+    files = [root / f for f in list_files(root, lambda f: Path(f).suffix.lower() in IMAGE_SUFFIXES)]
+    files = [p for p in files if p.is_file()]
     if not files:
         raise ValueError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files

@@ -94,3 +94,20 @@ def temperature(value: float, what: str = "--temperature") -> float:
 
 def seed(value: int, what: str = "--seed") -> int:
     return check_seed(value, what)
+
+
+def check_model_decodes(model, where) -> None:
+    """Refuse a model whose weights, though finite, blow up: decoding its mean latent (the most
+    typical face) gives mostly non-finite or far-out pixels, which the damped decoding would turn
+    into flat grey or two-colour pictures. (A sane model: none; measured on the bundled model and
+    the tests' models.)"""
+    import torch
+
+    from ..stable import blown_pixels
+
+    with torch.inference_mode():
+        raw = model.reverse(model.sample_latent(1, 0.0, 0))
+    share = float(blown_pixels(raw).float().mean())
+    if share > 0.5:
+        raise ValueError(f"{where}: the model's weights blow up: decoding its mean latent gives non-finite or far-out values "
+                         f"in {share:.0%} of the pixels; its pictures would be flat grey or noise")

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..grid import save_grid
     from ..grid import image_format
     from ._common import inputs_to_latent, save_latents
-    from ._guard import check_outputs, model_files, temperature
+    from ._guard import check_model_decodes, check_outputs, model_files, temperature
 
     temperature(args.temperature)
     if args.scale < 1:
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         image_format(args.out)
         check_outputs([args.out, args.latent_out], [args.image, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    if not args.list:
+        check_model_decodes(model, model.source_path)
     if args.list:
         names = sorted(model.directions)
         if not names:

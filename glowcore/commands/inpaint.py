@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..photo import crop_like, frame_photo
     from ..limits import MAX_CANDIDATES
     from ._common import console, output_path
-    from ._guard import check_outputs, model_files, seed, temperature
+    from ._guard import check_model_decodes, check_outputs, model_files, seed, temperature
     from ._mask import check_mask
 
     out = output_path(args.out, (".png",), "output")
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = [out] + ([out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(args.candidates)] if args.each else [])
     check_outputs(outputs, [args.image, args.mask, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    check_model_decodes(model, model.source_path)
     size, channels = model.config.image_size, model.config.channels
     framed = frame_photo(args.image, size, not args.no_frame, channels=channels)
     print(framed.message)

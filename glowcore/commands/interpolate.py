@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..video import probe_video, render_morph
     from ..limits import MAX_FPS, MIN_FPS, number_in
     from ._common import console, inputs_to_latent, output_path
-    from ._guard import check_outputs, model_files, temperature
+    from ._guard import check_model_decodes, check_outputs, model_files, temperature
 
     out = output_path(args.out, (".mp4", ".gif", ".webp"), "video")
     if not 2 <= args.frames <= 100_000:
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     temperature(args.temperature)
     check_outputs([out], [*args.keyframes, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    check_model_decodes(model, model.source_path)
     keyframes, names = inputs_to_latent(model, args.keyframes, frame_face=not args.no_frame, temperature=args.temperature)
     if keyframes.batch_size < 2:
         raise ValueError("need at least two keyframes (photos, seed:N, or a latent file holding several)")

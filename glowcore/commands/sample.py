@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..grid import grid_size, image_format
     from ..limits import MAX_SAMPLES, check_output_size
-    from ._guard import check_outputs, model_files, seed, temperature
+    from ._guard import check_model_decodes, check_outputs, model_files, seed, temperature
 
     if not 1 <= args.num * len(args.temperature) <= MAX_SAMPLES:
         raise ValueError(f"--num x temperatures must be from 1 to {MAX_SAMPLES} images, got {args.num} x {len(args.temperature)}")
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     image_format(args.out)
     check_outputs([args.out], model_files(args.model), args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    check_model_decodes(model, model.source_path)
     size = model.config.image_size
     check_output_size(args.out, *grid_size(args.num * len(temps), size, size, args.num, 2, args.scale))
     rows = []
