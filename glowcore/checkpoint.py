@@ -166,7 +166,8 @@ def _config_dict(model: Glow, weights_meta: dict | None) -> dict[str, Any]:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": arch,
-        "preprocessing": {"n_bits": n_bits, "range": [-0.5, 0.5], "dequantization": "uniform"},
+        "preprocessing": {"n_bits": n_bits, "range": [-0.5, 0.5],
+                          "dequantization": "learned (variational)" if model.config.dequant_hidden else "uniform"},
         "latent_dim": model.dim,
         "parameters": model.num_parameters(),
     }

@@ -290,8 +290,15 @@ def test_sigterm_in_training_is_not_success(tmp_path, capsys, monkeypatch):
 
     real = gtrain.train
 
+    sent = []
+
+    def terminate_once(done, total, msg):
+        if done >= 2 and not sent:
+            sent.append(done)
+            os.kill(os.getpid(), signal.SIGTERM)
+
     def terminated_after_two_steps(cfg, **kw):
-        kw["progress"] = lambda done, total, msg: done >= 2 and os.kill(os.getpid(), signal.SIGTERM)
+        kw["progress"] = terminate_once
         return real(cfg, **kw)
 
     monkeypatch.setattr(gtrain, "train", terminated_after_two_steps)
