@@ -307,3 +307,25 @@ def test_sigterm_in_training_is_not_success(tmp_path, capsys, monkeypatch):
                          "--no-progress", "--threads", 1, "--device", "cpu", "--cache-dir", tmp_path / "c")
     assert code == 130 and "done:" not in out and "stopped at step" in out
     assert (tmp_path / "run" / "latest").is_dir()
+
+
+def test_sigterm_during_an_export_leaves_no_temporary_file(tmp_path, model_dir):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out" / "morph.mp4"
+    out.parent.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "glowcore.cli", "interpolate", "seed:1", "seed:2", "--model", str(model_dir),
+                             "--frames", "3000", "--scale", "8", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while proc.poll() is None and not list(out.parent.glob(".morph.mp4*")):
+            time.sleep(0.01)  # (waiting for the temporary file to appear; nothing is timed)
+        assert proc.poll() is None, "the export ended before it could be interrupted"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("glow interpolate: terminated")
+    assert list(out.parent.iterdir()) == []
