@@ -430,7 +430,8 @@ def load_model(
             raise _fail(where, f"direction {name!r} has {vec.numel()} values, expected {model.dim}")
         if not torch.isfinite(vec).all():
             raise _fail(where, f"direction {name!r} contains NaN or infinite values")
-        entry = info.get(name, {})
+        entry = info.get(name)
+        entry = entry if isinstance(entry, dict) else {}  # (odd but harmless: the direction, without its info)
         try:  # the numbers the sliders and edits use: a bad one would stall the window or give grey images
             check_direction_name(name)
             check_direction_info(name, entry)
