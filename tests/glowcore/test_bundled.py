@@ -3,8 +3,6 @@ carries the 40 CelebA directions, samples reproducibly."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from PIL import Image
