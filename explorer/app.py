@@ -16,6 +16,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
 from .icons import icon
+from .qtcheck import explained_startup
 from .theme import apply_theme
 from .window import LINGERING, MainWindow
 
@@ -66,7 +67,8 @@ def make_app(argv: Optional[Sequence[str]] = None) -> QApplication:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``glow-explorer``."""
     args = build_parser().parse_args(argv)
-    app = make_app()
+    with explained_startup():  # Qt's platform-plugin failure: one line naming what to install
+        app = make_app()
     win = MainWindow(args.model, device=args.device, seed=args.seed, threads=requested_threads(args.threads))
     win.show()
     code = int(app.exec())

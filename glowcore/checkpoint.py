@@ -24,6 +24,7 @@ from torch import Tensor
 
 from .dequant import DEQUANT_STEPS
 from .fileio import atomic_path, atomic_write_bytes
+from .limits import check_direction_info, check_direction_name
 from .model import Glow, GlowConfig
 
 __all__ = [
@@ -165,7 +166,8 @@ def _config_dict(model: Glow, weights_meta: dict | None) -> dict[str, Any]:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": arch,
-        "preprocessing": {"n_bits": n_bits, "range": [-0.5, 0.5], "dequantization": "uniform"},
+        "preprocessing": {"n_bits": n_bits, "range": [-0.5, 0.5],
+                          "dequantization": "learned (variational)" if model.config.dequant_hidden else "uniform"},
         "latent_dim": model.dim,
         "parameters": model.num_parameters(),
     }
@@ -428,9 +430,15 @@ def load_model(
             raise _fail(where, f"direction {name!r} has {vec.numel()} values, expected {model.dim}")
         if not torch.isfinite(vec).all():
             raise _fail(where, f"direction {name!r} contains NaN or infinite values")
-        model.directions[name] = vec.float().reshape(-1)
         entry = info.get(name)
-        model.direction_info[name] = dict(entry) if isinstance(entry, dict) else {}
+        entry = entry if isinstance(entry, dict) else {}  # (odd but harmless: the direction, without its info)
+        try:  # the numbers the sliders and edits use: a bad one would stall the window or give grey images
+            check_direction_name(name)
+            check_direction_info(name, entry)
+        except ValueError as e:
+            raise _fail(path / "config.json" if path.is_dir() else path, str(e)) from None
+        model.directions[name] = vec.float().reshape(-1)
+        model.direction_info[name] = dict(entry)
     meta = cfg.get("metadata") or {}
     model.metadata = meta if isinstance(meta, dict) else {}
     model.source_path = path

@@ -277,16 +277,11 @@ def _examples(items: Sequence[str], n: int = 3) -> str:
 
 
 def _list_images(folder: Path) -> list[str]:
-    """Image files under ``folder`` (recursive, sorted, relative POSIX paths; hidden ones skipped)."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel = Path(dirpath).relative_to(folder)
-        for f in filenames:
-            if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS):
-                out.append((rel / f).as_posix())
-    out.sort()
-    return out
+    """Image files under ``folder`` (recursive, sorted, relative POSIX paths; hidden ones skipped;
+    links followed once per real folder and file: :mod:`glowcore.walk`)."""
+    from .walk import list_files
+
+    return list_files(folder, lambda f: f.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def _held_out(n: int, fraction: float = VAL_FRACTION) -> np.ndarray:

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from .images import to_tensor
+from .limits import check_direction_info, check_direction_name
 from .model import Glow, Latent
 from .progress import CancelToken, ProgressFn, check_cancel, report
 
@@ -161,11 +162,7 @@ def _labels_matrix(labels: Any, n: int, names: Sequence[str]) -> np.ndarray:
 
 
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise ValueError(f"a direction name must be a non-empty string without surrounding spaces, got {name!r}")
-    if "=" in name or any(ord(ch) < 32 for ch in name):
-        raise ValueError(f"a direction name may not contain '=' or control characters: {name!r}")
-    return name
+    return check_direction_name(name)
 
 
 def _finish(vec_unit: Tensor, mu_pos: Tensor, mu_neg: Tensor, boundary: float | None) -> tuple[Tensor, dict]:
@@ -430,11 +427,7 @@ def add_directions(
         if not torch.isfinite(v).all():
             raise ValueError(f"direction {name!r} contains NaN or infinite values")
         meta = dict(info.get(name, {})) if per_name else dict(info or {})  # type: ignore[union-attr]
-        for key in ("scale", "center", "scale_neg"):
-            if key in meta and not (isinstance(meta[key], (int, float)) and not isinstance(meta[key], bool) and math.isfinite(meta[key])):
-                raise ValueError(f"direction {name!r}: info[{key!r}] must be a finite number, got {meta[key]!r}")
-        if "scale_neg" in meta and not meta["scale_neg"] > 0:
-            raise ValueError(f"direction {name!r}: info['scale_neg'] must be > 0, got {meta['scale_neg']!r}")
+        check_direction_info(name, meta)
         staged[name] = (v.clone(), meta)
     for name, (v, meta) in staged.items():
         model.directions[name] = v

@@ -64,9 +64,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             os.fsync(fh.fileno())
         os.chmod(tmp_path, mode)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:  # e.g. the disk is full
+            raise type(e)(e.errno, f"cannot write {target}: {e.strerror or e}") from None
         raise
 
 

@@ -111,6 +111,8 @@ def load_mask(mask: Any, height: int, width: int) -> np.ndarray:
             raise FileNotFoundError(f"{p}: no such mask file")
         if p.is_dir():
             raise ValueError(f"{p}: the mask is a folder, not an image")
+        if not p.is_file():  # a pipe or a device would block or never end
+            raise ValueError(f"{p}: the mask is not a regular file (a pipe or a device?)")
         try:
             with Image.open(p) as im:
                 if im.width * im.height > MAX_PIXELS:

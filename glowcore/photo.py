@@ -126,6 +126,8 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
                 raise FileNotFoundError(f"{p}: no such file")
             if p.is_dir():
                 raise ValueError(f"{p}: is a folder, not an image")
+            if not p.is_file():  # a pipe or a device would block or never end
+                raise ValueError(f"{p}: is not a regular file (a pipe or a device?), not an image")
             fp: Any = p
         elif isinstance(source, (bytes, bytearray, memoryview)):
             fp = io.BytesIO(bytes(source))
@@ -367,7 +369,10 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         raise FileNotFoundError(f"{root}: no such folder")
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    from .walk import list_files  # (each real file once, loops of links not followed)
+
+    files = [root / f for f in list_files(root, lambda f: Path(f).suffix.lower() in IMAGE_SUFFIXES)]
+    files = [p for p in files if p.is_file()]
     if not files:
         raise ValueError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files

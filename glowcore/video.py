@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .fileio import atomic_path, check_writable
+from .limits import MAX_FPS, MIN_FPS, number_in
 from .progress import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = ["FORMATS", "FILTERS", "VideoInfo", "upscale", "export_video", "render_morph", "probe_video"]
@@ -215,8 +216,7 @@ def export_video(
     path = Path(path)
     fmt = _format_of(path, format)
     check_writable(path)  # before any frame is rendered: a missing or unwritable folder, a folder
-    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    fps = number_in("fps", fps, MIN_FPS, MAX_FPS)  # far outside, MP4 time stamps collapse (every dts 0)
     if fmt == "gif" and fps > 50:
         raise ValueError(f"GIF cannot play faster than 50 fps in most viewers (asked for {fps:g}); use MP4 or WebP")
     if not isinstance(scale, (int, np.integer)) or not 1 <= scale <= 64:

@@ -69,6 +69,7 @@ def load_latents(path: str | os.PathLike, model):
 def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, temperature: float = 0.7, quiet: bool = False):
     """Turn command-line inputs into one :class:`Latent`: photos (framed and encoded), latent
     files (``.npz`` from ``glow encode``, every item) and ``seed:N`` (a sample at ``temperature``)."""
+    from ..limits import check_seed
     from ..model import Latent
     from ..photo import load_photo
 
@@ -79,6 +80,7 @@ def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, tempe
                 seed = int(item[5:])
             except ValueError:
                 raise ValueError(f"{item!r}: expected seed:N with an integer N") from None
+            check_seed(seed, item)
             parts.append(model.sample_latent(1, temperature, seed))
             names.append(item)
         elif item.lower().endswith(LATENT_SUFFIX):

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pca", type=int, default=None, metavar="K", help="fit the K principal directions pc1..pcK of --data (or --positive) encodings")
     p.add_argument("--prefix", default="", help="prefix for the stored names (e.g. 'lr_' to keep both methods)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
-    p.add_argument("-o", "--out", default=None, help="save the model with its directions here (default: update MODEL in place)")
+    p.add_argument("-o", "--out", default=None, help="save the model with its directions here (default: update MODEL in place; required for the bundled model)")
     p.add_argument("--list", action="store_true", help="list the model's directions and exit")
     p.add_argument("--remove", nargs="+", default=None, metavar="NAME", help="remove these directions")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit's subset and the PCA (default 0)")
@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         _list(model)
         return 0
+    from ._guard import check_outputs, inside_package
+
+    if args.out is None and inside_package(path) is not None:
+        raise ValueError(f"{path} is part of the installed package, which no command changes: give --out FOLDER to save a copy with the changes")
+    check_outputs([args.out], [])
     if args.remove:
         mode = "--remove"
     elif args.pca is not None:

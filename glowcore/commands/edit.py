@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..limits import MAX_AMOUNT
 from ._common import add_model_args
+from ._guard import add_overwrite_arg
 
 
 def _amount(text: str) -> tuple[str, float]:
@@ -16,8 +18,8 @@ def _amount(text: str) -> tuple[str, float]:
         amount = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"amount of {name!r} must be a number, got {value!r}") from None
-    if amount != amount or amount in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"amount of {name!r} must be finite, got {value!r}")
+    if not abs(amount) <= MAX_AMOUNT:  # (NaN too) far beyond, faces turn to two-colour noise
+        raise argparse.ArgumentTypeError(f"amount of {name!r} must be a number from -{MAX_AMOUNT:g} to {MAX_AMOUNT:g}, got {value!r}")
     return name.strip(), amount
 
 
@@ -55,6 +57,7 @@ def add_parser(sub) -> None:
     p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N inputs (default 0.7)")
     p.add_argument("--latent-out", default=None, help="also save the edited latent(s) as .npz")
     p.add_argument("--list", action="store_true", help="list the model's directions and exit")
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -64,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_model
     from ..directions import edit, project
     from ..grid import save_grid
+    from ..grid import image_format
     from ._common import inputs_to_latent, save_latents
+    from ._guard import check_model_decodes, check_outputs, model_files, temperature
 
+    temperature(args.temperature)
+    if args.scale < 1:
+        raise ValueError(f"--scale must be at least 1, got {args.scale}")
+    if not args.list:
+        image_format(args.out)
+        check_outputs([args.out, args.latent_out], [args.image, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    if not args.list:
+        check_model_decodes(model, model.source_path)
     if args.list:
         names = sorted(model.directions)
         if not names:
@@ -96,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         out = model.decode(edited)
         if args.compare:
             out = torch.cat([model.decode(latent[:1]), out])
-    save_grid(out, args.out, ncol=out.shape[0], scale=args.scale)
+    save_grid(out, args.out, ncol=out.shape[0], scale=args.scale, finite=True)
     before = project(model, latent[:1], list(amounts) + fixed)
     after = project(model, edited[-1:], list(amounts) + fixed)
     for nm in list(amounts) + fixed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_model_args, console
+from ._guard import add_overwrite_arg
 
 
 def add_parser(sub) -> None:
@@ -21,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-frame", action="store_true", help="centre-crop instead of looking for a face")
     p.add_argument("--framed", default=None, help="also save the framed photos as a PNG grid")
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -34,9 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from ..images import to_tensor
     from ..model import Latent
     from ..photo import list_images, load_photo
+    from ..grid import image_format
     from ._common import output_path, save_latents
+    from ._guard import check_outputs, model_files
 
     out = output_path(args.out, (".npz",), "latent file")
+    if args.framed:
+        image_format(args.framed)
+    check_outputs([out, args.framed], [*args.images, *model_files(args.model)], args.overwrite_input)
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     files: list[Path] = []

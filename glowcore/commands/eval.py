@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 
 def add_parser(sub) -> None:
@@ -12,7 +13,8 @@ def add_parser(sub) -> None:
         description="Measure a model's bits/dim on a split of a data set, with fixed dequantisation noise (the same "
         "figure on every run). For a model with a learned dequantiser, also the bound under uniform noise.",
     )
-    p.add_argument("model", nargs="?", default=None, help="model folder, .safetensors file or bundled name (default: the bundled face model)")
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL", help="model folder, .safetensors file or bundled name (default: the bundled face model)")
+    p.add_argument("--model", dest="model_opt", default=None, metavar="MODEL", help="same as MODEL (as every command takes it)")
     p.add_argument("--data", required=True, metavar="SPEC", help="data set spec: celeba:PATH, folder:PATH or fashion-mnist[:PATH]")
     p.add_argument("--split", default="val", choices=["train", "val", "test", "all"], help="which split (default val)")
     p.add_argument("--images", type=int, default=0, help="the first N images of the split (default: all)")
@@ -32,12 +34,13 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..evaluate import evaluate_bits_per_dim
     from ..progress import ConsoleProgress
+    from .info import pick_model
 
     if args.images < 0:
         raise ValueError(f"--images must be >= 0 (0: the whole split), got {args.images}")
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
-    model = load_model(args.model, device=args.device).eval()
+    model = load_model(pick_model(args), device=args.device).eval()
     c = model.config
     data = load_dataset(args.data, c.image_size, args.split, cache_dir=args.cache_dir,
                         progress=None if args.json else ConsoleProgress("caching images", unit="images"))
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     ev = evaluate_bits_per_dim(model, data.images, np.arange(n), batch_size=args.batch, generator=gen, progress=bar)
     if bar is not None:
         bar.close()
+    if not math.isfinite(ev.bits_per_dim):
+        raise ValueError(f"bits/dim is not finite ({ev.bits_per_dim}): the model's weights blow up on {args.data} [{args.split}]")
     if args.json:
         print(json.dumps({"bits_per_dim": ev.bits_per_dim, "uniform_noise": ev.uniform_noise, "images": ev.images,
                           "n_bits": ev.n_bits, "split": args.split, "data": args.data}))

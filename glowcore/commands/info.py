@@ -6,9 +6,17 @@ import argparse
 import json
 
 
+def pick_model(args: argparse.Namespace):
+    """MODEL or --model (the same one if both are given)."""
+    if args.model and args.model_opt and args.model != args.model_opt:
+        raise ValueError("give the model either as MODEL or as --model, not two different ones")
+    return args.model or args.model_opt
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="describe a model", description="Print a model's architecture, size, bits/dim and directions.")
-    p.add_argument("model", nargs="?", default=None, help="model folder, .safetensors file or bundled name (default: the bundled face model)")
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL", help="model folder, .safetensors file or bundled name (default: the bundled face model)")
+    p.add_argument("--model", dest="model_opt", default=None, metavar="MODEL", help="same as MODEL (as every command takes it)")
     p.add_argument("--json", action="store_true", help="print the model's config as JSON")
     p.set_defaults(func=run)
 
@@ -16,7 +24,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_model, read_config, resolve_model_path
 
-    path = resolve_model_path(args.model)
+    path = resolve_model_path(pick_model(args))
     model = load_model(path, device="cpu")
     if args.json:
         print(json.dumps(read_config(path), indent=2))

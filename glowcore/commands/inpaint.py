@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_model_args
-from .edit import _box, _refuse_overwrite
+from ._guard import add_overwrite_arg
+from .edit import _box
 
 
 def add_parser(sub) -> None:
@@ -19,7 +20,8 @@ def add_parser(sub) -> None:
         "over the original photo (it is framed the same way) or at the model's size.",
     )
     p.add_argument("image", help="photo to complete")
-    p.add_argument("--mask", required=True, help="mask image: painted (white, or opaque over transparency) = to fill")
+    p.add_argument("--mask", required=True, help="mask image, the photo's size or the model's: light pixels (gray >= 128), "
+                   "or opaque ones over transparency, are filled; dark or transparent ones are kept")
     add_model_args(p)
     p.add_argument("--candidates", type=int, default=4, help="number of completions (default 4)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 20 for map, 15 for lbfgs)")
@@ -32,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face (implies --face-only)")
     p.add_argument("--face-only", action="store_true", help="write model-size faces even when the mask covers the full photo")
     p.add_argument("--box", type=_box, default=None, metavar="X,Y,W,H", help="the face's box in photo pixels, when none is found")
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -46,19 +49,29 @@ def run(args: argparse.Namespace) -> int:
     from ..images import to_tensor
     from ..inpaint import inpaint, load_mask
     from ..photo import crop_like, frame_photo
+    from ..limits import MAX_CANDIDATES
     from ._common import console, output_path
+    from ._guard import check_model_decodes, check_outputs, model_files, seed, temperature
+    from ._mask import check_mask
 
     out = output_path(args.out, (".png",), "output")
-    if args.candidates < 1:
-        raise ValueError("--candidates must be at least 1")
-    _refuse_overwrite(args.image, args.out)
+    if not 1 <= args.candidates <= MAX_CANDIDATES:
+        raise ValueError(f"--candidates must be from 1 to {MAX_CANDIDATES}, got {args.candidates}")
+    if args.scale < 1:
+        raise ValueError(f"--scale must be at least 1, got {args.scale}")
+    temperature(args.temperature)
+    seed(args.seed)
+    outputs = [out] + ([out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(args.candidates)] if args.each else [])
+    check_outputs(outputs, [args.image, args.mask, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    check_model_decodes(model, model.source_path)
     size, channels = model.config.image_size, model.config.channels
     if not (args.face_only or args.no_frame) and channels == 3 and _inpaint_full_size(args, model, out):
         return 0
     framed = frame_photo(args.image, size, not args.no_frame, channels=channels)
     print(framed.message)
     mask_path = Path(args.mask)
+    check_mask(mask_path, framed.source_size, size)
     mask_size = _image_size(mask_path)
     if mask_size is not None and mask_size == framed.source_size and mask_size != (size, size):
         # painted over the original photo: crop it like the photo
@@ -67,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         mask = load_mask(mask_path, size, size)
     print(f"mask: {int(mask.sum())} of {mask.size} pixels to fill")
+    if not mask.any():
+        raise ValueError(f"{mask_path}: nothing to fill: no pixel of the mask is light (gray >= 128) or opaque")
+    if mask.all():
+        print("mask: every pixel is to be filled, nothing of the photo is kept (the candidates are samples)")
     bar = console("inpainting")
     try:
         result = inpaint(model, framed.image, mask, candidates=args.candidates, steps=args.steps, temperature=args.temperature,
@@ -75,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     x = to_tensor(framed.image, channels).to(result.device)
     shown = torch.where(torch.from_numpy(mask).to(result.device), torch.ones_like(x), x)
-    save_grid(torch.cat([shown, result]), out, ncol=args.candidates + 1, scale=args.scale)
+    save_grid(torch.cat([shown, result]), out, ncol=args.candidates + 1, scale=args.scale, finite=True)
     print(f"wrote {out}: masked input, then {args.candidates} candidate(s), best first")
     if args.each:
         for i in range(args.candidates):
@@ -87,8 +104,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _image_size(path) -> tuple[int, int] | None:
     """An image file's (width, height), or None when it cannot be read (load_mask then explains)."""
+    from pathlib import Path
+
     from PIL import Image
 
+    if not Path(path).is_file():
+        return None
     try:
         with Image.open(path) as im:
             return im.size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_model_args
+from ._guard import add_overwrite_arg
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--filter", choices=("smooth", "nearest"), default="smooth", help="upscale filter (default smooth)")
     p.add_argument("--no-frame", action="store_true", help="centre-crop photos instead of looking for a face")
     p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N keyframes (default 0.7)")
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -37,12 +39,18 @@ def run(args: argparse.Namespace) -> int:
 
     from ..checkpoint import load_model
     from ..video import probe_video, render_morph
+    from ..limits import MAX_FPS, MIN_FPS, number_in
     from ._common import console, inputs_to_latent, output_path
+    from ._guard import check_model_decodes, check_outputs, model_files, temperature
 
     out = output_path(args.out, (".mp4", ".gif", ".webp"), "video")
-    if args.frames < 2:
-        raise ValueError("--frames must be at least 2")
+    if not 2 <= args.frames <= 100_000:
+        raise ValueError(f"--frames must be from 2 to 100000, got {args.frames}")
+    number_in("--fps", args.fps, MIN_FPS, MAX_FPS)
+    temperature(args.temperature)
+    check_outputs([out], [*args.keyframes, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
+    check_model_decodes(model, model.source_path)
     keyframes, names = inputs_to_latent(model, args.keyframes, frame_face=not args.no_frame, temperature=args.temperature)
     if keyframes.batch_size < 2:
         raise ValueError("need at least two keyframes (photos, seed:N, or a latent file holding several)")

@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from ..train import train
 
     cfg, resume = build_config(args)
+    out = Path(str(cfg.out or ".")).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: is a file, not a run folder (--out names the folder of the run)")
     show = getattr(args, "show_progress", True)
     bar = ConsoleProgress("train", unit="steps") if show else None
     data_bar = ConsoleProgress("caching images", unit="images") if show else None
@@ -116,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(cfg, resume=resume, progress=bar, log=log, data_progress=data_bar, handle_signals=True)
     if bar is not None:
         bar.close()
+    if result.interrupted:  # (the run said where it stopped and how to continue)
+        return 130
     if result.val_bpd is not None:
         best = f"{result.best_val_bpd:.4f}" if result.best_val_bpd is not None else "?"
         print(f"done: step {result.step}, val {result.val_bpd:.4f} bits/dim (best {best}); models in {result.run_dir / 'latest'} and {result.run_dir / 'best'}")

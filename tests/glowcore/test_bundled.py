@@ -3,8 +3,6 @@ carries the 40 CelebA directions, samples reproducibly."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,7 @@ from PIL import Image
 import glowcore
 from glowcore.checkpoint import bundled_model_names
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celeba64"
+from ..testdata import CELEBA64 as DATA, needs_shared
 
 
 def test_bundled_model_is_the_default_and_carries_40_directions() -> None:
@@ -31,6 +29,7 @@ def test_bundled_model_is_the_default_and_carries_40_directions() -> None:
     assert 1.0 < bpd < 2.0
 
 
+@needs_shared("celeba64")
 def test_bundled_model_round_trips_a_validation_face() -> None:
     model = glowcore.load_model(device="cpu")
     lines = (DATA / "list_eval_partition.txt").read_text().split("\n")

@@ -20,8 +20,8 @@ from glowcore.data import (
     parse_spec,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-FULL_SAMPLE = SHARED / "celeba_full_sample"
+from ..testdata import FULL_SAMPLE, fake_images, needs_shared, write_fashion_mnist
+
 
 
 def _write_jpeg_with_orientation(path: Path, img: Image.Image, orientation: int) -> None:
@@ -153,8 +153,8 @@ def test_celeba_layout_labels_and_partition(tmp_path: Path) -> None:
     assert parse_spec(str(root)) == ("celeba", root)  # a bare CelebA folder is recognised
 
 
+@needs_shared("celeba_full_sample")
 def test_celeba_full_size_originals_get_the_face_crop(tmp_path: Path) -> None:
-    assert FULL_SAMPLE.is_dir(), f"the shared data folder {FULL_SAMPLE} is part of the test environment"
     ds = load_dataset(f"celeba:{FULL_SAMPLE}", 32, split="all", cache_dir=tmp_path / "c")
     assert len(ds) == 300 and ds.images.shape == (300, 32, 32, 3)
     assert ds.labels.shape == (300, 40) and set(np.unique(ds.labels)) <= {0, 1}
@@ -168,16 +168,32 @@ def test_celeba_full_size_originals_get_the_face_crop(tmp_path: Path) -> None:
     assert len(tr) + len(va) <= 300 and len(tr) > len(va) > 0
 
 
-def test_fashion_mnist_is_padded_one_channel_with_class_labels() -> None:
-    assert Path(FASHION_MNIST_DIR).is_dir(), "Fashion-MNIST is installed by .ci/run (Debian dataset-fashion-mnist)"
-    ds = load_dataset("fashion-mnist", split="val")
-    assert ds.images.shape == (10000, 32, 32, 1) and ds.images.dtype == np.uint8
+def _check_fashion_mnist(spec: str, n_val: int) -> None:
+    ds = load_dataset(spec, split="val")
+    assert ds.images.shape == (n_val, 32, 32, 1) and ds.images.dtype == np.uint8
     assert ds.images[:, :2].max() == 0 and ds.images[:, :, -2:].max() == 0  # zero padding
     assert ds.images[:, 2:30, 2:30].max() == 255
-    assert ds.labels.shape == (10000, 10) and np.all(ds.labels.sum(1) == 1)
+    assert ds.labels.shape == (n_val, 10) and np.all(ds.labels.sum(1) == 1)
     assert ds.label_names[0] == "T-shirt/top" and ds.label_names[9] == "Ankle_boot"
     with pytest.raises(DataError, match="use image size 32"):
-        load_dataset("fashion-mnist", 64)
+        load_dataset(spec, 64)
+
+
+def test_fashion_mnist_is_padded_one_channel_with_class_labels(tmp_path: Path) -> None:
+    root = write_fashion_mnist(tmp_path / "fm", n_train=40, n_test=30)
+    _check_fashion_mnist(f"fashion-mnist:{root}", 30)
+    train_set = load_dataset(f"fashion-mnist:{root}", split="train")
+    x, y = fake_images(40, 0)  # what the files hold: the loader pads by 2 and one-hot encodes
+    np.testing.assert_array_equal(train_set.images[:, 2:30, 2:30, 0], x)
+    np.testing.assert_array_equal(train_set.labels.argmax(1), y)
+    (root / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is missing"):
+        load_dataset(f"fashion-mnist:{root}", split="val")
+
+
+@pytest.mark.skipif(not Path(FASHION_MNIST_DIR).is_dir(), reason=f"Debian's dataset-fashion-mnist is not installed ({FASHION_MNIST_DIR})")
+def test_installed_fashion_mnist_is_read_by_default() -> None:
+    _check_fashion_mnist("fashion-mnist", 10000)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from ..testdata import fashion_spec
+
 SCRIPT = textwrap.dedent(
     """
     import os, sys
@@ -21,7 +23,7 @@ SCRIPT = textwrap.dedent(
     from glowcore.train import TrainConfig, train
 
     out = Path(sys.argv[1])
-    cfg = TrainConfig(data="fashion-mnist", out=str(out / "run"), levels=2, steps=2, hidden=16, batch=32,
+    cfg = TrainConfig(data=sys.argv[2], out=str(out / "run"), levels=2, steps=2, hidden=16, batch=32,
                       lr=2e-3, warmup=5, max_steps=12, val_images=64, init_batch=64, samples=2,
                       threads=1, eval_minutes=60.0, device="cpu")
     res = train(cfg, log=lambda m: None)
@@ -38,7 +40,7 @@ def test_two_gloo_ranks_stay_identical(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path), fashion_spec()],
         env=env, capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -234,7 +234,15 @@ def test_mixed_precision_keeps_the_flow_exact_and_logdets_float32(dtype: torch.d
         back = model.reverse(latent)
         loss = model.bits_per_dim(x + 0.5).mean()
     assert logdet.dtype == torch.float32 and all(t.dtype == torch.float32 for t in latent.levels)
-    assert (back - x).abs().max() < 1e-5  # the low-precision networks are the same function both ways
+    # The low-precision networks are the same function both ways: nearly every pixel comes back to
+    # float32 round-off. Where float32 round-off moves a network input across a rounding boundary of
+    # `dtype`, that pixel's shift/scale differ by about one unit in the last place of a network
+    # output (|s|, |t| below ~1: at most eps/2); measured over 40 inputs, 1.1e-4 (float16) and
+    # 3.5e-4 (bfloat16) on AMD Zen, 4.1e-5 seen on Intel AVX512-FP16. Running the networks at another
+    # precision on the way back puts most pixels off (76% or more beyond 1e-5 over the 40 inputs; on
+    # this input a median error of 3.2e-5 (float16), 2.7e-4 (bfloat16)): the median catches it.
+    err = (back - x).abs()
+    assert err.median() < 1e-5 and err.max() < torch.finfo(dtype).eps / 2
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     _, logdet32 = model(x)

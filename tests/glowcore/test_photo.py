@@ -10,11 +10,20 @@ from PIL import Image
 from glowcore import photo
 from glowcore.photo import frame_photo, load_photo, load_photos, open_image
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from ..testdata import SHARED as DATA, needs_shared
+
 FULL = DATA / "celeba_full_sample" / "img_align_celeba"
 ALIGNED = DATA / "celeba64" / "img_align_celeba"
 CELEBA_BOX = (15, 35, 163, 183)
 SAMPLE = ["000001.jpg", "000652.jpg", "001278.jpg"]
+
+
+def _jpeg(path: Path) -> Path:
+    """A 178x218 JPEG (the size of a CelebA original) that needs no data set."""
+    yy, xx = np.mgrid[0:218, 0:178]
+    arr = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    Image.fromarray(arr).save(path, quality=95)
+    return path
 
 
 def iou(a, b) -> float:
@@ -24,6 +33,8 @@ def iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+@needs_shared("celeba_full_sample")
+@needs_shared("celeba64")
 def test_celeba_originals_are_framed_like_the_training_crop():
     names = sorted(p.name for p in FULL.glob("*.jpg"))[:24]
     ious, errors, centre_errors, found = [], [], [], 0
@@ -48,6 +59,7 @@ def test_celeba_originals_are_framed_like_the_training_crop():
     assert np.mean(errors) < 0.8 * np.mean(centre_errors)
 
 
+@needs_shared("celeba_full_sample")
 def test_a_small_face_in_a_big_photo_is_found_and_framed():
     face = Image.open(FULL / SAMPLE[0]).convert("RGB").resize((178 * 3, 218 * 3), Image.Resampling.BICUBIC)
     canvas = Image.new("RGB", (2400, 1600), (90, 120, 70))
@@ -60,6 +72,7 @@ def test_a_small_face_in_a_big_photo_is_found_and_framed():
     assert iou(framed.box, expected) > 0.75
 
 
+@needs_shared("celeba64")
 def test_already_framed_faces_come_back_unchanged():
     for name in SAMPLE:
         ref = np.asarray(Image.open(ALIGNED / name).convert("RGB"))
@@ -79,7 +92,7 @@ def test_no_face_gives_a_centre_crop_and_says_so(tmp_path):
     expected = np.asarray(Image.fromarray(arr).resize((32, 32), Image.Resampling.BICUBIC, box=(50, 0, 250, 200)))
     assert np.abs(img.astype(int) - expected).max() <= 1
     assert img[:, 0].mean() < 200  # the white margin is not in the crop
-    img2, msg2 = load_photo(FULL / SAMPLE[0], 32, frame_face=False)
+    img2, msg2 = load_photo(_jpeg(tmp_path / "plain.jpg"), 32, frame_face=False)
     assert "framing off" in msg2 and img2.shape == (32, 32, 3)
 
 
@@ -157,14 +170,14 @@ def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path / "notes.jpg").write_text("this is not an image")
     with pytest.raises(ValueError, match="notes.jpg.*not an image"):
         load_photo(tmp_path / "notes.jpg", 64)
-    data = (FULL / SAMPLE[0]).read_bytes()
+    data = _jpeg(tmp_path / "whole.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[:200])
     with pytest.raises(ValueError, match="cut.jpg"):
         load_photo(tmp_path / "cut.jpg", 64)
     with pytest.raises(ValueError, match="folder"):
         load_photo(tmp_path, 64)
     with pytest.raises(ValueError, match="size"):
-        load_photo(FULL / SAMPLE[0], 0)
+        load_photo(tmp_path / "whole.jpg", 0)
 
 
 def test_load_photos_from_a_folder(tmp_path):

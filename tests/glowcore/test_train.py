@@ -19,10 +19,14 @@ from glowcore.flows import ActNorm
 from glowcore.progress import CancelToken
 from glowcore.train import TrainConfig, TrainingError, learning_rate, load_trainer_state, train
 
+from ..testdata import fashion_spec
+
+FASHION = fashion_spec()
+
 
 def tiny(tmp_path: Path, name: str = "run", **kw) -> TrainConfig:
     base = dict(
-        data="fashion-mnist", out=str(tmp_path / name), levels=2, steps=2, hidden=16, batch=32, lr=2e-3, warmup=5,
+        data=fashion_spec(), out=str(tmp_path / name), levels=2, steps=2, hidden=16, batch=32, lr=2e-3, warmup=5,
         val_images=100, init_batch=64, threads=1, samples=4, eval_minutes=60.0, cache_dir=str(tmp_path / "cache"),
         device="cpu",
     )
@@ -51,7 +55,7 @@ def test_fashion_mnist_training_learns_and_writes_a_run(tmp_path: Path) -> None:
     # latest and best are ordinary model folders; best carries its validation bits/dim
     best = load_model(run / "best", device="cpu")
     assert best.metadata["metrics"]["val_bpd"] == pytest.approx(res.best_val_bpd)
-    assert best.metadata["training"]["data"] == "fashion-mnist"
+    assert best.metadata["training"]["data"] == fashion_spec()
     latest = load_model(run / "latest", device="cpu")
     assert latest.metadata["training"]["step"] == 60
     torch.testing.assert_close(latest.state_dict(), res.model.cpu().state_dict())
@@ -197,7 +201,7 @@ def test_a_run_folder_without_a_checkpoint_can_be_started_again(tmp_path: Path) 
 def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
     toml = tmp_path / "run.toml"
     toml.write_text(
-        f'data = "fashion-mnist"\nout = "{tmp_path / "t"}"\ncache-dir = "{tmp_path / "cache"}"\n'
+        f'data = "{fashion_spec()}"\nout = "{tmp_path / "t"}"\ncache-dir = "{tmp_path / "cache"}"\n'
         "[model]\nlevels = 2\nsteps = 1\nhidden = 8\n[optim]\nbatch = 16\nmax-steps = 4\nwarmup = 2\n"
         "[eval]\nval-images = 20\nsamples = 2\ninit-batch = 32\nthreads = 1\n"
     )
@@ -216,15 +220,15 @@ def test_cli_toml_config_and_overrides(tmp_path: Path, capsys) -> None:
     "args, message",
     [
         (["--data", "folder:/nonexistent/faces"], "image folder /nonexistent/faces does not exist"),
-        (["--data", "fashion-mnist", "--image-size", "40", "--levels", "3"], "image size 32"),
-        (["--data", "fashion-mnist", "--levels", "6"], "image_size 32 cannot be halved 6 times"),
-        (["--data", "fashion-mnist", "--batch", "0"], "batch must be a positive integer"),
-        (["--data", "fashion-mnist", "--prior-hidden", "-1"], "prior-hidden must be an integer >= 0"),
-        (["--data", "fashion-mnist", "--dequant-hidden", "-2"], "dequant-hidden must be an integer >= 0"),
-        (["--data", "fashion-mnist", "--resume"], "there is no run to resume"),
+        (["--data", FASHION, "--image-size", "40", "--levels", "3"], "image size 32"),
+        (["--data", FASHION, "--levels", "6"], "image_size 32 cannot be halved 6 times"),
+        (["--data", FASHION, "--batch", "0"], "batch must be a positive integer"),
+        (["--data", FASHION, "--prior-hidden", "-1"], "prior-hidden must be an integer >= 0"),
+        (["--data", FASHION, "--dequant-hidden", "-2"], "dequant-hidden must be an integer >= 0"),
+        (["--data", FASHION, "--resume"], "there is no run to resume"),
         (["--out", "X"], "no data set: give --data"),
-        (["--data", "fashion-mnist", "--lr-schedule", "cosine"], "decays to lr-min at --max-steps: give --max-steps"),
-        (["--data", "fashion-mnist", "--lr-schedule", "cosine", "--max-steps", "10", "--decay-start", "10"], "decay-start (10) must be below max-steps (10)"),
+        (["--data", FASHION, "--lr-schedule", "cosine"], "decays to lr-min at --max-steps: give --max-steps"),
+        (["--data", FASHION, "--lr-schedule", "cosine", "--max-steps", "10", "--decay-start", "10"], "decay-start (10) must be below max-steps (10)"),
     ],
 )
 def test_cli_errors_name_the_problem(tmp_path: Path, capsys, args: list[str], message: str) -> None:

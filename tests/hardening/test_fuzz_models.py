@@ -23,6 +23,7 @@ import glowcore.checkpoint as ckpt
 from glowcore import CheckpointError, Glow, GlowConfig, load_model, save_model
 from glowcore.checkpoint import architecture_size, read_config
 
+from ..testdata import fashion_spec
 from ._common import SCALE, count, fuzz_settings, truncation_points
 
 
@@ -542,7 +543,7 @@ def test_fuzz_malicious_pickles_never_run(saved, tmp_path_factory, monkeypatch: 
         (run / "latest" / name).write_bytes(blob)
         if name != "trainer_state.safetensors":
             (run / "latest" / "trainer_state.safetensors").write_bytes(blob)
-        (run / "run.json").write_text(json.dumps({"config": {"data": "fashion-mnist", "out": str(run), "levels": 2, "steps": 1, "hidden": 4}}))
+        (run / "run.json").write_text(json.dumps({"config": {"data": fashion_spec(), "out": str(run), "levels": 2, "steps": 1, "hidden": 4}}))
         target_file = model_dir / name
         codes = []
         if entry == "load_file":
@@ -561,9 +562,9 @@ def test_fuzz_malicious_pickles_never_run(saved, tmp_path_factory, monkeypatch: 
         elif entry == "cli_sample":
             codes.append(main(["sample", "--model", str(target_file), "-n", "1", "-o", str(case / "s.png")]))
         elif entry == "init_from":
-            codes.append(main(["train", "--data", "fashion-mnist", "--out", str(case / "new"), "--init-from", str(model_dir),
+            codes.append(main(["train", "--data", fashion_spec(), "--out", str(case / "new"), "--init-from", str(model_dir),
                                "--max-steps", "1", "--threads", "1", "--no-progress"]))
-            codes.append(main(["train", "--data", "fashion-mnist", "--out", str(case / "new2"), "--init-from", str(target_file),
+            codes.append(main(["train", "--data", fashion_spec(), "--out", str(case / "new2"), "--init-from", str(target_file),
                                "--max-steps", "1", "--threads", "1", "--no-progress"]))
         elif entry == "resume":
             codes.append(main(["train", "--resume", "--out", str(run), "--threads", "1", "--no-progress"]))

@@ -34,6 +34,7 @@ import glowcore.train as gtrain
 from glowcore import Glow, GlowConfig, load_model, save_model
 from glowcore.train import TrainConfig, load_trainer_state, train
 
+from ..testdata import fashion_spec
 from ._common import LONG, count
 
 KILLS = int(os.environ.get("GLOW_KILLS", "20" if LONG else "5"))
@@ -293,14 +294,14 @@ def test_saving_in_a_loop_killed_at_random_moments(tmp_path: Path, form: str) ->
 
 # ------------------------------------------------------------ random: SIGKILL glow train
 def _train_args(run: Path, cache: Path) -> list[str]:
-    return ["--data", "fashion-mnist", "--out", str(run), "--levels", "2", "--steps", "2", "--hidden", "16",
+    return ["--data", fashion_spec(), "--out", str(run), "--levels", "2", "--steps", "2", "--hidden", "16",
             "--batch", "16", "--lr", "2e-3", "--warmup", "5", "--val-images", "32", "--eval-batch", "32",
             "--init-batch", "64", "--samples", "2", "--eval-minutes", "600", "--eval-steps", "3",
             "--max-steps", str(TRAIN_STEPS), "--threads", "1", "--device", "cpu", "--cache-dir", str(cache), "--no-progress"]
 
 
 def _reference(tmp: Path, cache: Path) -> dict[str, torch.Tensor]:
-    cfg = TrainConfig(data="fashion-mnist", out=str(tmp / "reference"), levels=2, steps=2, hidden=16, batch=16, lr=2e-3,
+    cfg = TrainConfig(data=fashion_spec(), out=str(tmp / "reference"), levels=2, steps=2, hidden=16, batch=16, lr=2e-3,
                       warmup=5, val_images=32, eval_batch=32, init_batch=64, samples=2, eval_minutes=600.0, eval_steps=3,
                       max_steps=TRAIN_STEPS, threads=1, device="cpu", cache_dir=str(cache))
     train(cfg, log=lambda _m: None)
@@ -386,7 +387,7 @@ def test_training_killed_at_random_moments_resumes_exactly(tmp_path: Path) -> No
 
 # ------------------------------------------------------ what a killed run leaves, resumed
 def _tiny_cfg(tmp: Path, **kw) -> TrainConfig:
-    base = dict(data="fashion-mnist", out=str(tmp / "run"), levels=2, steps=1, hidden=8, batch=16, lr=2e-3, warmup=2,
+    base = dict(data=fashion_spec(), out=str(tmp / "run"), levels=2, steps=1, hidden=8, batch=16, lr=2e-3, warmup=2,
                 val_images=16, eval_batch=16, init_batch=32, samples=1, eval_minutes=600.0, eval_steps=3, threads=1,
                 device="cpu", cache_dir=str(tmp / "cache"))
     base.update(kw)
@@ -434,7 +435,7 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path
 def test_absurd_training_architectures_are_refused_at_once(tmp_path: Path, capsys, option: str, message: str) -> None:
     from glowcore.cli import main
 
-    assert main(["train", "--data", "fashion-mnist", "--out", str(tmp_path / "run"), option, "--no-progress"]) == 2
+    assert main(["train", "--data", fashion_spec(), "--out", str(tmp_path / "run"), option, "--no-progress"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run" / "latest").exists()
     count("faults.train.absurd")
