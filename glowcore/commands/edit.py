@@ -92,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give a photo, a latent file or seed:N to edit (or --list)")
     if not args.amounts:
         raise ValueError("nothing to do: give at least one --set NAME=AMOUNT")
-    _refuse_overwrite(args.image, args.out)
     amounts: dict[str, float] = {}
     for name, value in args.amounts:
         amounts[name] = amounts.get(name, 0.0) + value
@@ -128,23 +127,18 @@ def _full_size(args: argparse.Namespace, model) -> bool:
     item = args.image
     if args.face_only or args.no_frame or args.sweep or args.compare or model.config.channels != 3 or item.startswith("seed:") or item.lower().endswith(LATENT_SUFFIX):
         return False
+    from pathlib import Path
+
     from PIL import Image
 
+    if not Path(item).is_file():  # a pipe would block here: the photo loader names the problem
+        return False
     try:
         with Image.open(item) as im:  # reads the header only
             w, h = im.size
     except Exception:  # not a readable image: the model-size path says why
         return False
     return max(w, h) > model.config.image_size
-
-
-def _refuse_overwrite(image: str, out: str) -> None:
-    import os
-    from pathlib import Path
-
-    src, dst = Path(image), Path(out)
-    if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
-        raise ValueError(f"{dst}: refused, the output would overwrite the input photo; choose another -o")
 
 
 def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:

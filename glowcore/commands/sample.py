@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     image_format(args.out)
     check_outputs([args.out], model_files(args.model), args.overwrite_input)
     model = load_model(args.model, device=args.device)
-    detail = None if args.detail_t is None else temperature(args.detail_t)
+    detail = None if args.detail_t is None else temperature(args.detail_t, "--detail-t")
     check_model_decodes(model, model.source_path)
     size = model.config.image_size
     check_output_size(args.out, *grid_size(args.num * len(temps), size, size, args.num, 2, args.scale))

@@ -71,5 +71,5 @@ def test_cli_detail_temperature(tmp_path: Path, model: Glow, capsys) -> None:
     with Image.open(out) as im:
         assert im.size == (3 * 18 + 2, 18 + 2)
     assert main(["sample", "--model", str(tmp_path / "m"), "-t", "0.9", "--detail-t", "nan", "-o", str(tmp_path / "x.png")]) != 0
-    assert "temperature must be a finite number >= 0" in capsys.readouterr().err
+    assert "--detail-t must be a finite number" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
