@@ -31,6 +31,20 @@ def untrained_model(seed: int = 0) -> Glow:
     return model.eval()
 
 
+def saved_model_with_smiling(folder, length: float = 0.1):
+    """An untrained tiny model with one random "Smiling" direction (``length`` x a normal vector),
+    saved in ``folder / "model"``: what the command-line tests edit."""
+    from glowcore import save_model
+    from glowcore.directions import add_directions
+
+    model = untrained_model()
+    vec = length * torch.randn(model.dim, generator=torch.Generator().manual_seed(0))
+    add_directions(model, {"Smiling": vec}, {"method": "mean-diff", "kind": "labels"})
+    path = folder / "model"
+    save_model(model, path)
+    return path
+
+
 @functools.lru_cache(maxsize=1)
 def _trained_state() -> dict:
     threads = torch.get_num_threads()

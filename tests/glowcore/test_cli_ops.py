@@ -2,25 +2,18 @@
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from glowcore import load_model, save_model
 from glowcore.cli import main
-from glowcore.directions import add_directions
 from glowcore.video import probe_video
 
-from .latent_helpers import gradient_images, untrained_model
+from .latent_helpers import gradient_images, saved_model_with_smiling, untrained_model
 
 
 @pytest.fixture()
 def model_dir(tmp_path):
-    model = untrained_model()
-    vec = 0.1 * torch.randn(model.dim, generator=torch.Generator().manual_seed(0))
-    add_directions(model, {"Smiling": vec}, {"method": "mean-diff", "kind": "labels"})
-    path = tmp_path / "model"
-    save_model(model, path)
-    return path
+    return saved_model_with_smiling(tmp_path, 0.1)
 
 
 @pytest.fixture()

@@ -2,25 +2,17 @@
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from glowcore import save_model
 from glowcore.cli import main
-from glowcore.directions import add_directions
 
-from .latent_helpers import untrained_model
+from .latent_helpers import saved_model_with_smiling
 from .test_align import busy
 
 
 @pytest.fixture()
 def model_dir(tmp_path):
-    model = untrained_model()
-    vec = 0.3 * torch.randn(model.dim, generator=torch.Generator().manual_seed(0))
-    add_directions(model, {"Smiling": vec}, {"method": "mean-diff", "kind": "labels"})
-    path = tmp_path / "model"
-    save_model(model, path)
-    return path
+    return saved_model_with_smiling(tmp_path, 0.3)
 
 
 @pytest.fixture()

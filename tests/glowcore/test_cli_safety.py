@@ -19,9 +19,8 @@ from PIL import Image
 import glowcore.checkpoint as ckpt
 from glowcore import load_model, save_model
 from glowcore.cli import main
-from glowcore.directions import add_directions
 
-from .latent_helpers import gradient_images, untrained_model
+from .latent_helpers import gradient_images, saved_model_with_smiling, untrained_model
 
 BUNDLED = ckpt.bundled_models_dir()
 
@@ -44,12 +43,7 @@ def digest(path: Path) -> dict[str, str]:
 
 @pytest.fixture()
 def model_dir(tmp_path):
-    model = untrained_model()
-    vec = 0.1 * torch.randn(model.dim, generator=torch.Generator().manual_seed(0))
-    add_directions(model, {"Smiling": vec}, {"method": "mean-diff", "kind": "labels"})
-    path = tmp_path / "model"
-    save_model(model, path)
-    return path
+    return saved_model_with_smiling(tmp_path, 0.1)
 
 
 @pytest.fixture()
