@@ -312,23 +312,20 @@ class ExplorerState:
         self.changed.emit(frozenset({"amounts"}))
 
     def set_temperature(self, value: float, gesture: Optional[Hashable] = None) -> None:
-        lo, hi = TEMPERATURE_RANGE
-        value = round(min(hi, max(lo, float(value))), 4)
-        if value == self.temperature:
-            return
-        self._record(gesture)
-        self.temperature = value
-        self.changed.emit(frozenset({"temperature"}))
+        self._set_sampling("temperature", value, gesture)
 
     def set_detail_temperature(self, value: float, gesture: Optional[Hashable] = None) -> None:
         """The temperature of the finest half of the levels (texture), same range as the temperature."""
+        self._set_sampling("detail_temperature", value, gesture)
+
+    def _set_sampling(self, attr: str, value: float, gesture: Optional[Hashable]) -> None:
         lo, hi = TEMPERATURE_RANGE
         value = round(min(hi, max(lo, float(value))), 4)
-        if value == self.detail_temperature:
+        if value == getattr(self, attr):
             return
         self._record(gesture)
-        self.detail_temperature = value
-        self.changed.emit(frozenset({"detail_temperature"}))
+        setattr(self, attr, value)
+        self.changed.emit(frozenset({attr}))
 
     def set_fixed(self, name: str, fixed: bool) -> None:
         if (name in self.fixed) == bool(fixed):
