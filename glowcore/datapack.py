@@ -107,8 +107,6 @@ def build_pack(
     counts: dict[str, int] = {}
     available: dict[str, int] = {}
     used = 0
-    label_names: list[str] = []
-    size = channels = 0
     for split in ("val", "train"):
         ds = load_dataset(spec, image_size, split)
         size, channels, label_names = ds.image_size, ds.channels, ds.label_names
@@ -119,19 +117,20 @@ def build_pack(
         blobs: list[bytes] = []
         chosen: list[int] = []
         per_image = 8 + (len(ds.label_names) if ds.labels is not None else 0)  # offset and labels
+        full = False
         for lo in range(0, len(order), _CHUNK):
+            if full:
+                break
             check_cancel(cancel)
             idx = np.sort(order[lo : lo + _CHUNK])
             for i, b in zip(idx, encode_images(ds.images[idx], n_bits, workers)):
-                if used + len(b) + per_image > budget:
+                full = used + len(b) + per_image > budget
+                if full:
                     break
                 blobs.append(b)
                 chosen.append(int(i))
                 used += len(b) + per_image
-            else:
-                report(progress, len(chosen), len(order), f"{split}: {len(chosen)} images, {used / 1e6:.1f} MB")
-                continue
-            break
+            report(progress, len(chosen), len(order), f"{split}: {len(chosen)} images, {used / 1e6:.1f} MB")
         if not blobs:
             raise DataError(f"{spec}: not one {split} image fits in {max_mb} MB")
         tensors.update(_split_tensors(split, blobs, None if ds.labels is None else ds.labels[np.asarray(chosen)]))

@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_model
     from ..grid import save_grid
     from ..images import to_tensor
-    from ..inpaint import inpaint, load_mask
+    from ..inpaint import load_mask
     from ..photo import crop_like, frame_photo
     from ..limits import MAX_CANDIDATES
-    from ._common import console, output_path
+    from ._common import output_path
     from ._guard import check_model_decodes, check_outputs, model_files, seed, temperature
     from ._mask import check_mask
 
@@ -84,12 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{mask_path}: nothing to fill: no pixel of the mask is light (gray >= 128) or opaque")
     if mask.all():
         print("mask: every pixel is to be filled, nothing of the photo is kept (the candidates are samples)")
-    bar = console("inpainting")
-    try:
-        result = inpaint(model, framed.image, mask, candidates=args.candidates, steps=args.steps, temperature=args.temperature,
-                         seed=args.seed, method=args.method, progress=bar)
-    finally:
-        bar.close()
+    result = _fill(args, model, framed.image, mask)
     x = to_tensor(framed.image, channels).to(result.device)
     shown = torch.where(torch.from_numpy(mask).to(result.device), torch.ones_like(x), x)
     save_grid(torch.cat([shown, result]), out, ncol=args.candidates + 1, scale=args.scale, finite=True)
@@ -123,9 +118,8 @@ def _inpaint_full_size(args: argparse.Namespace, model, out) -> bool:
     from pathlib import Path
 
     from ..align import align, read_photo
-    from ..inpaint import inpaint, load_mask
+    from ..inpaint import load_mask
     from ..paste import mask_to_face, paste_fill
-    from ._common import console
 
     size = model.config.image_size
     mask_size = _image_size(Path(args.mask))
@@ -143,12 +137,7 @@ def _inpaint_full_size(args: argparse.Namespace, model, out) -> bool:
         raise ValueError(f"{args.mask}: the painted area does not touch the face (the model fills only the face's {size}-px frame)")
     print(f"mask: {int(painted.sum())} photo pixels painted, {int(face_mask.sum())} of the face's {size}x{size} to fill "
           f"(filled areas are at the model's resolution, {size} px across the face)")
-    bar = console("inpainting")
-    try:
-        result = inpaint(model, aligned.face, face_mask, candidates=args.candidates, steps=args.steps, temperature=args.temperature,
-                         seed=args.seed, method=args.method, progress=bar)
-    finally:
-        bar.close()
+    result = _fill(args, model, aligned.face, face_mask)
     _save_png(paste_fill(aligned, result[0], photo, painted), out)
     print(f"wrote {out} ({w}x{h}, the best of {args.candidates} candidate(s) pasted into the photo)")
     if args.each:
@@ -166,3 +155,16 @@ def _save_png(arr, path) -> None:
 
     with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(arr).save(tmp, format="PNG")
+
+
+def _fill(args: argparse.Namespace, model, image, mask):
+    """The inpainting candidates for ``image`` (model size) and its boolean ``mask``, with progress."""
+    from ..inpaint import inpaint
+    from ._common import console
+
+    bar = console("inpainting")
+    try:
+        return inpaint(model, image, mask, candidates=args.candidates, steps=args.steps, temperature=args.temperature,
+                       seed=args.seed, method=args.method, progress=bar)
+    finally:
+        bar.close()
