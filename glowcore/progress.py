@@ -9,10 +9,14 @@ Long functions take two optional keyword arguments:
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import threading
 import time
 from typing import Callable, Optional, TextIO
+
+from tqdm import tqdm
 
 __all__ = ["Cancelled", "CancelToken", "ProgressFn", "ConsoleProgress", "report", "check_cancel"]
 
@@ -55,11 +59,23 @@ def report(progress: Optional[ProgressFn], done: int, total: int, message: str =
         progress(done, total, message)
 
 
-class ConsoleProgress:
-    """A one-line progress bar on a terminal: ``[#####     ] 50/100 12.3 it/s ETA 0:04 message``.
+def _terminal_width(stream: TextIO) -> Optional[int]:
+    """None where the terminal reports its width (tqdm follows it as it changes), else 80 (with a
+    height of 24: tqdm draws nothing on a terminal that says it has 0 rows, as some ptys do)."""
+    try:
+        return None if os.get_terminal_size(stream.fileno()).columns > 0 else 80
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None  # not a real file (tqdm then draws at its default width)
 
-    Use as the ``progress`` callback of any long function. On a non-terminal stream it prints a
-    plain line at most every ``interval`` seconds, so logs stay readable.
+
+class ConsoleProgress:
+    """Terminal progress for any long function's ``progress`` callback, drawn by tqdm.
+
+    On a terminal: tqdm's live bar (``label:  50%|#####     | 50/100 [00:04<00:04, 12.3it/s, message]``;
+    a total of 0 means unknown, and a total that changes, like a time-bounded training run's
+    estimate, updates the bar). On any other stream (a log file, CI): tqdm's same line, printed
+    plainly at most every ``max(interval, 5)`` seconds and at the end, so logs stay readable
+    instead of filling with carriage returns. ``write(message)`` prints a line above the bar.
     """
 
     def __init__(self, label: str = "", stream: TextIO | None = None, unit: str = "it", interval: float = 0.2):
@@ -68,32 +84,52 @@ class ConsoleProgress:
         self.unit = unit
         self.interval = interval
         self.start = time.monotonic()
-        self._last = 0.0
+        self._last = -float("inf")
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._open = False
+        self._bar: Optional[tqdm] = None
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
-        now = time.monotonic()
         final = total > 0 and done >= total
-        if not final and now - self._last < (self.interval if self._tty else max(self.interval, 5.0)):
+        if self._tty:
+            self._draw(done, total, message, final)
+            return
+        now = time.monotonic()
+        if not final and now - self._last < max(self.interval, 5.0):
             return
         self._last = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        frac = done / total if total > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 and total > 0 else 0.0
-        width = 24
-        bar = "#" * int(frac * width) + " " * (width - int(frac * width))
-        line = f"{self.label} [{bar}] {done}/{total} {rate:.1f} {self.unit}/s ETA {int(eta) // 60}:{int(eta) % 60:02d} {message}".strip()
-        if self._tty:
-            self.stream.write("\r\x1b[2K" + line + ("\n" if final else ""))
-            self._open = not final
-        else:
-            self.stream.write(line + "\n")
+        line = tqdm.format_meter(done, total if total > 0 else None, now - self.start, prefix=self.label, unit=self.unit,
+                                 postfix=message or None, ncols=0)
+        if final:
+            self.start = now
+        self.stream.write(line.strip() + "\n")
         self.stream.flush()
 
-    def close(self) -> None:
-        if self._tty and self._open:
-            self.stream.write("\n")
+    def _draw(self, done: int, total: int, message: str, final: bool) -> None:
+        bar = self._bar
+        if bar is None:
+            width = _terminal_width(self.stream)  # a terminal that reports no size (0 columns) gets 80
+            bar = self._bar = tqdm(total=total if total > 0 else None, desc=self.label or None, unit=self.unit,
+                                   file=self.stream, mininterval=self.interval, dynamic_ncols=width is None,
+                                   ncols=width, nrows=None if width is None else 24, leave=True)
+            # the rate counts from this object's start (tqdm's clock is time.time, not monotonic)
+            bar.start_t = bar.last_print_t = bar._time() - (time.monotonic() - self.start)
+        elif total > 0 and bar.total != total:
+            bar.total = total
+        bar.set_postfix_str(message, refresh=False)
+        bar.update(done - bar.n)
+        if final:
+            self.close()
+
+    def write(self, message: str) -> None:
+        """Print ``message`` on its own line, above the bar while one is drawn."""
+        if self._bar is not None:
+            self._bar.write(message, file=self.stream)
+        else:
+            self.stream.write(message + "\n")
             self.stream.flush()
-            self._open = False
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.start = time.monotonic()  # a next pass (e.g. a second data split) gets its own rate

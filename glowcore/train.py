@@ -7,6 +7,7 @@
     RUN_DIR/samples/          sample grids (rows: T = 0, 0.5, 0.7, 1.0; fixed seeds)
     RUN_DIR/latest/           model folder (glowcore.load_model works) + trainer_state.{json,safetensors}
     RUN_DIR/best/             model folder of the best validation bits/dim so far
+    RUN_DIR/events.out.tfevents.*  TensorBoard event files (glowcore.eventlog), when installed
 
 Everything is safetensors + JSON; nothing is pickled. ``resume=True`` continues a run exactly:
 the same data order (one permutation per epoch from ``seed`` and the epoch), the same
@@ -43,6 +44,7 @@ from torch import Tensor, nn
 from .checkpoint import MAX_LEVELS, check_architecture, load_model, save_model
 from .data import ImageDataset, dataset_channels, default_image_size, load_dataset
 from .ema import EMA, check_decay
+from .eventlog import open_event_log
 from .fileio import atomic_write_text
 from .evaluate import evaluate_bits_per_dim
 from .grid import save_grid
@@ -129,12 +131,14 @@ class TrainConfig:
     precision: str = "fp32"
     # channels-last memory layout for the networks' weights (faster convolutions on some GPUs)
     channels_last: bool = False
+    # TensorBoard event files in the run folder: None = when the tensorboard package is installed
+    tensorboard: Optional[bool] = None
 
     # which fields may change when a run is resumed (the rest define the run)
     RESUMABLE_CHANGES = (
         "epochs", "max_minutes", "max_steps", "eval_minutes", "eval_steps", "val_images", "eval_batch",
         "samples", "cache_dir", "device", "threads", "max_bad_steps", "out", "data", "precision",
-        "lr_schedule", "lr_min", "decay_start", "hflip", "channels_last",
+        "lr_schedule", "lr_min", "decay_start", "hflip", "channels_last", "tensorboard",
     )
 
     def to_dict(self) -> dict:
@@ -188,6 +192,7 @@ class TrainConfig:
                  f"{name.replace('_', '-')} must be an integer >= 0 (0: {zero}), got {v!r}")
         for name in ("hflip", "channels_last"):
             need(isinstance(getattr(self, name), bool), f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+        need(self.tensorboard is None or isinstance(self.tensorboard, bool), f"tensorboard must be true or false, got {self.tensorboard!r}")
         if self.ema is not None:
             try:
                 check_decay(self.ema)
@@ -523,7 +528,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         if train_ds.images.nbytes < 0.2 * free:
             train_images = torch.from_numpy(np.ascontiguousarray(train_ds.images)).to(device)
 
-    # ---- run folder and config
+    # ---- run folder and config (and TensorBoard's event files, on the main process)
+    events = None
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "samples").mkdir(exist_ok=True)
@@ -547,6 +553,10 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
             record["started"] = old.get("started")
             record["sessions"] = old.get("sessions", 1) + 1
         atomic_write_text(run_cfg_path, json.dumps(record, indent=2) + "\n")
+        try:
+            events = open_event_log(run_dir, cfg.tensorboard, purge_step=None if state_meta is None else int(state_meta["step"]) + 1)
+        except RuntimeError as e:
+            raise TrainingError(str(e)) from None
 
     # ---- ActNorm initialisation from one large batch (before the optimizer and before DDP)
     if state_meta is None and not _actnorm_initialized(model):
@@ -730,6 +740,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
         metrics.append(line)
+        if events is not None:
+            events.log(line, grid, grid_columns=cfg.samples)
         last_val, last_train = val_bpd, train_bpd
         improved = math.isfinite(val_bpd) and (best_val is None or val_bpd < best_val)
         if improved:
@@ -843,6 +855,9 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
                         f"training diverged: {run_len} steps in a row had NaN/Inf loss or gradients (at step {step}); "
                         f"the last checkpoint is {run_dir / 'latest'}; try a lower --lr, a longer --warmup or --grad-clip"
                     )
+                if events is not None:
+                    cnt = loss_count.item()
+                    events.running(step, loss_sum.item() / cnt if cnt else float("nan"))
                 if progress is not None and is_main:
                     cnt = loss_count.item()
                     cur = loss_sum.item() / cnt if cnt else float("nan")
@@ -868,6 +883,8 @@ def _train(cfg: TrainConfig, run_dir: Path, state_meta: Optional[dict], state_te
     finally:
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
+        if events is not None:
+            events.close()
     if is_main and interrupted:
         say(f"stopped at step {step}; saved {run_dir / 'latest'}; continue with: glow train --resume --out {run_dir}")
     return TrainResult(run_dir, step, epoch, images_seen, last_val, best_val, last_train, interrupted, int(skipped_total), metrics, model)

@@ -73,6 +73,7 @@ def add_parser(sub) -> None:
     m.add_argument("--threads", type=int, help="CPU threads for torch (torch.set_num_threads)")
     m.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="coupling networks in bf16/fp16 under autocast (flows and log-dets stay fp32); bf16 about doubles CPU throughput on AVX512-BF16 machines (default fp32)")
     m.add_argument("--no-progress", dest="show_progress", action="store_false", help="no live progress bar")
+    m.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, help="TensorBoard event files in the run folder (tensorboard --logdir runs): bits/dim, learning rate, speed and sample grids (default: written when the tensorboard package is installed)")
     p.set_defaults(func=run)
 
 
@@ -112,9 +113,10 @@ def run(args: argparse.Namespace) -> int:
     data_bar = ConsoleProgress("caching images", unit="images") if show else None
 
     def log(msg: str) -> None:
-        if bar is not None:
-            bar.close()
-        print(msg, flush=True)
+        if bar is not None:  # above the live bar, which stays
+            bar.write(msg)
+        else:
+            print(msg, flush=True)
 
     result = train(cfg, resume=resume, progress=bar, log=log, data_progress=data_bar, handle_signals=True)
     if bar is not None:
