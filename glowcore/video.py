@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -275,13 +275,23 @@ def render_morph(
     batch_size: int = 16,
     format: str | None = None,
     crf: int = 18,
+    size: int | None = None,
+    details: Sequence[np.ndarray | None] | None = None,
 ) -> Path:
     """Decode an interpolation through ``keyframes`` (a :class:`~glowcore.model.Latent`) and write
-    it as a video; decoding runs in batches as the encoder consumes frames."""
-    from .interpolate import interpolate
+    it as a video; decoding runs in batches as the encoder consumes frames.
+
+    ``size``: frames of ``size`` x ``size`` px instead of ``scale`` times the model's, with
+    ``details[k]`` (from :func:`glowcore.morphsize.photo_keyframe`, None for a keyframe that is
+    not a photo) added near keyframe ``k`` (see :mod:`glowcore.morphsize`)."""
+    from .interpolate import interpolate, interpolation_times
 
     path = Path(path)
     _format_of(path, format)  # fail fast on a bad suffix
+    if size is not None:
+        from .morphsize import check_size
+
+        size = check_size(size)
     path_latents = interpolate(keyframes, frames, mode=mode, ease=ease, loop=loop, pingpong=pingpong)
     n = path_latents.batch_size
 
@@ -293,7 +303,13 @@ def render_morph(
             imgs = to_uint8(model.decode(path_latents[start : start + batch_size]))
             yield from imgs
 
-    return export_video(decoded(), path, fps=fps, scale=scale, filter=filter, format=format, total=n, progress=progress, cancel=cancel, crf=crf)
+    if size is None:
+        return export_video(decoded(), path, fps=fps, scale=scale, filter=filter, format=format, total=n, progress=progress, cancel=cancel, crf=crf)
+    from .morphsize import sized_frames
+
+    src, dst, u = interpolation_times(keyframes.batch_size, frames, ease, loop, pingpong)
+    sized = sized_frames(decoded(), src, dst, u, list(details or []), size)
+    return export_video(sized, path, fps=fps, scale=1, format=format, total=n, progress=progress, cancel=cancel, crf=crf)
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
