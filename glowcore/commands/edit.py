@@ -41,13 +41,13 @@ def add_parser(sub) -> None:
         "along named directions: glow edit face.jpg --set Smiling=1.0 --set Young=-0.5 -o out.png. "
         "Amount 1.0 is a clear but natural change.",
     )
-    p.add_argument("image", nargs="?", help="photo, latent .npz file, or seed:N")
+    p.add_argument("image", nargs="?", help="photo, folder of photos (edited into the folder -o names), latent .npz file, or seed:N")
     add_model_args(p)
     p.add_argument("--set", dest="amounts", action="append", type=_amount, default=[], metavar="NAME=AMOUNT", help="direction and amount (repeatable)")
     p.add_argument("--fixed", action="append", default=[], metavar="NAME", help="keep this direction unchanged (InterFaceGAN conditional edit; repeatable or comma-separated)")
     p.add_argument("--levels", type=int, nargs="+", default=None, metavar="I", help="limit the edit to these levels (0 = finest ... -1 = coarsest)")
     p.add_argument("--sweep", type=float, nargs="+", default=None, metavar="F", help="instead of one result, a row of results at these multiples of the amounts (e.g. -1 -0.5 0 0.5 1)")
-    p.add_argument("-o", "--out", default="edited.png", help="output PNG (default edited.png)")
+    p.add_argument("-o", "--out", default="edited.png", help="output image (default edited.png); for a folder of photos, the output folder")
     p.add_argument("--compare", action="store_true", help="put the original (reconstruction) left of the result")
     p.add_argument("--scale", type=int, default=1, help="upscale factor for the PNG (default 1)")
     p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face (implies --face-only)")
@@ -62,19 +62,19 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from pathlib import Path
 
     from ..checkpoint import load_model
-    from ..directions import edit, project
-    from ..grid import save_grid
     from ..grid import image_format
-    from ._common import inputs_to_latent, save_latents
     from ._guard import check_model_decodes, check_outputs, model_files, temperature
 
     temperature(args.temperature)
     if args.scale < 1:
         raise ValueError(f"--scale must be at least 1, got {args.scale}")
-    if not args.list:
+    folder = not args.list and bool(args.image) and Path(args.image).is_dir()
+    if folder:
+        _check_folders(args)
+    elif not args.list:
         image_format(args.out)
         check_outputs([args.out, args.latent_out], [args.image, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
@@ -96,6 +96,18 @@ def run(args: argparse.Namespace) -> int:
     for name, value in args.amounts:
         amounts[name] = amounts.get(name, 0.0) + value
     fixed = [f.strip() for item in args.fixed for f in item.split(",") if f.strip()]
+    if folder:
+        return _edit_folder(args, model, amounts, fixed)
+    return _edit_one(args, model, amounts, fixed)
+
+
+def _edit_one(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:
+    import torch
+
+    from ..directions import edit, project
+    from ..grid import save_grid
+    from ._common import inputs_to_latent, save_latents
+
     if _full_size(args, model):
         return _edit_full_size(args, model, amounts, fixed)
     latent, names = inputs_to_latent(model, [args.image], frame_face=not args.no_frame, temperature=args.temperature)
@@ -184,3 +196,63 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list)
         save_latents(args.latent_out, edited, [f"{src} edited"])
     print(f"wrote {dst} ({result.shape[1]}x{result.shape[0]}, the face edited at {model.config.image_size} px and pasted back)")
     return 0
+
+
+#: Suffixes a folder's photos keep in the output folder (others are written as PNG).
+KEEP_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    """A folder in: -o must name a folder that is neither the input folder nor inside it, nor
+    inside the installed package."""
+    from pathlib import Path
+
+    from ._guard import _resolved, inside_package
+
+    src, dst = Path(args.image), Path(args.out)
+    if args.out == "edited.png" or dst.suffix.lower() in KEEP_SUFFIXES:
+        raise ValueError(f"{src} is a folder: give -o OUT_FOLDER for the edited photos (same names)")
+    if dst.exists() and not dst.is_dir():
+        raise ValueError(f"{dst}: is a file; -o must name a folder when the input is a folder")
+    s, d = _resolved(src), _resolved(dst)
+    if d == s or s in d.parents:
+        raise ValueError(f"{dst}: the output folder must not be the input folder or inside it (the photos there would be replaced)")
+    if inside_package(dst) is not None:
+        raise ValueError(f"{dst}: inside the installed package; choose another output folder")
+    if args.latent_out or args.sweep or args.compare or args.box:
+        raise ValueError("--latent-out, --sweep, --compare and --box take one photo, not a folder")
+
+
+def _edit_folder(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:
+    """Every photo under the folder, edited into the output folder (same names and sub-folders;
+    --face-only writes PNG faces). A photo that fails gets one line and the rest go on."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from ..photo import list_images
+    from ._common import console
+
+    src, dst = Path(args.image), Path(args.out)
+    files = list_images(src)
+    bar = console("editing")
+    failed: list[str] = []
+    for i, f in enumerate(files):
+        out = dst / f.relative_to(src)
+        if args.face_only or args.no_frame or out.suffix.lower() not in KEEP_SUFFIXES:
+            out = out.with_suffix(".png")
+        one = argparse.Namespace(**{**vars(args), "image": str(f), "out": str(out), "box": None})
+        said = io.StringIO()
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                _edit_one(one, model, amounts, fixed)
+        except (ValueError, OSError) as e:
+            failed.append(str(f))
+            why = str(e)
+            bar.write(f"not edited: {why}" if why.startswith(str(f)) else f"{f}: not edited: {why}")
+        bar(i + 1, len(files), f.name)
+    bar.close()
+    done = len(files) - len(failed)
+    print(f"edited {done} of {len(files)} photos into {dst}" + (f"; {len(failed)} not edited (named above)" if failed else ""))
+    return 0 if not failed else 1

@@ -86,3 +86,32 @@ def test_inpaint_with_a_full_size_mask_writes_the_full_size_photo(tmp_path, mode
     assert "model's resolution" in so
     code, so, se = run(capsys, "inpaint", photo, "--mask", mask_path, "--model", model_dir, "--box", "60,30,80,80", "-o", photo)
     assert code == 2 and "would destroy the input" in se
+
+
+def test_a_folder_of_photos_gives_a_folder_of_edits(tmp_path, model_dir, capsys, monkeypatch):
+    import glowcore.align as al
+
+    # the busy test photos hold no real face: every large one gets a face box at (60, 30, 80, 80)
+    monkeypatch.setattr(al, "locate", lambda photo, *a, **k: ((60.0, 30.0, 80.0, 80.0), al._coarse((60, 30, 80, 80)), [(60.0, 30.0, 80.0, 80.0)]))
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(busy(150, 200, seed=7)).save(src / "a.png")
+    Image.fromarray(busy(16, 16, seed=8)).save(src / "sub" / "b.jpg")  # model-size: edited as a face
+    (src / "c.png").write_bytes(b"not a png")  # fails alone; the rest go on
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    code, so, se = run(capsys, "edit", src, "--model", model_dir, "--set", "Smiling=1", "-o", out)
+    assert code == 1
+    res, orig = np.asarray(Image.open(out / "a.png")), np.asarray(Image.open(src / "a.png"))
+    assert res.shape == orig.shape and np.array_equal(res[:, :10], orig[:, :10]) and (res != orig).any()
+    assert Image.open(out / "sub" / "b.jpg").format == "JPEG"
+    assert not (out / "c.png").exists()
+    assert "edited 2 of 3 photos" in so and "1 not edited" in so
+    assert [ln for ln in se.splitlines() if "not edited" in ln] == [ln for ln in se.splitlines() if "c.png" in ln]
+    assert sum("c.png" in ln for ln in se.splitlines()) == 1 and se.count("c.png") == 1  # named once
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # the inputs untouched
+    for target, msg in ((src, "must not be the input folder"), (src / "sub", "must not be the input folder or inside it"),
+                        (tmp_path / "x.png", "give -o OUT_FOLDER")):
+        code, so, se = run(capsys, "edit", src, "--model", model_dir, "--set", "Smiling=1", "-o", target)
+        assert code == 2 and msg in se and se.count("\n") == 1, se
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
