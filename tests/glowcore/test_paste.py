@@ -8,7 +8,7 @@ import torch
 
 from glowcore.align import AlignedFace
 from glowcore.alignnet import FRAME, apply, invert
-from glowcore.paste import FEATHER, MASK_CENTRE, MASK_RADII, paste, paste_mask, seam_ratio
+from glowcore.paste import FEATHER, MASK_CENTRE, MASK_POWER, MASK_RADII, paste, paste_mask, seam_ratio
 
 from .test_align import busy
 
@@ -62,12 +62,13 @@ def test_mask_follows_the_face_and_a_flat_change_lands_whole_at_its_centre():
     mask = paste_mask(aligned)
     assert mask[int(cy), int(cx)] == pytest.approx(1.0)
     assert mask[0, 0] == 0 and mask[-1, -1] == 0
-    # the mask is the frame's ellipse carried into the photo by the face's transform
+    # the mask is the frame's rounded square carried into the photo by the face's transform
     ys, xs = np.mgrid[0:300, 0:420]
     f = apply(aligned.transform, np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1))
-    r = np.hypot((f[:, 0] - MASK_CENTRE[0]) / MASK_RADII[0], (f[:, 1] - MASK_CENTRE[1]) / MASK_RADII[1])
+    x, y = np.abs(f[:, 0] - MASK_CENTRE[0]) / MASK_RADII[0], np.abs(f[:, 1] - MASK_CENTRE[1]) / MASK_RADII[1]
+    r = (x**MASK_POWER + y**MASK_POWER) ** (1 / MASK_POWER)
     expected = 0.5 - 0.5 * np.cos(np.pi * np.clip((1 - r) / FEATHER, 0, 1))
-    assert np.abs(mask.ravel() - expected).max() < 0.05
+    assert np.abs(mask.ravel() - expected).max() < 0.015  # (measured 0.007; a region cut short by the mask's corners: 0.036)
 
 
 def test_colour_is_clipped_never_wrapped():
