@@ -32,6 +32,8 @@ def main() -> int:
     ap.add_argument("--attributes", nargs="+", default=["Smiling", "Eyeglasses", "Blond_Hair"])
     ap.add_argument("--amount", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mask-power", type=float, default=None, help="the paste mask's shape |x|^p+|y|^p=1 (default: glowcore.paste.MASK_POWER)")
+    ap.add_argument("--feather", type=float, default=None, help="the paste mask's feather (default: glowcore.paste.FEATHER)")
     args = ap.parse_args()
     import cv2
     import torch
@@ -43,7 +45,13 @@ def main() -> int:
     from glowcore.align import align, render_face, warp_matrix
     from glowcore.alignnet import invert
     from glowcore.directions import edit
-    from glowcore.paste import paste
+    import glowcore.paste as paste_module
+    from glowcore.paste import paste, paste_mask, seam_ratio
+
+    if args.mask_power is not None:
+        paste_module.MASK_POWER = args.mask_power
+    feather = paste_module.FEATHER if args.feather is None else args.feather
+    seams = []
 
     net, meta = load_or_train()
     names = list(meta["label_names"])
@@ -54,7 +62,7 @@ def main() -> int:
     from glowcore.images import to_uint8
     from glowcore.paste import face_mask
 
-    mask64 = face_mask(model.config.image_size)[..., None]
+    mask64 = face_mask(model.config.image_size, feather)[..., None]
     skipped = 0
     for f in files:
         orig = np.asarray(Image.open(f).convert("RGB"))
@@ -85,10 +93,12 @@ def main() -> int:
             for key, m in (("on_detail_64", 1.0), ("on_masked_64", mask64)):
                 face = np.clip(np.rint(aligned.face.astype(np.float32) + m * change), 0, 255).astype(np.uint8)
                 counts[attr][key] += int(predict_proba(net, face[None])[0, k] > 0.5)
-            composite = paste(aligned, out, recon, photo)
+            composite = paste(aligned, out, recon, photo, feather=feather)
+            seams.append(seam_ratio(photo, composite, paste_mask(aligned, feather)))
             back = render_face(composite, aligned.transform, aligned.size)
             counts[attr]["on_photo"] += int(predict_proba(net, back[None])[0, k] > 0.5)
-    res = {"faces": len(files), "no_face": skipped, "amount": args.amount, "turned_on": {}}
+    res = {"faces": len(files), "no_face": skipped, "amount": args.amount, "mask_power": paste_module.MASK_POWER, "feather": feather,
+           "seam_ratio": {"median": round(float(np.nanmedian(seams)), 3), "max": round(float(np.nanmax(seams)), 3)}, "turned_on": {}}
     for attr, c in counts.items():
         n = max(1, c["off_before"])
         res["turned_on"][attr] = {"off_before": c["off_before"], "64px": round(c["on_64px"] / n, 3), "photo": round(c["on_photo"] / n, 3),
