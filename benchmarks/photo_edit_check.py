@@ -40,10 +40,10 @@ def main() -> int:
     from attr_classifier import load_or_train, predict_proba
 
     from glowcore import load_model
-    from glowcore.align import align, render_face, warp_matrix
-    from glowcore.alignnet import invert
-    from glowcore.directions import edit
-    from glowcore.paste import paste
+    from glowcore.ops.align import align, render_face, warp_matrix
+    from glowcore.ops.alignnet import invert
+    from glowcore.ops.directions import edit
+    from glowcore.ops.paste import paste
 
     net, meta = load_or_train()
     names = list(meta["label_names"])

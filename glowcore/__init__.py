@@ -4,9 +4,9 @@ Glow normalizing flows (actnorm, invertible 1x1 convolution, affine coupling, mu
 their checkpoints, and the latent-space operations built on them.
 """
 
-from .checkpoint import CheckpointError, default_device, load_model, read_config, save_model
-from .flows import FlowLayer
-from .images import to_tensor, to_uint8
+from .io.checkpoint import CheckpointError, default_device, load_model, read_config, save_model
+from .nn.flows import FlowLayer
+from .base.images import to_tensor, to_uint8
 from .model import Glow, GlowConfig, Latent
 
 __version__ = "0.1.0"

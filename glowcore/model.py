@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .dequant import Dequantizer
-from .flows import ActNorm, FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
-from .images import to_tensor, to_uint8
-from .progress import CancelToken
+from .nn.dequant import Dequantizer
+from .nn.flows import ActNorm, FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
+from .base.images import to_tensor, to_uint8
+from .base.progress import CancelToken
 
 __all__ = ["GlowConfig", "Glow", "Latent"]
 
@@ -30,7 +30,7 @@ class GlowConfig:
     the data is quantised to before dequantisation noise. ``prior_hidden`` is the width of a network
     in each split prior (0: the paper's single zero-initialised 3x3 convolution).
     ``dequant_hidden`` is the width of a learned dequantisation noise distribution
-    (:class:`~glowcore.dequant.Dequantizer`, used for training and bits/dim only; 0: uniform noise).
+    (:class:`~glowcore.nn.dequant.Dequantizer`, used for training and bits/dim only; 0: uniform noise).
     """
 
     image_size: int = 64
@@ -222,7 +222,7 @@ class Glow(nn.Module):
     ``logdet`` includes the priors' standardisation, so ``log p(x) = log N(eps; 0, I) + logdet``.
 
     The user-facing API takes images (uint8 arrays or float tensors in [0, 1], see
-    :mod:`glowcore.images`): :meth:`encode`, :meth:`decode`, :meth:`sample`, :meth:`log_prob`,
+    :mod:`glowcore.base.images`): :meth:`encode`, :meth:`decode`, :meth:`sample`, :meth:`log_prob`,
     :meth:`bits_per_dim`.
     """
 
@@ -299,7 +299,7 @@ class Glow(nn.Module):
         """Latent -> preprocessed image tensor in (about) [-0.5, 0.5]. Differentiable.
 
         ``cancel`` is checked between levels (an interactive render drops a stale picture early:
-        ``cancel.check()`` raises :class:`glowcore.progress.Cancelled`)."""
+        ``cancel.check()`` raises :class:`glowcore.base.progress.Cancelled`)."""
         if latent.shapes != self.latent_shapes:
             raise ValueError(f"latent shapes {latent.shapes} do not match this model's {self.latent_shapes}")
         h = None
@@ -353,7 +353,7 @@ class Glow(nn.Module):
     def log_prob(self, images, noise: bool = True, generator: torch.Generator | None = None, variational: bool = True) -> Tensor:
         """Per-image discrete log-likelihood in nats (a lower bound): ``log p(x) - D log(2**n_bits)``,
         where x is the dequantised image, minus ``log q(u | k)`` when the noise comes from the
-        model's learned :class:`~glowcore.dequant.Dequantizer` (``variational=False``: uniform
+        model's learned :class:`~glowcore.nn.dequant.Dequantizer` (``variational=False``: uniform
         noise even then). ``noise=False`` puts every value at its bin centre instead (the value
         of one point, not a bound). Differentiable (use it as a training loss)."""
         const = self.dim * math.log(self.n_bins)
@@ -387,16 +387,16 @@ class Glow(nn.Module):
     @torch.inference_mode()
     def decode(self, latent: Latent, batch_size: int = 256, fast: bool = False, cancel: CancelToken | None = None) -> Tensor:
         """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf; regions that blow up far
-        from the data are re-decoded with a damped reverse pass (``glowcore.stable``).
+        from the data are re-decoded with a damped reverse pass (``glowcore.decoding.stable``).
 
         ``fast=True`` runs the coupling networks in bfloat16 on the CPU
-        (:class:`glowcore.flows.fast_networks`, for live display: faster where the CPU has
+        (:class:`glowcore.nn.flows.fast_networks`, for live display: faster where the CPU has
         AVX512-BF16, pixels within a few thousandths of the exact float32 decoding); the default
         is the exact float32 decoding, inverse of :meth:`encode`. ``cancel`` is checked between
         levels (see :meth:`reverse`).
         """
-        from .flows import fast_networks
-        from .stable import stable_reverse
+        from .nn.flows import fast_networks
+        from .decoding.stable import stable_reverse
 
         latent = latent.to(self.device)
         with fast_networks(fast):
@@ -465,7 +465,7 @@ class Glow(nn.Module):
     # ------------------------------------------------------------------ misc
     def with_prior_networks(self, hidden: int) -> "Glow":
         """A copy of this model whose split priors gain networks of width ``hidden`` (see
-        :class:`~glowcore.flows.SplitPrior`). Their output convolutions start at zero, so the copy
+        :class:`~glowcore.nn.flows.SplitPrior`). Their output convolutions start at zero, so the copy
         computes exactly what this model computes until it is trained further: a trained model
         grows capacity where decoding is cheap without starting again."""
         if self.config.prior_hidden:
@@ -474,7 +474,7 @@ class Glow(nn.Module):
 
     def with_dequantizer(self, hidden: int) -> "Glow":
         """A copy of this model with a learned dequantisation noise distribution of width ``hidden``
-        (:class:`~glowcore.dequant.Dequantizer`). It starts as exactly uniform noise, so the copy's
+        (:class:`~glowcore.nn.dequant.Dequantizer`). It starts as exactly uniform noise, so the copy's
         bits/dim are this model's until it is trained further; decoding never uses it."""
         if self.config.dequant_hidden:
             raise ValueError(f"this model already has a learned dequantiser (width {self.config.dequant_hidden})")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glowcore.cli import main
+from glowcore.cli.main import main
 
 from .latent_helpers import saved_model_with_smiling
 from .test_align import busy

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from glowcore import load_model, save_model
-from glowcore.directions import (
+from glowcore.ops.directions import (
     add_directions,
     edit,
     edit_vector,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glowcore.flows import (
+from glowcore.nn.flows import (
     ActNorm,
     AdditiveCoupling,
     AffineCoupling,

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from glowcore import Glow, GlowConfig, Latent, to_uint8
-from glowcore.flows import ZeroConv2d
+from glowcore.nn.flows import ZeroConv2d
 
 
 def perturbed(model: Glow, scale: float = 0.05, seed: int = 0) -> Glow:
@@ -257,7 +257,7 @@ def test_absurd_levels_are_refused_at_once() -> None:
 def test_fast_decoding_runs_bf16_networks_close_to_the_exact_decoding() -> None:
     import threading
 
-    from glowcore import flows
+    from glowcore.nn import flows
 
     model = tiny(image_size=32, channels=3, levels=2, steps=2, hidden=32).eval()  # 16x16 and 8x8 levels
     z = model.sample_latent(4, 0.7, seed=1)

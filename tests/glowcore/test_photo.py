@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glowcore import photo
-from glowcore.photo import frame_photo, load_photo, load_photos, open_image
+from glowcore.ops import photo
+from glowcore.ops.photo import frame_photo, load_photo, load_photos, open_image
 
 from ..testdata import SHARED as DATA, needs_shared
 

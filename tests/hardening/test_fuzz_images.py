@@ -1,7 +1,7 @@
 """Hostile and unusual image files against every image loader a user reaches.
 
-Targets: :func:`glowcore.photo.load_photo` (photos for the explorer and the CLI), the folder and
-CelebA loaders of :mod:`glowcore.data` (training data). Valid but unusual files (16-bit, CMYK,
+Targets: :func:`glowcore.ops.photo.load_photo` (photos for the explorer and the CLI), the folder and
+CelebA loaders of :mod:`glowcore.data.datasets` (training data). Valid but unusual files (16-bit, CMYK,
 palette, LA, animated, EXIF-rotated, wrong extension) must load as the picture they hold; broken
 ones (zero bytes, truncated, random bytes, decompression bombs) must give a clear error naming the
 file, or be skipped with a warning naming it: never another exception, a hang or a full decode of
@@ -22,9 +22,9 @@ import pytest
 from hypothesis import given, strategies as st
 from PIL import Image
 
-from glowcore import data as gdata
-from glowcore.data import DataWarning, load_dataset
-from glowcore.photo import load_photo
+from glowcore.data import datasets as gdata
+from glowcore.data.datasets import DataWarning, load_dataset
+from glowcore.ops.photo import load_photo
 
 from ._common import broken_images, count, encode, fuzz_settings, gradient_rgb, truncation_points, valid_images, write_file
 
@@ -258,7 +258,7 @@ import json, resource, sys, warnings
 from pathlib import Path
 path = Path(sys.argv[1])
 out = {}
-import glowcore.photo as photo, glowcore.data as data
+import glowcore.ops.photo as photo, glowcore.data.datasets as data
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     photo.load_photo(path, 16, frame_face=False)
@@ -271,7 +271,7 @@ try:
 except Exception as e:
     out["folder"] = f"{type(e).__name__}: {e}"
 try:
-    from glowcore.inpaint import load_mask
+    from glowcore.ops.inpaint import load_mask
     load_mask(path, 16, 16)
     out["mask"] = "loaded"
 except Exception as e:
@@ -304,7 +304,7 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path: Path, name: s
 
 def test_bombs_are_refused_even_with_pillows_limit_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another part of a program may lift ``PIL.Image.MAX_IMAGE_PIXELS``; our loaders keep their own limit."""
-    from glowcore.inpaint import load_mask
+    from glowcore.ops.inpaint import load_mask
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     for name in ("bomb_png_100000.png", "bomb_gif_65535.gif", "bomb_jpeg_60000.jpg"):

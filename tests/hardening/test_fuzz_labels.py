@@ -1,8 +1,8 @@
-"""CelebA list files, label CSVs and Fashion-MNIST idx files against :mod:`glowcore.data`.
+"""CelebA list files, label CSVs and Fashion-MNIST idx files against :mod:`glowcore.data.datasets`.
 
 Rows that do not match the images, wrong column counts, non-numeric values, byte-order marks,
 CRLF line ends, empty files, other encodings, NUL bytes, truncated gzip streams. Every failure
-must be a :class:`~glowcore.data.DataError` naming the file (or its folder); a file that loads
+must be a :class:`~glowcore.data.datasets.DataError` naming the file (or its folder); a file that loads
 must give the labels an independent parse of the same text gives.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from glowcore import data as gdata
-from glowcore.data import DataError
+from glowcore.data import datasets as gdata
+from glowcore.data.datasets import DataError
 
 from ._common import count, fuzz_settings
 
