@@ -91,7 +91,7 @@ def main() -> None:
     with torch.inference_mode():
         modes = [("", False)]
         if device.type == "cpu":
-            from glowcore.nn.flows import fast_networks_supported
+            from glowcore.nn.coupling import fast_networks_supported
 
             native = "native bf16" if fast_networks_supported() else "no native bf16 on this CPU"
             modes.append((f", fast (bf16 networks, {native})", True))

@@ -127,7 +127,7 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         fast = default_fast()  # what the worker uses (bf16 networks where native)
         ts: dict[str, list[float]] = {k: [] for k in cases}
         with torch.inference_mode():
-            with glowcore.nn.flows.fast_networks(fast):  # the frozen graphs the explorer builds when idle
+            with glowcore.base.modes.fast_networks(fast):  # the frozen graphs the explorer builds when idle
                 stable.prepare(m, lat) if hasattr(stable, "prepare") else m.decode(lat, fast=fast)
             for i in range(runs + 3):
                 for k, z in cases.items():

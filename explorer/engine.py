@@ -22,9 +22,10 @@ import torch
 
 import glowcore
 from glowcore.decoding import compiled, stable
-from glowcore.nn.flows import fast_networks
+from glowcore.base.modes import fast_networks
 from glowcore.base.threads import ThreadPolicy, calibrate, env_threads
-from glowcore.model import Glow, Latent
+from glowcore.model import Glow
+from glowcore.latent import Latent
 from glowcore.base.progress import CancelToken, Cancelled
 
 from .protocol import ExportParams, InterpParams, ModelInfo
@@ -44,7 +45,7 @@ def default_fast() -> bool:
     """Whether live pictures use the fast bf16 networks: where the CPU computes bf16 natively
     (pixels within a few thousandths of the exact decoding, 1.2-1.9x faster per network), unless
     ``GLOW_EXACT_DECODE=1``. Exports, photos' encodings and saved latents are always exact."""
-    from glowcore.nn.flows import fast_networks_supported
+    from glowcore.nn.coupling import fast_networks_supported
 
     return fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
 

@@ -15,9 +15,10 @@ MAX_OUTPUT_PIXELS = 64 * 2**20  # one written image: 64 Mpixel (192 MiB of RGB)
 MAX_SAMPLES = 4096  # images drawn by one command
 MAX_CANDIDATES = 64  # inpainting candidates
 MAX_SEED = 2**63 - 1  # torch's seeds are 64-bit
+MAX_LEVELS = 16  # a model's levels (scales): an image side of 2**16 pixels at least
 
 __all__ = [
-    "MAX_TEMPERATURE", "MAX_AMOUNT", "MIN_FPS", "MAX_FPS", "MAX_OUTPUT_PIXELS", "MAX_SAMPLES", "MAX_CANDIDATES",
+    "MAX_TEMPERATURE", "MAX_AMOUNT", "MAX_LEVELS", "MIN_FPS", "MAX_FPS", "MAX_OUTPUT_PIXELS", "MAX_SAMPLES", "MAX_CANDIDATES",
     "MAX_SEED", "number_in", "check_seed", "check_output_size", "check_direction_info", "check_direction_name",
 ]
 

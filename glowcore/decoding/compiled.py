@@ -21,27 +21,25 @@ build without TorchScript), the eager pass is used and the failure is remembered
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 import warnings
 from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
+from ..base import modes
+from ..base.modes import is_tracing, no_build
 from ..base.progress import CancelToken
 
 if TYPE_CHECKING:
-    from ..model import Latent
+    from ..latent import Latent
 
 __all__ = ["reverse_graph", "LevelGraphs", "built", "no_build", "set_enabled", "enabled", "MAX_BATCH"]
 
 #: Largest batch decoded through a frozen graph (the interactive sizes).
 MAX_BATCH = 2
 
-_TRACING = threading.local()  # .value: this thread is tracing a graph
-_NO_BUILD = threading.local()  # .value: use graphs, build none (no_build)
 _enabled = os.environ.get("GLOW_NO_JIT", "") in ("", "0")
 
 
@@ -53,19 +51,6 @@ def set_enabled(on: bool) -> None:
 
 def enabled() -> bool:
     return _enabled
-
-
-def no_build() -> contextlib.AbstractContextManager[None]:
-    """Within the block (this thread), graphs already built are used but none is built: a first
-    picture that should not wait for tracing (the explorer builds them once it is idle)."""
-    from ..nn.flows import thread_setting
-
-    return thread_setting(_NO_BUILD, True)
-
-
-def is_tracing() -> bool:
-    """True while :func:`reverse_graph` traces (layers then avoid ops TorchScript cannot hold)."""
-    return bool(getattr(_TRACING, "value", False)) or torch.jit.is_tracing()
 
 
 class _LevelReverse(nn.Module):
@@ -104,8 +89,6 @@ def _weights_key(tensors: list[Tensor]) -> tuple:
 
 
 def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
-    from ..nn.flows import fast_networks, thread_setting
-
     n = len(example)
     wrappers = [_LevelReverse(model, i, i == n - 1).eval() for i in range(n - 1, -1, -1)]
     eps = [t.detach().clone() for t in reversed(example)]  # top level first
@@ -113,7 +96,7 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
     try:
         for p in params:  # frozen constants must not require grad
             p.requires_grad_(False)
-        with thread_setting(_TRACING, True), torch.inference_mode(False), torch.no_grad(), fast_networks(fast), warnings.catch_warnings():
+        with modes.tracing(), torch.inference_mode(False), torch.no_grad(), modes.fast_networks(fast), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # one eager pass first (as traced: plain bf16 weights), so that every layer's eval
             # cache is built outside the trace and enters the graph as a constant; it also gives
@@ -144,8 +127,6 @@ def reverse_graph(model: nn.Module, latent: "Latent") -> Optional[LevelGraphs]:
     """Frozen graphs computing ``model.reverse`` for latents shaped like ``latent``, or ``None``
     where the eager pass must run (see the module docstring). Thread-compatible, not
     thread-safe: one thread decodes with a model at a time."""
-    from ..nn.flows import FAST_NETWORKS, REVERSE_DAMPING
-
     levels = latent.levels
     if (
         not _enabled
@@ -157,16 +138,16 @@ def reverse_graph(model: nn.Module, latent: "Latent") -> Optional[LevelGraphs]:
         or is_tracing()
     ):
         return None
-    fast = bool(getattr(FAST_NETWORKS, "value", False))
+    fast = modes.fast_networks_on()
     cache: dict = model.__dict__.setdefault("_reverse_graphs", {})
     if cache.get("failed"):
         return None
-    damping = getattr(REVERSE_DAMPING, "value", None)  # traced in: a damped pass has graphs of its own
+    damping = modes.damping()  # traced in: a damped pass has graphs of its own
     shape_key = (tuple(tuple(t.shape) for t in levels), tuple(t.dtype for t in levels), fast, damping)
     hit = cache.get(shape_key)
     if hit is not None and hit[0] == _weights_key(cache["tensors"]):
         return hit[1]
-    if getattr(_NO_BUILD, "value", False):
+    if not modes.building_allowed():
         return None
     try:
         graph = _build(model, levels, fast)

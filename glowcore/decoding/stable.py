@@ -6,14 +6,14 @@ real faces was 0.07 and activations stayed within +-12. A latent moved far along
 direction (amount 3) or sampled at temperature 1.2 leads a coupling network, fed activations only
 2-3x beyond that range, to output scales of 1e-6 and below; the next layers amplify further and
 a region of the image decodes to saturated high-contrast noise (blotches; before the clamps in
-``glowcore.nn.flows``, black squares of NaN). Tightening the scale floor or clamping activations
+``glowcore.nn.coupling``, black squares of NaN). Tightening the scale floor or clamping activations
 uniformly does not cure it without breaking exact invertibility on data: the amplification
 compounds over many layers, each only moderately out of range.
 
 What this module does (:func:`stable_reverse`, used by ``Glow.decode``), in one pass from the top
 level down, for the bundled model at most one level decoded twice:
 
-1. decode each level exactly (the clamped reverse of ``glowcore.nn.flows``: never NaN or Inf) and
+1. decode each level exactly (the clamped reverse of ``glowcore.nn.coupling``: never NaN or Inf) and
    look at its output: an item whose activations between levels exceed :data:`TROUBLE` has blown
    up at that level (with the bundled model, 400 real CelebA faces stay within +-5.7 there and
    samples at T <= 1.3 within +-9; a blown-up pass jumps to 1e3-1e4 at once);
@@ -55,9 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..nn import flows
-from .compiled import reverse_graph
+from ..base import modes
 from ..base.progress import CancelToken
+from .compiled import reverse_graph
 
 __all__ = ["Damping", "LADDER", "DAMPING", "TROUBLE", "SUSPECT", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse", "prepare"]
 
@@ -77,7 +77,7 @@ SUSPECT = 16.0
 
 @dataclass(frozen=True)
 class Damping:
-    """Bounds for :meth:`glowcore.nn.flows.AffineCoupling.reverse`: the coupling scale is bounded
+    """Bounds for :meth:`glowcore.nn.coupling.AffineCoupling.reverse`: the coupling scale is bounded
     below by ``min_scale``, outputs are kept as they are up to ``|x| <= knee`` and smoothly
     saturate towards ``limit``."""
 
@@ -108,7 +108,7 @@ DAMPING = LADDER[-1]
 @contextlib.contextmanager
 def damped_reverse(damping: Damping) -> Iterator[None]:
     """Within the block, affine couplings reverse with ``damping`` (in this thread only)."""
-    with flows.thread_setting(flows.REVERSE_DAMPING, damping):
+    with modes.reverse_damping(damping):
         yield
 
 

@@ -60,7 +60,7 @@ class CheckpointError(ValueError):
 
 
 def _net_size(cin: int, hidden: int, cout: int) -> int:
-    """Values of a :class:`~glowcore.nn.flows.CouplingNet`: 3x3, 1x1, then ZeroConv2d's 3x3 and log-scales."""
+    """Values of a :class:`~glowcore.nn.coupling.CouplingNet`: 3x3, 1x1, then ZeroConv2d's 3x3 and log-scales."""
     return (cin * hidden * 9 + hidden) + (hidden * hidden + hidden) + (hidden * cout * 9 + 2 * cout)
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .flows import CouplingNet, _at_least_float32, squeeze2d, unsqueeze2d
+from .coupling import CouplingNet
+from .flows import _at_least_float32
+from .squeeze import squeeze2d, unsqueeze2d
 
 __all__ = ["DEQUANT_STEPS", "Dequantizer"]
 

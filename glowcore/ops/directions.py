@@ -47,7 +47,8 @@ from torch import Tensor
 
 from ..base.images import to_tensor
 from ..base.limits import check_direction_info, check_direction_name
-from ..model import Glow, Latent
+from ..model import Glow
+from ..latent import Latent
 from ..base.progress import CancelToken, ProgressFn, check_cancel, report
 
 __all__ = [

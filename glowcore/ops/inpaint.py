@@ -48,7 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..base.images import to_tensor, to_uint8
-from ..model import Glow, Latent
+from ..model import Glow
+from ..latent import Latent
 from .photo import MAX_PIXELS
 from ..base.progress import CancelToken, ProgressFn, check_cancel, report
 from ..decoding.stable import LADDER, Damping, damped_reverse

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model import Latent
+from ..latent import Latent
 
 __all__ = ["MODES", "EASES", "ease_curve", "interpolation_times", "interpolate", "slerp"]
 

@@ -276,7 +276,7 @@ def render_morph(
     format: str | None = None,
     crf: int = 18,
 ) -> Path:
-    """Decode an interpolation through ``keyframes`` (a :class:`~glowcore.model.Latent`) and write
+    """Decode an interpolation through ``keyframes`` (a :class:`~glowcore.latent.Latent`) and write
     it as a video; decoding runs in batches as the encoder consumes frames."""
     from .interpolate import interpolate
 

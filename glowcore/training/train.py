@@ -409,7 +409,7 @@ def _build_model(cfg: TrainConfig, channels: int, device: torch.device, start: O
 
 
 def _actnorm_initialized(model: Glow) -> bool:
-    from ..nn.flows import ActNorm
+    from ..nn.actnorm import ActNorm
 
     return all(bool(m.initialized) for m in model.modules() if isinstance(m, ActNorm))
 

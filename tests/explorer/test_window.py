@@ -343,7 +343,7 @@ def test_settings_remember_favourites_layout_and_model(qtbot, make_window, tiny_
 
 def test_live_pictures_use_the_fast_networks_unless_exact_decoding_is_asked(monkeypatch):
     from explorer import engine as engine_mod
-    from glowcore.nn.flows import fast_networks_supported
+    from glowcore.nn.coupling import fast_networks_supported
 
     monkeypatch.delenv("GLOW_EXACT_DECODE", raising=False)
     assert engine_mod.default_fast() == fast_networks_supported()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from glowcore.decoding import compiled
-from glowcore.model import Latent
+from glowcore.latent import Latent
 from glowcore.base.progress import Cancelled, CancelToken
 from glowcore.decoding.stable import LADDER, damped_reverse
 

@@ -9,7 +9,7 @@ import torch
 
 from glowcore import Glow, GlowConfig
 from glowcore.nn.dequant import Dequantizer
-from glowcore.nn.flows import ZeroConv2d
+from glowcore.nn.coupling import ZeroConv2d
 
 from .test_model import tiny
 

@@ -17,7 +17,7 @@ from glowcore.ops.directions import (
     project,
     remove_direction,
 )
-from glowcore.model import Latent
+from glowcore.latent import Latent
 
 from .latent_helpers import gradient_images, trained_model, untrained_model
 

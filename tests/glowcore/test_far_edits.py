@@ -33,7 +33,7 @@ def far_latents(model):
 def test_far_edits_decode_without_blown_regions(model, fast):
     with torch.inference_mode():
         for name, lat in far_latents(model).items():
-            with glowcore.nn.flows.fast_networks(fast):
+            with glowcore.base.modes.fast_networks(fast):
                 raw = model.reverse(lat)
                 x = stable.stable_reverse(model, lat)
             assert float(stable.blown_pixels(raw).float().mean()) > 0.3, name  # the exact pass blows up

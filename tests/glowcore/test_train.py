@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from glowcore import load_model, save_model
 from glowcore.cli.main import main
 from glowcore.data.datasets import DataWarning
-from glowcore.nn.flows import ActNorm
+from glowcore.nn.actnorm import ActNorm
 from glowcore.base.progress import CancelToken
 from glowcore.training.train import TrainConfig, TrainingError, learning_rate, load_trainer_state, train
 

@@ -40,7 +40,7 @@ def load_latents(path: str | os.PathLike, model):
     """Read an ``.npz`` written by ``glow encode`` (never unpickles); check it fits ``model``."""
     import torch
 
-    from ...model import Latent
+    from ...latent import Latent
 
     p = Path(path)
     if not p.is_file():
@@ -70,7 +70,7 @@ def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, tempe
     """Turn command-line inputs into one :class:`Latent`: photos (framed and encoded), latent
     files (``.npz`` from ``glow encode``, every item) and ``seed:N`` (a sample at ``temperature``)."""
     from ...base.limits import check_seed
-    from ...model import Latent
+    from ...latent import Latent
     from ...ops.photo import load_photo
 
     parts, names = [], []

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ...io.checkpoint import load_model
     from ...base.images import to_tensor
-    from ...model import Latent
+    from ...latent import Latent
     from ...ops.photo import list_images, load_photo
     from ...io.grid import image_format
     from ._common import output_path, save_latents
