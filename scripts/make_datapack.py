@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from glowcore.data.datasets import DataError
-    from glowcore.data.packs import build_pack
+    from glowcore.data.packing import build_pack
     from glowcore.base.progress import ConsoleProgress
 
     out = Path(args.out)

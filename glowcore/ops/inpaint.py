@@ -50,7 +50,7 @@ from torch import Tensor
 from ..base.images import to_tensor, to_uint8
 from ..model import Glow
 from ..latent import Latent
-from .photo import MAX_PIXELS
+from ..io import imagefiles
 from ..base.progress import CancelToken, ProgressFn, check_cancel, report
 from ..decoding.stable import LADDER, Damping, damped_reverse
 
@@ -116,7 +116,7 @@ def load_mask(mask: Any, height: int, width: int) -> np.ndarray:
             raise ValueError(f"{p}: the mask is not a regular file (a pipe or a device?)")
         try:
             with Image.open(p) as im:
-                if im.width * im.height > MAX_PIXELS:
+                if im.width * im.height > imagefiles.MAX_PIXELS:
                     raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
                 im.load()
                 arr = _painted(im)

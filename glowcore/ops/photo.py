@@ -17,7 +17,7 @@ For a photo larger than the model, :func:`glowcore.ops.align.align` frames the f
 
 Large photos are reduced before they are fully decoded (``Image.draft`` for JPEG, then
 ``Image.reduce``), so a 100-megapixel photo never needs its full-size pixels in memory. Images
-above :data:`MAX_PIXELS` are refused as possible decompression bombs.
+above :data:`glowcore.io.imagefiles.MAX_PIXELS` are refused as possible decompression bombs.
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..io import imagefiles
+from ..io.imagefiles import to_rgb
+
 __all__ = [
     "FACE_BOX_SCALE",
     "FACE_BOX_OFFSET",
-    "MAX_PIXELS",
-    "IMAGE_SUFFIXES",
     "FramedPhoto",
     "open_image",
     "frame_photo",
     "load_photo",
     "load_photos",
-    "list_images",
     "detect_faces",
 ]
 
@@ -49,13 +49,10 @@ __all__ = [
 FACE_BOX_SCALE = 1.41
 #: Centre of the crop box minus the centre of the face box, in units of the face box's side.
 FACE_BOX_OFFSET = (0.0, -0.138)
-#: Photos with more pixels than this are refused (decompression-bomb guard; Pillow's own limit).
-MAX_PIXELS = 2 * 89_478_485
 #: The longest side face detection works at; larger photos are reduced first.
 WORK_SIDE = 1024
 #: A crop box whose IoU with the whole (square) photo reaches this means "already framed".
 ALREADY_FRAMED_IOU = 0.8
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 PhotoSource = Any  # str | os.PathLike | bytes | BinaryIO | PIL.Image.Image
 
@@ -80,24 +77,6 @@ def _describe(source: PhotoSource) -> str:
         return "image data"
     name = getattr(source, "filename", None) or getattr(source, "name", None)
     return str(name) if name else "image"
-
-
-def _to_rgb(im, channels: int):
-    """Any Pillow mode -> RGB (or L), transparency composited on white, 16/32-bit scaled."""
-    from PIL import Image
-
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or (arr.size and arr.max() > 255) else 255.0
-        im = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(background, rgba)
-    target = "L" if channels == 1 else "RGB"
-    return im.convert(target) if im.mode != target else im
 
 
 def open_image(source: PhotoSource, max_side: int | None = None, channels: int = 3):
@@ -149,10 +128,10 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
     w, h = im.size
     if w < 1 or h < 1:
         raise ValueError(f"{where}: empty image ({w}x{h})")
-    if w * h > MAX_PIXELS:
+    if w * h > imagefiles.MAX_PIXELS:
         raise ValueError(
             f"{where}: refused, {w}x{h} = {w * h / 1e6:.0f} megapixels is more than the "
-            f"{MAX_PIXELS / 1e6:.0f}-megapixel limit (possible decompression bomb)"
+            f"{imagefiles.MAX_PIXELS / 1e6:.0f}-megapixel limit (possible decompression bomb)"
         )
     try:
         orientation = int(im.getexif().get(0x0112, 1))
@@ -166,7 +145,7 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
                 k = max(w, h) / max_side
                 im.draft(None, (max(1, int(w / k)), max(1, int(h / k))))
             im.load()
-            im = _to_rgb(im, channels)
+            im = to_rgb(im, channels)
             if max_side is not None:
                 factor = max(im.size) // max_side
                 if factor >= 2:
@@ -362,22 +341,6 @@ def crop_like(image_or_mask, framed: FramedPhoto, size: int, resample: str = "ne
     return np.asarray(im.resize((size, size), filt, box=box))
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted); ``ValueError`` if there are none."""
-    root = Path(folder)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: no such folder")
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a folder")
-    from ..io.walk import list_files  # (each real file once, loops of links not followed)
-
-    files = [root / f for f in list_files(root, lambda f: Path(f).suffix.lower() in IMAGE_SUFFIXES)]
-    files = [p for p in files if p.is_file()]
-    if not files:
-        raise ValueError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return files
-
-
 def load_photos(
     sources: str | os.PathLike | Iterable[PhotoSource],
     size: int,
@@ -397,7 +360,7 @@ def load_photos(
 
     items: list[Any]
     if isinstance(sources, (str, os.PathLike)):
-        items = list(list_images(sources)) if Path(sources).is_dir() else [sources]
+        items = list(imagefiles.list_images(sources)) if Path(sources).is_dir() else [sources]
     else:
         items = list(sources)
     if not items:

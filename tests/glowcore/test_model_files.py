@@ -18,7 +18,7 @@ from PIL import Image
 from glowcore import CheckpointError, load_model, save_model
 from glowcore.cli.main import main
 from glowcore.data.datasets import load_dataset
-from glowcore.ops.photo import list_images
+from glowcore.io.imagefiles import list_images
 
 from .latent_helpers import gradient_images, untrained_model
 

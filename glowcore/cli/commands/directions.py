@@ -54,7 +54,7 @@ def _list(model) -> None:
 def _expand(paths: list[str]) -> list:
     from pathlib import Path
 
-    from ...ops.photo import list_images
+    from ...io.imagefiles import list_images
 
     out: list = []
     for item in paths:

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ...io.checkpoint import load_model
     from ...base.images import to_tensor
     from ...latent import Latent
-    from ...ops.photo import list_images, load_photo
+    from ...io.imagefiles import list_images
+    from ...ops.photo import load_photo
     from ...io.grid import image_format
     from ._common import output_path, save_latents
     from ._guard import check_outputs, model_files
