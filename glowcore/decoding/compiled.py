@@ -1,13 +1,12 @@
 """Frozen inference graphs of Glow's reverse pass, for interactive decoding on the CPU.
 
 Decoding one 64x64 face is a few hundred small tensor operations. Run eagerly from Python, each
-pays interpreter and dispatch time (about 4 of 16-20 ms on the reference 2-core CPU), and every
-one of them needs the GIL, so a busy GUI thread in the same process slows a decode further.
+pays interpreter and dispatch time (a sizeable share of a small decode), and every one of them
+needs the GIL, so a busy GUI thread in the same process slows a decode further.
 :func:`reverse_graph` traces ``Glow.reverse`` for one batch size with TorchScript, one graph per
 level (between levels a render can be cancelled), and freezes them: the weights (the fused
 ActNorm + 1x1 inverses, the folded coupling outputs, ...) become constants and each level runs
-in C++ (docs/benchmarks.md, K=8 width 128: 21.8 -> 13.0 ms exact at 2 threads, 16.0 -> 13.5 ms
-with the bf16 networks on one thread).
+in C++ (what that gains, measured: docs/benchmarks.md and ``benchmarks/glow_benchmark.py``).
 
 A graph is built on first use (about one second, including the profiling executor's first runs)
 and cached on the model, keyed on the latent's shapes and dtypes (so the batch size), the
@@ -15,7 +14,7 @@ fast-networks switch and the identity and version of every parameter and buffer,
 step, ``load_state_dict`` or ``.to()`` makes a new one. It is used only where it computes exactly what the eager pass computes:
 eval mode, no autograd, CPU, and batches of at most :data:`MAX_BATCH` (larger batches amortise the
 Python overhead themselves). A damped reverse (:func:`glowcore.decoding.stable.damped_reverse`, the
-thread's damping then) gets graphs of its own, with that damping frozen in. ``GLOW_NO_JIT=1`` or :func:`set_enabled` turns it off. If tracing fails (a torch
+thread's damping then: :mod:`glowcore.base.modes`) gets graphs of its own, with that damping frozen in. ``GLOW_NO_JIT=1`` or :func:`set_enabled` turns it off. If tracing fails (a torch
 build without TorchScript), the eager pass is used and the failure is remembered, not retried.
 """
 

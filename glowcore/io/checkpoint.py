@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..nn.dequant import DEQUANT_STEPS
 from .fileio import atomic_path, atomic_write_bytes
-from ..base.limits import check_direction_info, check_direction_name
+from ..nn.dequant import DEQUANT_STEPS
+from ..base.limits import MAX_LEVELS, check_direction_info, check_direction_name
 from ..model import Glow, GlowConfig
 
 __all__ = [
@@ -50,7 +50,6 @@ DIRECTION_PREFIX = "directions."
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin"}
 #: Architectures beyond these are refused before anything is allocated.
 MAX_PARAMETERS = 2_000_000_000
-MAX_LEVELS = 32
 MAX_FLOW_STEPS = 10_000  # levels x steps
 MAX_LATENT_DIM = 2**28  # channels x image_size**2
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..io.checkpoint import save_model
-from ..io.fileio import atomic_path
+from ..io.fileio import atomic_path, atomic_write_text
 from ..model import Glow
 
 __all__ = ["STATE_JSON", "STATE_TENSORS", "STATE_SHARD_BYTES", "TrainingError", "load_trainer_state"]
@@ -194,3 +194,32 @@ def _save_checkpoint(folder: Path, model: Glow, opt: torch.optim.Optimizer, fuse
     with atomic_path(tmp / STATE_JSON) as p:
         p.write_text(json.dumps(meta) + "\n", encoding="utf-8")
     _replace_dir(tmp, folder)
+
+
+# ------------------------------------------------------------------------------ the run folder
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop what a killed session logged after its last checkpoint (and a half-written last line)."""
+    if not path.is_file():
+        return
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    keep = []
+    for line in raw.splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break
+        try:
+            if json.loads(line).get("step", 0) > step:
+                continue
+        except (ValueError, AttributeError):
+            continue
+        keep.append(line)
+    text = "".join(keep)
+    if text != raw:
+        atomic_write_text(path, text)
+
+
+def _latest_dir(run_dir: Path) -> Optional[Path]:
+    for name in ("latest", ".latest.old"):
+        p = run_dir / name
+        if (p / STATE_JSON).is_file():
+            return p
+    return None

@@ -107,7 +107,7 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
 
 def test_hflip_mirrors_about_half_the_images_reproducibly(tmp_path: Path) -> None:
-    from glowcore.training.train import _flip_mask
+    from glowcore.training.batches import _flip_mask
 
     masks = [_flip_mask(0, step, 0, 64) for step in range(50)]
     assert 0.45 < np.mean(masks) < 0.55 and np.array_equal(masks[3], _flip_mask(0, 3, 0, 64))

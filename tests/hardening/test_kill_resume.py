@@ -429,7 +429,7 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path
     count("faults.train.repairs")
 
 
-@pytest.mark.parametrize("option, message", [("--levels=10000000000", "levels must be <= 32"),
+@pytest.mark.parametrize("option, message", [("--levels=10000000000", "levels must be <= 16"),
                                              ("--hidden=1000000", "parameters, more than"),
                                              ("--steps=100000", "flow steps")])
 def test_absurd_training_architectures_are_refused_at_once(tmp_path: Path, capsys, option: str, message: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 EPILOG = """\
 data specs:
   celeba:PATH            CelebA layout (img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt)
-  folder:PATH            any folder of JPEG/PNG/WebP images (recursive); optional PATH/labels.csv
+  folder:PATH            any folder of JPEG/PNG/WebP/BMP/GIF/TIFF images (recursive); optional PATH/labels.csv
   fashion-mnist[:PATH]   Fashion-MNIST idx .gz files (default /usr/share/datasets/fashion-mnist)
 
 examples:
@@ -21,6 +21,9 @@ examples:
 
 
 def add_parser(sub) -> None:
+    from ...nn.coupling import COUPLINGS
+    from ...training.config import LR_SCHEDULES, PRECISIONS
+
     S = argparse.SUPPRESS
     p = sub.add_parser(
         "train", help="train a model (resumable, multi-GPU under torchrun)",
@@ -41,14 +44,14 @@ def add_parser(sub) -> None:
     a.add_argument("--hidden", type=int, help="coupling network width (default 128)")
     a.add_argument("--prior-hidden", type=int, help="width of a network in each split prior, 0 = the paper's single 3x3 convolution (default 0); with --init-from, adds such networks to a model without them, starting from its exact function")
     a.add_argument("--dequant-hidden", type=int, help="width of a learned dequantisation noise distribution (Flow++), 0 = uniform noise (default 0); for training and bits/dim only, decoding never uses it; with --init-from, adds one to a model without one, starting as uniform noise")
-    a.add_argument("--coupling", choices=["affine", "additive"], help="coupling type (default affine)")
+    a.add_argument("--coupling", choices=list(COUPLINGS), help="coupling type (default affine)")
     a.add_argument("--no-lu", dest="lu", action="store_false", help="plain 1x1 convolutions instead of the LU form")
     a.add_argument("--n-bits", type=int, help="bit depth the images are quantised to (default 5)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=int, help="images per optimizer step, across all processes (default 32)")
     o.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
     o.add_argument("--warmup", type=int, help="linear learning-rate warm-up, in steps (default 500)")
-    o.add_argument("--lr-schedule", choices=["constant", "cosine"], help="after warm-up: constant, or cosine decay to --lr-min at --max-steps (default constant; may change on --resume)")
+    o.add_argument("--lr-schedule", choices=list(LR_SCHEDULES), help="after warm-up: constant, or cosine decay to --lr-min at --max-steps (default constant; may change on --resume)")
     o.add_argument("--lr-min", type=float, help="learning rate reached at --max-steps by the cosine schedule (default 0)")
     o.add_argument("--decay-start", type=int, help="step where the cosine decay starts (default: the end of warm-up; on a resumed run, e.g. its current step)")
     o.add_argument("--hflip", action="store_true", help="augment: mirror each training image left-right with probability 1/2 (faces, most photos; not text or digits); may change on --resume")
@@ -71,14 +74,15 @@ def add_parser(sub) -> None:
     m.add_argument("--cache-dir", metavar="DIR", help="decoded-image cache (default ~/.cache/glow-explorer/data)")
     m.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     m.add_argument("--threads", type=int, help="CPU threads for torch (torch.set_num_threads)")
-    m.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="coupling networks in bf16/fp16 under autocast (flows and log-dets stay fp32); bf16 about doubles CPU throughput on AVX512-BF16 machines (default fp32)")
+    m.add_argument("--precision", choices=list(PRECISIONS), help="coupling networks in bf16/fp16 under autocast (flows and log-dets stay fp32); bf16 about doubles CPU throughput on AVX512-BF16 machines (default fp32)")
     m.add_argument("--no-progress", dest="show_progress", action="store_false", help="no live progress bar")
     p.set_defaults(func=run)
 
 
 def build_config(args: argparse.Namespace):
     """Defaults <- run.json (with --resume) <- TOML (--config) <- command-line options."""
-    from ...training.train import RUN_CONFIG_NAME, TrainConfig, TrainingError, load_toml_config
+    from ...training.config import TrainConfig, load_toml_config
+    from ...training.train import RUN_CONFIG_NAME, TrainingError
 
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
     values: dict = {}
