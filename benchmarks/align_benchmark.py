@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from glowcore import align as al  # noqa: E402
-from glowcore.alignnet import EYES, FRAME, apply, compose, invert  # noqa: E402
+from glowcore.ops import align as al  # noqa: E402
+from glowcore.ops.alignnet import EYES, FRAME, apply, compose, invert  # noqa: E402
 
 CROP = (15.0, 35.0, 163.0, 183.0)
 C = np.array([[FRAME / 148.0, 0, -15.0 * FRAME / 148.0], [0, FRAME / 148.0, -35.0 * FRAME / 148.0]])
@@ -131,7 +131,7 @@ def main() -> int:
     res["worst_found"] = [list(w) for w in sorted((w for w in worst if math.isfinite(w[0])), key=lambda w: -w[0])[:12]]
     res["seconds_per_photo"] = round(elapsed / (n_align + 2 * len(names)), 4)
     if args.framed:
-        from glowcore.photo import frame_photo
+        from glowcore.ops.photo import frame_photo
 
         froot = Path(args.framed) / "img_align_celeba"
         fnames = sorted(p.name for p in froot.glob("*.jpg"))[: args.framed_n]

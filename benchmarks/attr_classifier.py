@@ -125,7 +125,7 @@ def train(
     log=print,
 ) -> tuple[AttrNet, dict]:
     """Train on the train partition; returns the network and a metadata dict (with val figures)."""
-    from glowcore.data import load_dataset
+    from glowcore.data.datasets import load_dataset
 
     spec = data_spec or default_data_spec()
     train_ds = load_dataset(spec, 64, split="train")
@@ -194,7 +194,7 @@ def save(net: AttrNet, meta: dict, path: Path) -> None:
     """Weights as safetensors (atomic), metadata as JSON strings in the file header."""
     from safetensors.torch import save_file
 
-    from glowcore.fileio import atomic_path
+    from glowcore.io.fileio import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}

@@ -7,7 +7,7 @@ For every level of a 64x64x3 Glow (the coupling network's 3x3, 1x1 and 3x3 convo
 invertible 1x1 convolution), the median time of one call in microseconds, channels-last, for both
 dtypes, and the per-level sum. It shows where the bf16 fast path pays off: on the large levels,
 where the arithmetic dominates; on the small ones a bf16 call's fixed cost (~30 us) is larger than
-a float32 one's (glowcore.flows.FAST_MIN_PIXELS).
+a float32 one's (glowcore.nn.coupling.FAST_MIN_PIXELS).
 
 Then the floor of a decode: every convolution of the reverse pass in order (K steps of the four
 above per level, plus each split prior's 3x3), in the dtype the fast decode uses (bf16 networks on
@@ -48,11 +48,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8, help="flow steps per level, for the floor (default 8)")
     ap.add_argument("--model", help="also time this model's fast decode (e.g. celeba64), alternating with the floor")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds of 50 runs for the floor (default 5)")
-    ap.add_argument("--fast-min-pixels", type=int, help="bf16 networks from this level size on, for the floor (default: glowcore.flows.FAST_MIN_PIXELS)")
+    ap.add_argument("--fast-min-pixels", type=int, help="bf16 networks from this level size on, for the floor (default: glowcore.nn.coupling.FAST_MIN_PIXELS)")
     ap.add_argument("--prior-hidden", type=int, default=0, help="width of the split priors' networks, for the floor (default 0)")
     args = ap.parse_args()
     if args.model:  # the floor of that model's architecture
-        from glowcore.checkpoint import read_config
+        from glowcore.io.checkpoint import read_config
 
         arch = read_config(args.model)["architecture"]
         args.hidden, args.levels, args.image_size, args.steps = arch["hidden"], arch["levels"], arch["image_size"], arch["steps"]
@@ -96,7 +96,7 @@ def convolutions_only(args: argparse.Namespace):
     """(number of convolutions, a function running them) of a decode's convolutions alone, in order, each
     fed by the one before as in the reverse pass (a step's network reads the first half of the
     previous step's output), with the dtype conversions the fast path needs and nothing else."""
-    from glowcore.flows import FAST_MIN_PIXELS
+    from glowcore.nn.coupling import FAST_MIN_PIXELS
 
     g = torch.Generator().manual_seed(0)
     h, ph, shapes = args.hidden, args.prior_hidden, level_shapes(args)

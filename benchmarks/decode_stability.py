@@ -3,7 +3,7 @@
 Fits mean-difference directions for a few CelebA attributes on training faces, edits validation
 faces by large amounts and samples at high temperatures, and counts the faces whose *exact* reverse
 pass has blown pixels (values below -1 or above 2 for images in [0, 1]); then times Glow.decode,
-which re-decodes those regions with a damped reverse pass (glowcore.stable), and checks that its
+which re-decodes those regions with a damped reverse pass (glowcore.decoding.stable), and checks that its
 output is finite.
 
     python benchmarks/decode_stability.py --model /work/runs/celeba64/best --faces 100
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from glowcore import load_model
-    from glowcore.directions import add_directions, edit, fit_label_directions
-    from glowcore.stable import blown_pixels
+    from glowcore.ops.directions import add_directions, edit, fit_label_directions
+    from glowcore.decoding.stable import blown_pixels
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model, device="cpu")

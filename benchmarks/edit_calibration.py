@@ -1,6 +1,6 @@
 """Attribute edits calibrated out of sample: fit on some faces, choose scales on others, report on a third set.
 
-1. **Fit** logistic-regression directions (``glowcore.directions``, InterFaceGAN's recipe) on
+1. **Fit** logistic-regression directions (``glowcore.ops.directions``, InterFaceGAN's recipe) on
    ``--fit-faces`` faces of the CelebA *train* partition.
 2. **Choose scales** on ``--scale-faces`` *other* train faces: for each attribute, the amount that
    turns it on for ``--target`` of the faces lacking it (``scale``), and separately the amount
@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import attr_classifier as ac  # noqa: E402
 
 from glowcore import load_model  # noqa: E402
-from glowcore.data import load_dataset  # noqa: E402
-from glowcore.directions import edit, encode_images, fit_label_directions  # noqa: E402
+from glowcore.data.datasets import load_dataset  # noqa: E402
+from glowcore.ops.directions import edit, encode_images, fit_label_directions  # noqa: E402
 from glowcore.model import Latent  # noqa: E402
 
 EDITED = ["Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair"]
@@ -138,7 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fitted = load_model(args.model, device="cpu")  # a copy holding the newly fitted directions
     fitted.directions.clear()
     fitted.direction_info.clear()
-    from glowcore.directions import add_directions
+    from glowcore.ops.directions import add_directions
 
     add_directions(fitted, vecs, infos)
     print(f"fitted {len(vecs)} directions ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -179,7 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows = result["variants"][args.ship_variant]
         meta = {a: {**{k: v for k, v in infos[a].items() if isinstance(v, (int, float, str))},
                     "scale": rows[a]["scale"], "scale_neg": rows[a]["scale_neg"],
-                    # the boundary in units of the scaled vector (glowcore.directions.project)
+                    # the boundary in units of the scaled vector (glowcore.ops.directions.project)
                     "center": infos[a]["center"] / rows[a]["scale"],
                     "calibration": f"scales chosen out of sample: {len(scale_idx)} train faces not used to fit (target {args.target:.0%})"}
                 for a in EDITED}

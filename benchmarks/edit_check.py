@@ -3,7 +3,7 @@
 For a Glow model folder (default: the training run's best checkpoint):
 
 1. encode ``--fit-faces`` random faces of the CelebA *train* partition and fit one direction per
-   attribute with both recipes of :mod:`glowcore.directions`:
+   attribute with both recipes of :mod:`glowcore.ops.directions`:
    * ``mean-diff`` -- mean encoding of faces with the attribute minus the mean of faces without
      it, over every level (OpenAI's Glow demo). Amount 1.0 = that raw difference vector;
    * ``logistic`` -- the unit normal of a class-balanced L2 logistic regression in latent space
@@ -24,7 +24,7 @@ For a Glow model folder (default: the training run's best checkpoint):
    * **broken**: *blown up* = NaN/Inf before clamping or more than 1% "wild" pixels (colour jumps
      over 153/255 to both neighbours: the salt-and-pepper squares of an exploding flow);
      *saturated* = more than 30% of the 8-bit values at 0 or 255 where the reconstruction had not.
-     Images are decoded as the product decodes them (``Glow.decode``, whose ``glowcore.stable``
+     Images are decoded as the product decodes them (``Glow.decode``, whose ``glowcore.decoding.stable``
      re-decodes blown-up regions with a damped pass); blow-ups of the raw, exact reverse pass are
      counted too ("raw -> shown");
 4. suggest a per-direction scale for amount 1.0: the amount that turns the attribute on for
@@ -63,8 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import attr_classifier as ac  # noqa: E402
 
 from glowcore import load_model  # noqa: E402
-from glowcore.data import load_dataset  # noqa: E402
-from glowcore.directions import add_directions, edit, encode_images, fit_label_directions, project  # noqa: E402
+from glowcore.data.datasets import load_dataset  # noqa: E402
+from glowcore.ops.directions import add_directions, edit, encode_images, fit_label_directions, project  # noqa: E402
 from glowcore.model import Latent  # noqa: E402
 
 DEFAULT_MODEL = "/work/runs/celeba64/best"
@@ -83,14 +83,14 @@ def _out_dir() -> Path:
 @torch.inference_mode()
 def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Decode as the product does (``model.decode``: the exact reverse pass, with blown-up regions
-    re-decoded by ``glowcore.stable`` when the model has it) and also return the *raw* reverse
+    re-decoded by ``glowcore.decoding.stable`` when the model has it) and also return the *raw* reverse
     output (clamped to [0, 1]) and whether it was finite, to count what the stable decoding hid.
 
     Returns ``(images, raw_images, raw_finite)``; the reverse pass runs once per item (plus the
     damped passes of the blown items).
     """
     try:
-        from glowcore.stable import stable_reverse
+        from glowcore.decoding.stable import stable_reverse
     except ImportError:  # an older glowcore: decode is the plain reverse pass
         stable_reverse = None
     imgs, raws, finite = [], [], []
@@ -121,7 +121,7 @@ def decode_checked(model, latent: Latent, batch_size: int = 64) -> tuple[torch.T
 
 def _graphs_off():
     """Turn glowcore's frozen decoding graphs off; returns the undo."""
-    from glowcore import compiled
+    from glowcore.decoding import compiled
 
     was = compiled.enabled()
     compiled.set_enabled(False)

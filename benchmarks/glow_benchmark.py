@@ -19,7 +19,8 @@ import time
 
 import torch
 
-from glowcore import Glow, GlowConfig, compiled, load_model
+from glowcore import Glow, GlowConfig, load_model
+from glowcore.decoding import compiled
 
 
 def _sync(device: torch.device) -> None:
@@ -90,11 +91,11 @@ def main() -> None:
     with torch.inference_mode():
         modes = [("", False)]
         if device.type == "cpu":
-            from glowcore.flows import fast_networks_supported
+            from glowcore.nn.coupling import fast_networks_supported
 
             native = "native bf16" if fast_networks_supported() else "no native bf16 on this CPU"
             modes.append((f", fast (bf16 networks, {native})", True))
-        # on the CPU: frozen graphs (the default), then eager Python (glowcore.compiled)
+        # on the CPU: frozen graphs (the default), then eager Python (glowcore.decoding.compiled)
         ways = [(True, ", frozen graphs"), (False, ", eager (GLOW_NO_JIT=1)")] if device.type == "cpu" else [(True, "")]
         for label, fast in modes:
             for graphs, how in ways:

@@ -8,7 +8,7 @@ and start-up time to the first face.
 simulated as slider moves at ``--rate`` events per second (60 by default, like a mouse) in four
 scenarios (``--scenarios``): ``slider``, one attribute swept across its full range; ``stacked``,
 Smiling, Male and Eyeglasses held at their ends while a fourth attribute sweeps its range (far
-edits: the exact decoding blows up there and ``glowcore.stable`` repairs it); ``temperature``,
+edits: the exact decoding blows up there and ``glowcore.decoding.stable`` repairs it); ``temperature``,
 the temperature slider swept up to its maximum; ``morph``, the morph's scrub slider swept between
 two keyframes (its preview picture). The bare decode of a plain and a far-edited face is timed
 first, in alternating rounds. For each move, the latency is the time from the move until the canvas has painted a picture for
@@ -103,7 +103,7 @@ FAR = {"Smiling": 1.0, "Male": 1.0, "Eyeglasses": 1.0}  # held at this fraction 
 def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
     """The model's bare decode time (one face, no GUI), in a thread like the worker's: a plain
     face, and the same face with Smiling, Male and Eyeglasses at the slider's end (far edits
-    that blow up the exact pass: glowcore.stable repairs them), in alternating rounds."""
+    that blow up the exact pass: glowcore.decoding.stable repairs them), in alternating rounds."""
     import threading
 
     out: dict = {}
@@ -113,7 +113,8 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
 
         import glowcore
         from explorer.engine import default_fast, default_threads
-        from glowcore import directions, stable
+        from glowcore.ops import directions
+        from glowcore.decoding import stable
 
         torch.set_num_threads(threads or default_threads())
         m = glowcore.load_model(model, device="cpu")
@@ -126,7 +127,7 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         fast = default_fast()  # what the worker uses (bf16 networks where native)
         ts: dict[str, list[float]] = {k: [] for k in cases}
         with torch.inference_mode():
-            with glowcore.flows.fast_networks(fast):  # the frozen graphs the explorer builds when idle
+            with glowcore.base.modes.fast_networks(fast):  # the frozen graphs the explorer builds when idle
                 stable.prepare(m, lat) if hasattr(stable, "prepare") else m.decode(lat, fast=fast)
             for i in range(runs + 3):
                 for k, z in cases.items():

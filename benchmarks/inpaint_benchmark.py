@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from glowcore import load_model, to_uint8
-    from glowcore.inpaint import inpaint
+    from glowcore.ops.inpaint import inpaint
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model, device="cpu")

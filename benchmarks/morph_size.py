@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 import glowcore
-from glowcore.align import align, read_photo, render_face
-from glowcore.images import to_uint8
-from glowcore.interpolate import interpolate, interpolation_times
-from glowcore.morphsize import photo_keyframe, sized_frames
-from glowcore.model import Latent
-from glowcore.video import render_morph
+from glowcore.ops.align import align, read_photo, render_face
+from glowcore.base.images import to_uint8
+from glowcore.ops.interpolate import interpolate, interpolation_times
+from glowcore.ops.morphsize import photo_keyframe, sized_frames
+from glowcore.latent import Latent
+from glowcore.ops.video import render_morph
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PHOTOS = HERE.parent.parent / "shared" / "data" / "celeba_full_sample" / "img_align_celeba"

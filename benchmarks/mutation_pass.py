@@ -38,16 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 #: target -> (file, the tests that guard it). test_train.py: only the tests that need no
 #: downloaded data set (the others use Fashion-MNIST).
 TARGETS: dict[str, tuple[str, list[str]]] = {
-    "flows": ("glowcore/flows.py", ["tests/glowcore/test_flows.py", "tests/glowcore/test_stable.py"]),
-    "checkpoint": ("glowcore/checkpoint.py", ["tests/glowcore/test_checkpoint.py"]),
-    "inpaint": ("glowcore/inpaint.py", ["tests/glowcore/test_inpaint.py"]),
+    "flows": ("glowcore/nn/flows.py", ["tests/glowcore/test_flows.py", "tests/glowcore/test_stable.py"]),
+    "checkpoint": ("glowcore/io/checkpoint.py", ["tests/glowcore/test_checkpoint.py"]),
+    "inpaint": ("glowcore/ops/inpaint.py", ["tests/glowcore/test_inpaint.py"]),
     "worker": ("explorer/worker.py", [
         "tests/explorer/test_worker.py",
         "tests/explorer/test_window.py::test_a_burst_of_slider_moves_renders_only_the_newest",
         "tests/explorer/test_window.py::test_a_render_made_stale_early_gives_way_to_the_newer_one_but_never_twice_in_a_row",
         "tests/explorer/test_window.py::test_stale_results_are_dropped",
     ]),
-    "train": ("glowcore/train.py", [
+    "train": ("glowcore/training/train.py", [
         "tests/glowcore/test_train.py::test_image_folder_training_skips_a_corrupt_image",
         "tests/glowcore/test_train.py::test_resume_keeps_the_best_checkpoint_when_the_next_evaluation_is_worse",
         "tests/glowcore/test_train.py::test_cli_errors_name_the_problem",

@@ -78,9 +78,9 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from glowcore import load_model
-    from glowcore.align import align, load_align_net
-    from glowcore.directions import edit
-    from glowcore.paste import paste, paste_mask, seam_ratio
+    from glowcore.ops.align import align, load_align_net
+    from glowcore.ops.directions import edit
+    from glowcore.ops.paste import paste, paste_mask, seam_ratio
 
     src = Path(args.data) / "img_align_celeba" / args.image
     orig = np.asarray(Image.open(src).convert("RGB")) if src.is_file() else None
@@ -132,7 +132,7 @@ def main() -> int:
             p = Path(tmp) / "photo.jpg"
             Image.fromarray(photo).save(p, quality=92)
             t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "glowcore.cli", "edit", str(p), "--set", args.edit, "-o", str(Path(tmp) / "out.jpg")], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            r = subprocess.run([sys.executable, "-m", "glowcore.cli.main", "edit", str(p), "--set", args.edit, "-o", str(Path(tmp) / "out.jpg")], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
             res["cli_end_to_end_s"] = round(time.perf_counter() - t0, 2)
             res["cli_rc"] = r.returncode
             if r.returncode:

@@ -42,11 +42,11 @@ def main() -> int:
     from attr_classifier import load_or_train, predict_proba
 
     from glowcore import load_model
-    from glowcore.align import align, render_face, warp_matrix
-    from glowcore.alignnet import invert
-    from glowcore.directions import edit
-    import glowcore.paste as paste_module
-    from glowcore.paste import paste, paste_mask, seam_ratio
+    from glowcore.ops.align import align, render_face, warp_matrix
+    from glowcore.ops.alignnet import invert
+    from glowcore.ops.directions import edit
+    import glowcore.ops.paste as paste_module
+    from glowcore.ops.paste import paste, paste_mask, seam_ratio
 
     if args.mask_power is not None:
         paste_module.MASK_POWER = args.mask_power
@@ -59,8 +59,8 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     files = sorted((Path(args.data) / "img_align_celeba").glob("*.jpg"))[: args.n]
     counts = {a: {"off_before": 0, "on_64px": 0, "on_photo": 0, "on_detail_64": 0, "on_masked_64": 0} for a in args.attributes}
-    from glowcore.images import to_uint8
-    from glowcore.paste import face_mask
+    from glowcore.base.images import to_uint8
+    from glowcore.ops.paste import face_mask
 
     mask64 = face_mask(model.config.image_size, feather)[..., None]
     skipped = 0

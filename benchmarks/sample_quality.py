@@ -123,8 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from attr_classifier import default_data_spec, load_or_train
 
     from glowcore import load_model
-    from glowcore.data import load_dataset
-    from glowcore.grid import save_grid
+    from glowcore.data.datasets import load_dataset
+    from glowcore.io.grid import save_grid
 
     spec = args.data or default_data_spec()
     net, _ = load_or_train(data_spec=spec)

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def requested_threads(option: Optional[int], settings: Optional[QSettings] = None) -> Optional[int]:
     """The model's thread count asked for: ``--threads``, else ``GLOW_THREADS`` (the engine reads
-    it), else the ``engine/threads`` setting; None: the engine measures (glowcore.threads)."""
+    it), else the ``engine/threads`` setting; None: the engine measures (glowcore.base.threads)."""
     if option:
         return int(option)
     if os.environ.get("GLOW_THREADS", "").strip():

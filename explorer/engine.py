@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 import glowcore
-from glowcore import compiled, stable
-from glowcore.flows import fast_networks
-from glowcore.threads import ThreadPolicy, calibrate, env_threads
-from glowcore.model import Glow, Latent
-from glowcore.progress import CancelToken, Cancelled
+from glowcore.decoding import compiled, stable
+from glowcore.base.modes import fast_networks
+from glowcore.base.threads import ThreadPolicy, calibrate, env_threads
+from glowcore.model import Glow
+from glowcore.latent import Latent
+from glowcore.base.progress import CancelToken, Cancelled
 
 from .protocol import ExportParams, InterpParams, ModelInfo
 from .state import DirectionInfo, Snapshot
@@ -44,7 +45,7 @@ def default_fast() -> bool:
     """Whether live pictures use the fast bf16 networks: where the CPU computes bf16 natively
     (pixels within a few thousandths of the exact decoding, 1.2-1.9x faster per network), unless
     ``GLOW_EXACT_DECODE=1``. Exports, photos' encodings and saved latents are always exact."""
-    from glowcore.flows import fast_networks_supported
+    from glowcore.nn.coupling import fast_networks_supported
 
     return fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
 
@@ -84,7 +85,7 @@ class Engine:
     def __init__(self, device: Optional[str] = None, threads: Optional[int] = None, fast: Optional[bool] = None) -> None:
         # Called in the worker thread, which does the work. The thread count: ``threads`` (the
         # --threads option or the engine/threads setting), else GLOW_THREADS, else measured once
-        # the first face is shown (glowcore.threads.calibrate; until then all cores but one).
+        # the first face is shown (glowcore.base.threads.calibrate; until then all cores but one).
         self.device = torch.device(device) if device else glowcore.default_device()
         if threads:
             self.threads = ThreadPolicy(int(threads), "requested")
@@ -129,7 +130,7 @@ class Engine:
         if progress:
             progress(1, 2, "warming up")
         # One decode to warm up kernels and the eval-mode caches, so the first face is quick. The
-        # frozen graphs (glowcore.compiled, ~1 s to trace) are built later, when idle (idle_work).
+        # frozen graphs (glowcore.decoding.compiled, ~1 s to trace) are built later, when idle (idle_work).
         with torch.inference_mode(), compiled.no_build():
             model.decode(model.sample_latent(1, 0.7, seed=0), fast=self.fast)
         if progress:
@@ -216,7 +217,7 @@ class Engine:
         amounts = {k: v for k, v in spec.amounts if k in m.directions and v != 0.0}
         if not amounts:
             return base
-        from glowcore import directions
+        from glowcore.ops import directions
 
         fixed = tuple(f for f in spec.fixed if f in m.directions and f not in amounts)
         levels = self.coarse_levels() if spec.coarse_only else None
@@ -232,10 +233,10 @@ class Engine:
 
     def idle_work(self) -> bool:
         """Work worth doing while nothing is asked, one step a call: once the first face of a
-        newly opened model is rendered, build its frozen decoding graphs (glowcore.compiled;
+        newly opened model is rendered, build its frozen decoding graphs (glowcore.decoding.compiled;
         about a second), then choose the thread count by measurement (once per engine, unless a
-        count was given: glowcore.threads), then build the damped decoding graphs far edits use
-        (glowcore.stable). Returns whether it did anything."""
+        count was given: glowcore.base.threads), then build the damped decoding graphs far edits use
+        (glowcore.decoding.stable). Returns whether it did anything."""
         if self.model is None or not self._graphs_pending or not self._shown_since_open:
             return False  # the first face comes first
         m = self.model
@@ -282,7 +283,7 @@ class Engine:
     def load_photo(self, source: Any, progress: Optional[ProgressFn] = None) -> tuple[int, np.ndarray, str]:
         """Frame and encode a photo (path or encoded bytes). Returns (latent id, picture, message)."""
         m = self._need_model()
-        from glowcore.photo import load_photo
+        from glowcore.ops.photo import load_photo
 
         if progress:
             progress(0, 2, "framing the photo")
@@ -308,7 +309,7 @@ class Engine:
         lat = self.edited_latent(spec)
         proj: dict[str, float] = {}
         if m.directions:
-            from glowcore import directions
+            from glowcore.ops import directions
 
             for name, v in directions.project(m, lat).items():
                 proj[name] = float(np.asarray(v).reshape(-1)[0])
@@ -324,7 +325,7 @@ class Engine:
         key = (tuple(keyframes), params)
         if self._interp_cache is not None and self._interp_cache[0] == key:
             return self._interp_cache[1]
-        from glowcore.interpolate import interpolate
+        from glowcore.ops.interpolate import interpolate
 
         keys = Latent.cat([self.latent(k) for k in keyframes])
         frames = interpolate(keys, params.frames, mode=params.mode, ease=params.ease, loop=params.loop, pingpong=params.pingpong)
@@ -356,7 +357,7 @@ class Engine:
         m = self._need_model()
         if len(keyframes) < 2:
             raise ValueError("add at least two keyframes")
-        from glowcore.video import probe_video, render_morph
+        from glowcore.ops.video import probe_video, render_morph
 
         keys = Latent.cat([self.latent(k) for k in keyframes])
         render_morph(
@@ -391,7 +392,7 @@ class Engine:
         candidates for :meth:`adopt_candidate`.
         """
         m = self._need_model()
-        from glowcore.inpaint import inpaint
+        from glowcore.ops.inpaint import inpaint
 
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
@@ -425,7 +426,7 @@ class Engine:
             raise ValueError("give the new direction a name")
         if len(positives) < 1 or len(negatives) < 1:
             raise ValueError("tag at least one face that has the attribute and one that lacks it")
-        from glowcore import directions
+        from glowcore.ops import directions
 
         pos = Latent.cat([self.latent(i) for i in positives])
         neg = Latent.cat([self.latent(i) for i in negatives])
@@ -444,7 +445,7 @@ class Engine:
     ) -> tuple[DirectionInfo, ...]:
         """Principal directions of faces the model samples; they join the sliders as pc1..pcK."""
         m = self._need_model()
-        from glowcore import directions
+        from glowcore.ops import directions
 
         images = []
         batch = 32

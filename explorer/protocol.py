@@ -27,7 +27,7 @@ __all__ = [
     "VIDEO_FORMATS",
 ]
 
-# The same names as glowcore.interpolate.MODES / EASES (a test checks), kept here so the GUI
+# The same names as glowcore.ops.interpolate.MODES / EASES (a test checks), kept here so the GUI
 # thread need not import glowcore (and with it torch).
 MODES = ("slerp", "linear")
 EASES = ("smooth", "linear", "ease-in-out", "ease-in", "ease-out")

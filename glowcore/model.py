@@ -1,24 +1,30 @@
-"""The multi-scale Glow model, its configuration and the :class:`Latent` it encodes to."""
+"""The multi-scale Glow model and its configuration (it encodes to a :class:`~glowcore.latent.Latent`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .dequant import Dequantizer
-from .flows import ActNorm, FlowLayer, FlowStep, SplitPrior, TopPrior, squeeze2d, standard_normal_logp, unsqueeze2d
-from .images import to_tensor, to_uint8
-from .progress import CancelToken
+from .nn.dequant import Dequantizer
+from .nn.actnorm import ActNorm
+from .nn.coupling import COUPLINGS
+from .nn.flows import FlowLayer
+from .nn.priors import SplitPrior, TopPrior, standard_normal_logp
+from .nn.squeeze import squeeze2d, unsqueeze2d
+from .nn.step import FlowStep
+from .base.images import to_tensor, to_uint8
+from .base.limits import MAX_LEVELS
+from .base.progress import CancelToken
+from .latent import Latent
 
-__all__ = ["GlowConfig", "Glow", "Latent"]
+__all__ = ["GlowConfig", "Glow"]
 
-COUPLINGS = ("affine", "additive")
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class GlowConfig:
     the data is quantised to before dequantisation noise. ``prior_hidden`` is the width of a network
     in each split prior (0: the paper's single zero-initialised 3x3 convolution).
     ``dequant_hidden`` is the width of a learned dequantisation noise distribution
-    (:class:`~glowcore.dequant.Dequantizer`, used for training and bits/dim only; 0: uniform noise).
+    (:class:`~glowcore.nn.dequant.Dequantizer`, used for training and bits/dim only; 0: uniform noise).
     """
 
     image_size: int = 64
@@ -62,9 +68,9 @@ class GlowConfig:
         need(self.prior_hidden >= 0, f"prior_hidden must be >= 0 (0: no prior network), got {self.prior_hidden}")
         need(self.dequant_hidden >= 0, f"dequant_hidden must be >= 0 (0: uniform dequantisation noise), got {self.dequant_hidden}")
         need(1 <= self.n_bits <= 8, f"n_bits must be between 1 and 8, got {self.n_bits}")
-        need(self.coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
+        need(self.coupling in COUPLINGS, f"coupling must be one of {tuple(COUPLINGS)}, got {self.coupling!r}")
         need(isinstance(self.lu, bool), f"lu must be true or false, got {self.lu!r}")
-        need(self.levels <= 16, f"levels must be at most 16, got {self.levels}")
+        need(self.levels <= MAX_LEVELS, f"levels must be at most {MAX_LEVELS}, got {self.levels}")
         factor = 2**self.levels
         need(
             self.image_size >= factor and self.image_size % factor == 0,
@@ -96,114 +102,6 @@ class GlowConfig:
         return cls(**d)
 
 
-# ---------------------------------------------------------------------------------- Latent
-@dataclass
-class Latent:
-    """Every level's standardised noise (eps under the learned priors) for a batch of images.
-
-    ``levels[0]`` is the finest level (largest spatial size), ``levels[-1]`` the top (coarsest).
-    A latent flattens to one vector per image (``flatten()``, shape ``(B, D)``, D = pixels x
-    channels) for linear algebra, and back with :meth:`from_flat`. Arithmetic (+, -, * scalar or
-    per-item weights) acts on every level.
-    """
-
-    levels: list[Tensor]
-
-    # -- shape
-    @property
-    def batch_size(self) -> int:
-        return self.levels[0].shape[0]
-
-    def __len__(self) -> int:
-        return self.batch_size
-
-    @property
-    def shapes(self) -> tuple[tuple[int, ...], ...]:
-        """Per-item shape of each level."""
-        return tuple(tuple(t.shape[1:]) for t in self.levels)
-
-    @property
-    def dim(self) -> int:
-        return sum(math.prod(s) for s in self.shapes)
-
-    @property
-    def device(self) -> torch.device:
-        return self.levels[0].device
-
-    # -- conversion
-    def flatten(self) -> Tensor:
-        return torch.cat([t.reshape(t.shape[0], -1) for t in self.levels], dim=1)
-
-    @classmethod
-    def from_flat(cls, flat: Tensor, shapes: Sequence[Sequence[int]]) -> "Latent":
-        if flat.ndim == 1:
-            flat = flat.unsqueeze(0)
-        sizes = [math.prod(s) for s in shapes]
-        if flat.shape[1] != sum(sizes):
-            raise ValueError(f"flat latent has {flat.shape[1]} values per item, expected {sum(sizes)}")
-        parts = flat.split(sizes, dim=1)
-        return cls([p.reshape(flat.shape[0], *s) for p, s in zip(parts, shapes)])
-
-    def to(self, *args, **kwargs) -> "Latent":
-        return Latent([t.to(*args, **kwargs) for t in self.levels])
-
-    def detach(self) -> "Latent":
-        return Latent([t.detach() for t in self.levels])
-
-    def clone(self) -> "Latent":
-        return Latent([t.clone() for t in self.levels])
-
-    def numpy(self) -> np.ndarray:
-        return self.flatten().detach().cpu().numpy()
-
-    # -- batch
-    def __getitem__(self, idx) -> "Latent":
-        if isinstance(idx, int):
-            idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
-        return Latent([t[idx] for t in self.levels])
-
-    @staticmethod
-    def cat(latents: Iterable["Latent"]) -> "Latent":
-        latents = list(latents)
-        if not latents:
-            raise ValueError("cannot concatenate an empty list of latents")
-        return Latent([torch.cat(ts, dim=0) for ts in zip(*(lat.levels for lat in latents))])
-
-    def repeat(self, n: int) -> "Latent":
-        return Latent([t.repeat(n, *([1] * (t.ndim - 1))) for t in self.levels])
-
-    # -- arithmetic on every level
-    def _combine(self, other, op) -> "Latent":
-        if isinstance(other, Latent):
-            if other.shapes != self.shapes:
-                raise ValueError(f"latent shapes differ: {self.shapes} vs {other.shapes}")
-            return Latent([op(a, b) for a, b in zip(self.levels, other.levels)])
-        if isinstance(other, Tensor) and other.ndim == 1 and other.numel() == self.batch_size and self.batch_size > 1:
-            return Latent([op(a, other.view(-1, *([1] * (a.ndim - 1)))) for a in self.levels])
-        return Latent([op(a, other) for a in self.levels])
-
-    def __add__(self, other) -> "Latent":
-        return self._combine(other, torch.add)
-
-    def __sub__(self, other) -> "Latent":
-        return self._combine(other, torch.sub)
-
-    def __mul__(self, other) -> "Latent":
-        return self._combine(other, torch.mul)
-
-    __rmul__ = __mul__
-    __radd__ = __add__
-
-    def __neg__(self) -> "Latent":
-        return Latent([-t for t in self.levels])
-
-    def level_mask(self, levels: Iterable[int]) -> "Latent":
-        """A latent of ones on the chosen level indices (negative counts from the top), zeros elsewhere."""
-        n = len(self.levels)
-        chosen = {i % n for i in levels}
-        return Latent([torch.ones_like(t[:1]) if i in chosen else torch.zeros_like(t[:1]) for i, t in enumerate(self.levels)])
-
-
 # ----------------------------------------------------------------------------------- Glow
 class _Level(nn.Module):
     def __init__(self, channels: int, size: int, config: GlowConfig, top: bool):
@@ -222,7 +120,7 @@ class Glow(nn.Module):
     ``logdet`` includes the priors' standardisation, so ``log p(x) = log N(eps; 0, I) + logdet``.
 
     The user-facing API takes images (uint8 arrays or float tensors in [0, 1], see
-    :mod:`glowcore.images`): :meth:`encode`, :meth:`decode`, :meth:`sample`, :meth:`log_prob`,
+    :mod:`glowcore.base.images`): :meth:`encode`, :meth:`decode`, :meth:`sample`, :meth:`log_prob`,
     :meth:`bits_per_dim`.
     """
 
@@ -299,7 +197,7 @@ class Glow(nn.Module):
         """Latent -> preprocessed image tensor in (about) [-0.5, 0.5]. Differentiable.
 
         ``cancel`` is checked between levels (an interactive render drops a stale picture early:
-        ``cancel.check()`` raises :class:`glowcore.progress.Cancelled`)."""
+        ``cancel.check()`` raises :class:`glowcore.base.progress.Cancelled`)."""
         if latent.shapes != self.latent_shapes:
             raise ValueError(f"latent shapes {latent.shapes} do not match this model's {self.latent_shapes}")
         h = None
@@ -353,7 +251,7 @@ class Glow(nn.Module):
     def log_prob(self, images, noise: bool = True, generator: torch.Generator | None = None, variational: bool = True) -> Tensor:
         """Per-image discrete log-likelihood in nats (a lower bound): ``log p(x) - D log(2**n_bits)``,
         where x is the dequantised image, minus ``log q(u | k)`` when the noise comes from the
-        model's learned :class:`~glowcore.dequant.Dequantizer` (``variational=False``: uniform
+        model's learned :class:`~glowcore.nn.dequant.Dequantizer` (``variational=False``: uniform
         noise even then). ``noise=False`` puts every value at its bin centre instead (the value
         of one point, not a bound). Differentiable (use it as a training loss)."""
         const = self.dim * math.log(self.n_bins)
@@ -387,16 +285,16 @@ class Glow(nn.Module):
     @torch.inference_mode()
     def decode(self, latent: Latent, batch_size: int = 256, fast: bool = False, cancel: CancelToken | None = None) -> Tensor:
         """Latent -> float images (B, C, H, W) in [0, 1], never NaN or Inf; regions that blow up far
-        from the data are re-decoded with a damped reverse pass (``glowcore.stable``).
+        from the data are re-decoded with a damped reverse pass (``glowcore.decoding.stable``).
 
         ``fast=True`` runs the coupling networks in bfloat16 on the CPU
-        (:class:`glowcore.flows.fast_networks`, for live display: faster where the CPU has
+        (:func:`glowcore.base.modes.fast_networks`, for live display: faster where the CPU has
         AVX512-BF16, pixels within a few thousandths of the exact float32 decoding); the default
         is the exact float32 decoding, inverse of :meth:`encode`. ``cancel`` is checked between
         levels (see :meth:`reverse`).
         """
-        from .flows import fast_networks
-        from .stable import stable_reverse
+        from .base.modes import fast_networks
+        from .decoding.stable import stable_reverse
 
         latent = latent.to(self.device)
         with fast_networks(fast):
@@ -465,7 +363,7 @@ class Glow(nn.Module):
     # ------------------------------------------------------------------ misc
     def with_prior_networks(self, hidden: int) -> "Glow":
         """A copy of this model whose split priors gain networks of width ``hidden`` (see
-        :class:`~glowcore.flows.SplitPrior`). Their output convolutions start at zero, so the copy
+        :class:`~glowcore.nn.priors.SplitPrior`). Their output convolutions start at zero, so the copy
         computes exactly what this model computes until it is trained further: a trained model
         grows capacity where decoding is cheap without starting again."""
         if self.config.prior_hidden:
@@ -474,7 +372,7 @@ class Glow(nn.Module):
 
     def with_dequantizer(self, hidden: int) -> "Glow":
         """A copy of this model with a learned dequantisation noise distribution of width ``hidden``
-        (:class:`~glowcore.dequant.Dequantizer`). It starts as exactly uniform noise, so the copy's
+        (:class:`~glowcore.nn.dequant.Dequantizer`). It starts as exactly uniform noise, so the copy's
         bits/dim are this model's until it is trained further; decoding never uses it."""
         if self.config.dequant_hidden:
             raise ValueError(f"this model already has a learned dequantiser (width {self.config.dequant_hidden})")

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     from safetensors import safe_open
 
     from glowcore import load_model, save_model
-    from glowcore.directions import add_directions
+    from glowcore.ops.directions import add_directions
 
     model = load_model(args.model, device="cpu")
     with safe_open(args.directions, framework="pt") as f:

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from glowcore import load_model, save_model
-from glowcore.data import load_dataset
-from glowcore.directions import add_directions, edit, fit_label_directions
-from glowcore.evaluate import evaluate_bits_per_dim
-from glowcore.grid import save_grid
-from glowcore.progress import ConsoleProgress
+from glowcore.data.datasets import load_dataset
+from glowcore.ops.directions import add_directions, edit, fit_label_directions
+from glowcore.ops.evaluate import evaluate_bits_per_dim
+from glowcore.io.grid import save_grid
+from glowcore.base.progress import ConsoleProgress
 
 TEMPERATURES = (0.5, 0.7, 0.8, 1.0)
 EDIT_SHOW = ("Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair", "Bald")

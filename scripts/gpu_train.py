@@ -8,7 +8,7 @@ What it does, in order, against one deadline:
 
 1. a short A/B of a training step with and without channels-last memory layout (bf16 autocast),
    which also fails fast if anything is wrong with the machine;
-2. ``glow train``'s own training loop (``glowcore.train.train``: atomic checkpoints, exact resume,
+2. ``glow train``'s own training loop (``glowcore.training.train.train``: atomic checkpoints, exact resume,
    Polyak-averaged weights) for a probe of ``--probe-minutes`` at the peak learning rate, which
    measures the images/s;
 3. the same run resumed with a cosine decay that ends exactly when the minutes are spent;
@@ -171,9 +171,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     import torch
 
     from glowcore import load_model
-    from glowcore.data import load_dataset
-    from glowcore.datapack import pack_info
-    from glowcore.train import TrainConfig, train
+    from glowcore.data.datasets import load_dataset
+    from glowcore.data.packs import pack_info
+    from glowcore.training.train import TrainConfig, train
 
     t_start = time.monotonic()
     report: dict = {"argv": sys.argv[1:], "python": platform.python_version(), "torch": torch.__version__}

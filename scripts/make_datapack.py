@@ -1,4 +1,4 @@
-"""Build a compact data pack (glowcore.datapack) to carry a training set to a GPU machine.
+"""Build a compact data pack (glowcore.data.packs) to carry a training set to a GPU machine.
 
     python scripts/make_datapack.py --data celeba:../shared/data/celeba64 --out .gpu/celeba64.pack --max-mb 48
 
@@ -30,9 +30,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2, help="encoding threads (default 2)")
     args = p.parse_args(argv)
 
-    from glowcore.data import DataError
-    from glowcore.datapack import build_pack
-    from glowcore.progress import ConsoleProgress
+    from glowcore.data.datasets import DataError
+    from glowcore.data.packing import build_pack
+    from glowcore.base.progress import ConsoleProgress
 
     out = Path(args.out)
     try:

@@ -1,4 +1,4 @@
-"""Train the face-alignment network shipped in assets/models/align (glowcore.alignnet.AlignNet).
+"""Train the face-alignment network shipped in assets/models/align (glowcore.ops.alignnet.AlignNet).
 
     nice -n 10 python scripts/train_align.py --data ../shared/data/celeba64 --minutes 20 \
         --out assets/models/align
@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from glowcore.alignnet import FRAME, PARAM_SCALE, REF_POINTS, AlignNet, params_to_matrix, params_to_matrix_torch  # noqa: E402
+from glowcore.ops.alignnet import FRAME, PARAM_SCALE, REF_POINTS, AlignNet, params_to_matrix, params_to_matrix_torch  # noqa: E402
 
 BORDERS = (cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT)
 
@@ -170,9 +170,9 @@ def main() -> int:
     from safetensors.torch import save_file
 
     state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(out / "align.safetensors"), metadata={"format": "glowcore.alignnet.AlignNet"})
+    save_file(state, str(out / "align.safetensors"), metadata={"format": "glowcore.ops.alignnet.AlignNet"})
     card = {
-        "network": "glowcore.alignnet.AlignNet",
+        "network": "glowcore.ops.alignnet.AlignNet",
         "width": 16,
         "parameters": int(sum(p.numel() for p in net.parameters())),
         "trained_on": "CelebA 64x64 aligned faces (../shared/data/celeba64), identities of celeba_full_sample left out",

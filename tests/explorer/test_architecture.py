@@ -86,7 +86,7 @@ print("HEAVY:" + ",".join(bad))
 
 
 def test_gui_copies_of_engine_vocabularies_match_glowcore():
-    from glowcore import interpolate, video
+    from glowcore.ops import interpolate, video
 
     from explorer.protocol import EASES, MODES, VIDEO_FORMATS
 

@@ -16,7 +16,7 @@ def _idle(eng) -> None:
 
 def test_calibration_picks_a_valid_count_after_the_first_face(monkeypatch, tiny_model):
     from explorer import engine as engine_mod
-    from glowcore import threads
+    from glowcore.base import threads
 
     monkeypatch.delenv("GLOW_THREADS", raising=False)
     before = torch.get_num_threads()

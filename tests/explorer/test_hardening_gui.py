@@ -93,7 +93,7 @@ def test_monkey_thousands_of_random_actions(qtbot, make_window, tiny_model, tmp_
     # Nothing half-written where exports and saves went.
     leftovers = [p.name for d in (monkey.export_dir, monkey.saved_dir) for p in d.iterdir() if p.name.startswith(".")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
-    from glowcore.video import probe_video
+    from glowcore.ops.video import probe_video
 
     videos = sorted(monkey.export_dir.iterdir())
     for v in videos:

@@ -73,7 +73,7 @@ def _two_keyframes(qtbot, win) -> None:
 
 
 def test_interpolation_preview_filmstrip_and_export(qtbot, window, tmp_path):
-    from glowcore.video import probe_video
+    from glowcore.ops.video import probe_video
 
     win = window
     first = canvas_array(win)

@@ -9,7 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 import glowcore
-from glowcore import compiled, directions
+from glowcore.decoding import compiled
+from glowcore.ops import directions
 from explorer.state import DEFAULT_DETAIL_TEMPERATURE, FaceRef, Snapshot
 
 from .conftest import WAIT_MS, canvas_array, wait_settled
@@ -342,7 +343,7 @@ def test_settings_remember_favourites_layout_and_model(qtbot, make_window, tiny_
 
 def test_live_pictures_use_the_fast_networks_unless_exact_decoding_is_asked(monkeypatch):
     from explorer import engine as engine_mod
-    from glowcore.flows import fast_networks_supported
+    from glowcore.nn.coupling import fast_networks_supported
 
     monkeypatch.delenv("GLOW_EXACT_DECODE", raising=False)
     assert engine_mod.default_fast() == fast_networks_supported()
@@ -360,7 +361,7 @@ def test_decoding_graphs_are_built_when_idle_not_before_the_first_face(qtbot, wi
     eng.render(Snapshot(face=FaceRef.from_seed(1)))
     assert not compiled.built(eng.model)  # the first face does not wait for tracing
     assert eng.idle_work() and compiled.built(eng.model)
-    while eng.idle_work():  # then the damped graphs far edits use (glowcore.stable)
+    while eng.idle_work():  # then the damped graphs far edits use (glowcore.decoding.stable)
         pass
     assert any(k[3] is not None for k in compiled.built(eng.model))
     assert not eng.idle_work()  # once per model

@@ -35,7 +35,7 @@ def saved_model_with_smiling(folder, length: float = 0.1):
     """An untrained tiny model with one random "Smiling" direction (``length`` x a normal vector),
     saved in ``folder / "model"``: what the command-line tests edit."""
     from glowcore import save_model
-    from glowcore.directions import add_directions
+    from glowcore.ops.directions import add_directions
 
     model = untrained_model()
     vec = length * torch.randn(model.dim, generator=torch.Generator().manual_seed(0))

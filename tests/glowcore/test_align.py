@@ -1,4 +1,4 @@
-"""Face alignment with rotation (glowcore.align, glowcore.alignnet).
+"""Face alignment with rotation (glowcore.ops.align, glowcore.ops.alignnet).
 
 The data tests need ../shared/data (CelebA originals); they skip with the reason where it is absent.
 """
@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from glowcore import align as al
-from glowcore.alignnet import EYES, FRAME, apply, compose, invert, params_to_matrix, params_to_matrix_torch
+from glowcore.ops import align as al
+from glowcore.ops.alignnet import EYES, FRAME, apply, compose, invert, params_to_matrix, params_to_matrix_torch
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 FULL = DATA / "celeba_full_sample" / "img_align_celeba"
@@ -58,7 +58,7 @@ def test_render_face_follows_the_transform():
 
 
 def test_bundled_network_loads_and_is_small():
-    root = Path(al.__file__).resolve().parents[1] / "assets" / "models" / "align"
+    root = Path(al.__file__).resolve().parents[2] / "assets" / "models" / "align"
     assert (root / "align.safetensors").stat().st_size < 600_000
     net = al.load_align_net()
     with torch.inference_mode():

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import glowcore
-from glowcore.checkpoint import bundled_model_names
+from glowcore.io.checkpoint import bundled_model_names
 
 from ..testdata import CELEBA64 as DATA, needs_shared
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from glowcore import CheckpointError, Glow, GlowConfig, load_model, save_model
-from glowcore.checkpoint import architecture_size, read_config, resolve_model_path
+from glowcore.io.checkpoint import architecture_size, read_config, resolve_model_path
 
 from .test_model import perturbed
 
@@ -235,7 +235,7 @@ def test_interrupted_save_keeps_the_previous_model(model: Glow, tmp_path: Path, 
     path = tmp_path / "m.safetensors"
     save_model(model, path)
     good = path.read_bytes()
-    import glowcore.fileio as fileio
+    import glowcore.io.fileio as fileio
 
     def boom(*a, **k):
         raise OSError("disk full")

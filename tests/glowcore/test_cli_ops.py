@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from glowcore import load_model, save_model
-from glowcore.cli import main
-from glowcore.video import probe_video
+from glowcore.cli.main import main
+from glowcore.ops.video import probe_video
 
 from .latent_helpers import gradient_images, saved_model_with_smiling, untrained_model
 
@@ -114,7 +114,7 @@ def test_directions_from_examples_pca_and_labels(tmp_path, model_dir, photos, ca
     code, out, err = run(capsys, "directions", "--model", model_dir, "--pca", 2, "--positive", pos, neg)
     assert code == 0, err
     assert {"pc1", "pc2"} <= set(load_model(model_dir, device="cpu").directions)
-    # labelled folder data through glowcore.data (labels.csv), written to another model file
+    # labelled folder data through glowcore.data.datasets (labels.csv), written to another model file
     data = tmp_path / "data"
     data.mkdir()
     rows = ["filename,Bright,Red"]

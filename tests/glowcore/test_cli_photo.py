@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glowcore.cli import main
+from glowcore.cli.main import main
 
 from .latent_helpers import saved_model_with_smiling
 from .test_align import busy
@@ -89,7 +89,7 @@ def test_inpaint_with_a_full_size_mask_writes_the_full_size_photo(tmp_path, mode
 
 
 def test_a_folder_of_photos_gives_a_folder_of_edits(tmp_path, model_dir, capsys, monkeypatch):
-    import glowcore.align as al
+    import glowcore.ops.align as al
 
     # the busy test photos hold no real face: every large one gets a face box at (60, 30, 80, 80)
     monkeypatch.setattr(al, "locate", lambda photo, *a, **k: ((60.0, 30.0, 80.0, 80.0), al._coarse((60, 30, 80, 80)), [(60.0, 30.0, 80.0, 80.0)]))

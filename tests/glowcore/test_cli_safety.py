@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-import glowcore.checkpoint as ckpt
+import glowcore.io.checkpoint as ckpt
 from glowcore import load_model, save_model
-from glowcore.cli import main
+from glowcore.cli.main import main
 
 from .latent_helpers import gradient_images, saved_model_with_smiling, untrained_model
 
@@ -278,7 +278,7 @@ def test_a_pipe_given_as_an_image_is_refused_at_once(tmp_path, model_dir, capsys
 
 
 def test_sigterm_in_training_is_not_success(tmp_path, capsys, monkeypatch):
-    import glowcore.train as gtrain
+    import glowcore.training.train as gtrain
 
     from ..testdata import fashion_spec
 
@@ -310,7 +310,7 @@ def test_sigterm_during_an_export_leaves_no_temporary_file(tmp_path, model_dir):
 
     out = tmp_path / "out" / "morph.mp4"
     out.parent.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "glowcore.cli", "interpolate", "seed:1", "seed:2", "--model", str(model_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "glowcore.cli.main", "interpolate", "seed:1", "seed:2", "--model", str(model_dir),
                              "--frames", "3000", "--scale", "8", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         while proc.poll() is None and not list(out.parent.glob(".morph.mp4*")):

@@ -1,13 +1,13 @@
-"""Frozen reverse graphs (glowcore.compiled): same pictures as the eager pass, rebuilt when the
+"""Frozen reverse graphs (glowcore.decoding.compiled): same pictures as the eager pass, rebuilt when the
 weights change, used only where they are exact, and a failed trace falls back to eager."""
 
 import pytest
 import torch
 
-from glowcore import compiled
-from glowcore.model import Latent
-from glowcore.progress import Cancelled, CancelToken
-from glowcore.stable import LADDER, damped_reverse
+from glowcore.decoding import compiled
+from glowcore.latent import Latent
+from glowcore.base.progress import Cancelled, CancelToken
+from glowcore.decoding.stable import LADDER, damped_reverse
 
 from .latent_helpers import gradient_images, trained_model, untrained_model
 from .test_model import CONFIGS, tiny

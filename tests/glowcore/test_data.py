@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glowcore.data import (
+from glowcore.data.datasets import (
     CELEBA_CROP_BOX,
     DataError,
     DataWarning,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from glowcore.data import DataError, dataset_channels, default_image_size, load_dataset
-from glowcore.datapack import build_pack, load_pack_split, pack_arrays, pack_info
+from glowcore.data.datasets import DataError, dataset_channels, default_image_size, load_dataset
+from glowcore.data.packing import build_pack
+from glowcore.data.packs import load_pack_split, pack_arrays, pack_info
 
 from .test_ema import synthetic_faces
 

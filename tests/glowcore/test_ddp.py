@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     import torch
     from safetensors.torch import save_file
-    from glowcore.train import TrainConfig, train
+    from glowcore.training.train import TrainConfig, train
 
     out = Path(sys.argv[1])
     cfg = TrainConfig(data=sys.argv[2], out=str(out / "run"), levels=2, steps=2, hidden=16, batch=32,

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from glowcore import Glow, GlowConfig
-from glowcore.dequant import Dequantizer
-from glowcore.flows import ZeroConv2d
+from glowcore.nn.dequant import Dequantizer
+from glowcore.nn.coupling import ZeroConv2d
 
 from .test_model import tiny
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from glowcore import Glow, GlowConfig, load_model, save_model
-from glowcore.directions import add_directions, edit
+from glowcore.ops.directions import add_directions, edit
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from glowcore import load_model, save_model
-from glowcore.directions import (
+from glowcore.ops.directions import (
     add_directions,
     edit,
     edit_vector,
@@ -17,7 +17,7 @@ from glowcore.directions import (
     project,
     remove_direction,
 )
-from glowcore.model import Latent
+from glowcore.latent import Latent
 
 from .latent_helpers import gradient_images, trained_model, untrained_model
 

@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from glowcore import load_model
-from glowcore.cli import main
-from glowcore.datapack import pack_arrays
-from glowcore.ema import EMA, warmup_decay
-from glowcore.train import TrainConfig, TrainingError, load_trainer_state, train
+from glowcore.cli.main import main
+from glowcore.data.packs import pack_arrays
+from glowcore.training.ema import EMA, warmup_decay
+from glowcore.training.train import TrainConfig, TrainingError, load_trainer_state, train
 
 
 def synthetic_faces(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
@@ -122,7 +122,7 @@ def test_a_run_without_averaging_cannot_be_resumed_with_it(tmp_path: Path, pack:
 
 
 def test_trainer_state_is_split_into_small_files(tmp_path: Path, pack: Path, monkeypatch) -> None:
-    import glowcore.trainstate as ts
+    import glowcore.training.trainstate as ts
 
     monkeypatch.setattr(ts, "STATE_SHARD_BYTES", 20_000)
     res = train(tiny(tmp_path, pack, max_steps=3), log=quiet)

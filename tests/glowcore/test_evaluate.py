@@ -1,4 +1,4 @@
-"""Bits/dim over a data set: glowcore.evaluate and `glow eval`."""
+"""Bits/dim over a data set: glowcore.ops.evaluate and `glow eval`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from glowcore import save_model
-from glowcore.cli import main
-from glowcore.evaluate import evaluate_bits_per_dim
-from glowcore.progress import Cancelled, CancelToken
+from glowcore.cli.main import main
+from glowcore.ops.evaluate import evaluate_bits_per_dim
+from glowcore.base.progress import Cancelled, CancelToken
 
 from .latent_helpers import gradient_images, untrained_model
 

@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("tensorboard", reason="the tensorboard package (in the [test] extra) is not installed")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from glowcore import eventlog  # noqa: E402
-from glowcore.cli import main  # noqa: E402
-from glowcore.train import TrainingError, train  # noqa: E402
+from glowcore.training import eventlog  # noqa: E402
+from glowcore.cli.main import main  # noqa: E402
+from glowcore.training.train import TrainingError, train  # noqa: E402
 
 from .test_train import FASHION, quiet, tiny  # noqa: E402
 

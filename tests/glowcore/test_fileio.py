@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from glowcore.fileio import atomic_path, atomic_write_text
+from glowcore.io.fileio import atomic_path, atomic_write_text
 
 
 def test_new_files_get_the_usual_permissions_and_existing_ones_keep_theirs(tmp_path: Path) -> None:

@@ -6,18 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glowcore.flows import (
-    ActNorm,
-    AdditiveCoupling,
-    AffineCoupling,
-    FlowLayer,
-    FlowStep,
-    InvConv1x1,
-    InvConv1x1LU,
-    Squeeze,
-    SplitPrior,
-    TopPrior,
-)
+from glowcore.nn.actnorm import ActNorm
+from glowcore.nn.coupling import AdditiveCoupling, AffineCoupling
+from glowcore.nn.flows import FlowLayer
+from glowcore.nn.invconv import InvConv1x1, InvConv1x1LU
+from glowcore.nn.priors import SplitPrior, TopPrior
+from glowcore.nn.squeeze import Squeeze
+from glowcore.nn.step import FlowStep
 
 C, H, W = 4, 4, 4
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from glowcore import Glow, GlowConfig, load_model, save_model
-from glowcore.datapack import pack_arrays
+from glowcore.data.packs import pack_arrays
 
 from .test_ema import synthetic_faces
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from glowcore.images import to_tensor, to_uint8
-from glowcore.inpaint import coarse_fill, inpaint, load_mask
-from glowcore.progress import CancelToken, Cancelled
+from glowcore.base.images import to_tensor, to_uint8
+from glowcore.ops.inpaint import coarse_fill, inpaint, load_mask
+from glowcore.base.progress import CancelToken, Cancelled
 
 from .latent_helpers import gradient_images, trained_model, untrained_model
 
@@ -143,7 +143,7 @@ def test_progress_cancel_and_the_model_is_restored():
 
 
 def test_latent_hole_mask_covers_the_overlapping_cells_of_every_level():
-    from glowcore.inpaint import latent_hole_mask
+    from glowcore.ops.inpaint import latent_hole_mask
 
     shapes = ((6, 8, 8), (12, 4, 4))
     one = np.zeros((16, 16), bool)
@@ -154,7 +154,7 @@ def test_latent_hole_mask_covers_the_overlapping_cells_of_every_level():
 
 
 def test_poisson_blend_removes_a_colour_offset_and_keeps_the_border():
-    from glowcore.inpaint import poisson_blend
+    from glowcore.ops.inpaint import poisson_blend
 
     y = to_tensor(gradient_images(1, seed=12))
     hole = torch.from_numpy(HOLE)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from glowcore.interpolate import EASES, ease_curve, interpolate, interpolation_times, slerp
-from glowcore.model import Latent
+from glowcore.ops.interpolate import EASES, ease_curve, interpolate, interpolation_times, slerp
+from glowcore.latent import Latent
 
 SHAPES = ((6, 8, 8), (12, 4, 4))
 

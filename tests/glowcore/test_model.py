@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from glowcore import Glow, GlowConfig, Latent, to_uint8
-from glowcore.flows import ZeroConv2d
+from glowcore.nn.coupling import ZeroConv2d
 
 
 def perturbed(model: Glow, scale: float = 0.05, seed: int = 0) -> Glow:
@@ -257,7 +257,8 @@ def test_absurd_levels_are_refused_at_once() -> None:
 def test_fast_decoding_runs_bf16_networks_close_to_the_exact_decoding() -> None:
     import threading
 
-    from glowcore import flows
+    from glowcore.base import modes
+    from glowcore.nn import coupling
 
     model = tiny(image_size=32, channels=3, levels=2, steps=2, hidden=32).eval()  # 16x16 and 8x8 levels
     z = model.sample_latent(4, 0.7, seed=1)
@@ -271,18 +272,18 @@ def test_fast_decoding_runs_bf16_networks_close_to_the_exact_decoding() -> None:
     assert torch.equal(model.decode(z), exact)  # the switch is off again after the call
     # only this thread: another thread decoding meanwhile stays exact
     seen: list[Tensor] = []
-    with flows.fast_networks():
+    with modes.fast_networks():
         t = threading.Thread(target=lambda: seen.append(model.decode(z)))
         t.start()
         t.join()
     assert torch.equal(seen[0], exact)
     # never with autograd (training, latent optimisation): decode_tensor stays exact
-    with flows.fast_networks():
+    with modes.fast_networks():
         assert torch.allclose(model.decode_tensor(z), exact, atol=1e-6)
     # the plain-convolution fallback (no oneDNN packed op) computes the same bf16 networks
     model.train().eval()  # drop the eval caches (the packed weights)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(flows, "_packed_conv_available", lambda: False)
+        mp.setattr(coupling, "_packed_conv_available", lambda: False)
         fallback = model.decode(z, fast=True)
     model.train().eval()
     assert 0 < (fallback - exact).abs().max() < 0.02

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from glowcore import CheckpointError, load_model, save_model
-from glowcore.cli import main
-from glowcore.data import load_dataset
-from glowcore.photo import list_images
+from glowcore.cli.main import main
+from glowcore.data.datasets import load_dataset
+from glowcore.io.imagefiles import list_images
 
 from .latent_helpers import gradient_images, untrained_model
 

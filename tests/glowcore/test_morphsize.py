@@ -7,12 +7,12 @@ import pytest
 from PIL import Image
 
 import glowcore
-from glowcore.align import align, render_face
-from glowcore.cli import main
-from glowcore.images import to_uint8
-from glowcore.interpolate import interpolation_times
-from glowcore.morphsize import detail_weights, photo_keyframe, resize, sized_frames
-from glowcore.video import probe_video
+from glowcore.ops.align import align, render_face
+from glowcore.cli.main import main
+from glowcore.base.images import to_uint8
+from glowcore.ops.interpolate import interpolation_times
+from glowcore.ops.morphsize import detail_weights, photo_keyframe, resize, sized_frames
+from glowcore.ops.video import probe_video
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Pasting an edited face back into the full photo (glowcore.paste)."""
+"""Pasting an edited face back into the full photo (glowcore.ops.paste)."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from glowcore.align import AlignedFace
-from glowcore.alignnet import FRAME, apply, invert
-from glowcore.paste import FEATHER, MASK_CENTRE, MASK_POWER, MASK_RADII, paste, paste_mask, seam_ratio
+from glowcore.ops.align import AlignedFace
+from glowcore.ops.alignnet import FRAME, apply, invert
+from glowcore.ops.paste import FEATHER, MASK_CENTRE, MASK_POWER, MASK_RADII, paste, paste_mask, seam_ratio
 
 from .test_align import busy
 
@@ -102,7 +102,7 @@ def test_wrong_sizes_are_refused(scene):
 
 
 def test_fill_lands_in_the_painted_hole_and_nowhere_else():
-    from glowcore.paste import mask_to_face, paste_fill
+    from glowcore.ops.paste import mask_to_face, paste_fill
 
     photo = busy(300, 420, seed=4)
     aligned = aligned_on(photo, angle=15.0)

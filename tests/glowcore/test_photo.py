@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glowcore import photo
-from glowcore.photo import frame_photo, load_photo, load_photos, open_image
+from glowcore.io import imagefiles
+from glowcore.ops import photo
+from glowcore.ops.photo import frame_photo, load_photo, load_photos, open_image
 
 from ..testdata import SHARED as DATA, needs_shared
 
@@ -155,10 +156,10 @@ def test_huge_photo_is_reduced_while_decoding(tmp_path):
 
 def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
     Image.new("RGB", (300, 300)).save(tmp_path / "bomb.png")
-    monkeypatch.setattr(photo, "MAX_PIXELS", 200 * 200)
+    monkeypatch.setattr(imagefiles, "MAX_PIXELS", 200 * 200)
     with pytest.raises(ValueError, match=r"bomb\.png.*(too large|decompression bomb)"):
         load_photo(tmp_path / "bomb.png", 64)
-    monkeypatch.setattr(photo, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(imagefiles, "MAX_PIXELS", 10**9)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)  # Pillow's own check (2x this)
     with pytest.raises(ValueError, match=r"bomb\.png.*too large"):
         load_photo(tmp_path / "bomb.png", 64)

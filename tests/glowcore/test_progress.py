@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from glowcore.progress import ConsoleProgress
+from glowcore.base.progress import ConsoleProgress
 
 
 class Terminal(io.StringIO):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from glowcore.directions import add_directions, edit, fit_label_directions
-from glowcore.model import Latent
-from glowcore.stable import BLOWN_THRESHOLD, LADDER, blown_pixels, damped_reverse, stable_reverse
+from glowcore.ops.directions import add_directions, edit, fit_label_directions
+from glowcore.latent import Latent
+from glowcore.decoding.stable import BLOWN_THRESHOLD, LADDER, blown_pixels, damped_reverse, stable_reverse
 
 from .latent_helpers import gradient_images, trained_model
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from glowcore import Glow, GlowConfig
-from glowcore.cli import main
+from glowcore.cli.main import main
 
 
 @pytest.fixture(scope="module")

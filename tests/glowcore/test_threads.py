@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from glowcore import threads
-from glowcore.threads import ALL_CORES_GAIN, TOLERANCE, calibrate, candidates, choose, env_threads
+from glowcore.base import threads
+from glowcore.base.threads import ALL_CORES_GAIN, TOLERANCE, calibrate, candidates, choose, env_threads
 
 from .latent_helpers import untrained_model
 

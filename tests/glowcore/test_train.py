@@ -13,11 +13,11 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from glowcore import load_model, save_model
-from glowcore.cli import main
-from glowcore.data import DataWarning
-from glowcore.flows import ActNorm
-from glowcore.progress import CancelToken
-from glowcore.train import TrainConfig, TrainingError, learning_rate, load_trainer_state, train
+from glowcore.cli.main import main
+from glowcore.data.datasets import DataWarning
+from glowcore.nn.actnorm import ActNorm
+from glowcore.base.progress import CancelToken
+from glowcore.training.train import TrainConfig, TrainingError, learning_rate, load_trainer_state, train
 
 from ..testdata import fashion_spec
 
@@ -107,7 +107,7 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
 
 def test_hflip_mirrors_about_half_the_images_reproducibly(tmp_path: Path) -> None:
-    from glowcore.train import _flip_mask
+    from glowcore.training.batches import _flip_mask
 
     masks = [_flip_mask(0, step, 0, 64) for step in range(50)]
     assert 0.45 < np.mean(masks) < 0.55 and np.array_equal(masks[3], _flip_mask(0, 3, 0, 64))

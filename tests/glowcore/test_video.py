@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from glowcore.progress import CancelToken, Cancelled
-from glowcore.video import export_video, probe_video, render_morph, upscale
+from glowcore.base.progress import CancelToken, Cancelled
+from glowcore.ops.video import export_video, probe_video, render_morph, upscale
 
 from .latent_helpers import untrained_model
 

@@ -1,7 +1,7 @@
 """Hostile and unusual image files against every image loader a user reaches.
 
-Targets: :func:`glowcore.photo.load_photo` (photos for the explorer and the CLI), the folder and
-CelebA loaders of :mod:`glowcore.data` (training data). Valid but unusual files (16-bit, CMYK,
+Targets: :func:`glowcore.ops.photo.load_photo` (photos for the explorer and the CLI), the folder and
+CelebA loaders of :mod:`glowcore.data.datasets` (training data). Valid but unusual files (16-bit, CMYK,
 palette, LA, animated, EXIF-rotated, wrong extension) must load as the picture they hold; broken
 ones (zero bytes, truncated, random bytes, decompression bombs) must give a clear error naming the
 file, or be skipped with a warning naming it: never another exception, a hang or a full decode of
@@ -22,9 +22,10 @@ import pytest
 from hypothesis import given, strategies as st
 from PIL import Image
 
-from glowcore import data as gdata
-from glowcore.data import DataWarning, load_dataset
-from glowcore.photo import load_photo
+from glowcore.data import sources as gsources
+from glowcore.data.datasets import DataWarning, load_dataset
+from glowcore.io.imagefiles import IMAGE_SUFFIXES
+from glowcore.ops.photo import load_photo
 
 from ._common import broken_images, count, encode, fuzz_settings, gradient_rgb, truncation_points, valid_images, write_file
 
@@ -44,7 +45,7 @@ def _reference(tmp: Path, picture: np.ndarray, loader) -> np.ndarray:
 
 
 def _folder_decode(path: Path) -> np.ndarray:
-    out = gdata._decode_folder_image(path, SIZE)
+    out = gsources._decode_folder_image(path, SIZE)
     assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8
     return out
 
@@ -54,7 +55,7 @@ def _folder_decode_or_skip(path: Path) -> None:
     file with a warning naming it), but what it returns must be a picture of the right form. The
     checks stay outside the ``try`` so that their own failures are not taken for a skip."""
     try:
-        out = gdata._decode_folder_image(path, SIZE)
+        out = gsources._decode_folder_image(path, SIZE)
     except Exception:
         return
     assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8, (out.shape, out.dtype)
@@ -71,7 +72,7 @@ def test_unusual_but_valid_images_load_as_the_picture_they_hold(tmp_path: Path, 
     cases["jpeg_named.png"] = (cases["rgb.jpg"][0], rgb, 4.0)
     cases["webp_named.png"] = (cases["rgb.webp"][0], rgb, 0.5)
     for name, (blob, expected, tol) in cases.items():
-        if loader_name == "folder" and not name.lower().endswith(gdata.IMAGE_EXTENSIONS):
+        if loader_name == "folder" and not name.lower().endswith(IMAGE_SUFFIXES):
             continue
         got = loader(write_file(tmp_path, name, blob)).astype(float)
         ref = _reference(tmp_path, expected, loader).astype(float)
@@ -197,8 +198,8 @@ def test_fuzz_random_bytes_photo(tmp_path_factory, blob: bytes, ext: str) -> Non
 # ------------------------------------------------------------------- whole data set loaders
 def test_folder_loader_keeps_good_images_and_names_every_skipped_file(tmp_path: Path) -> None:
     root = tmp_path / "photos"
-    good = {n: b for n, (b, _, _) in valid_images().items() if n.lower().endswith(gdata.IMAGE_EXTENSIONS)}
-    bad = {n: b for n, b in broken_images().items() if n.lower().endswith(gdata.IMAGE_EXTENSIONS)}
+    good = {n: b for n, (b, _, _) in valid_images().items() if n.lower().endswith(IMAGE_SUFFIXES)}
+    bad = {n: b for n, b in broken_images().items() if n.lower().endswith(IMAGE_SUFFIXES)}
     for n, b in {**good, **bad}.items():
         write_file(root / "sub", n, b)
     with warnings.catch_warnings(record=True) as caught:
@@ -258,7 +259,7 @@ import json, resource, sys, warnings
 from pathlib import Path
 path = Path(sys.argv[1])
 out = {}
-import glowcore.photo as photo, glowcore.data as data
+import glowcore.ops.photo as photo, glowcore.data.sources as sources
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     photo.load_photo(path, 16, frame_face=False)
@@ -266,12 +267,12 @@ try:
 except ValueError as e:
     out["photo"] = str(e)
 try:
-    data._decode_folder_image(path, 16)
+    sources._decode_folder_image(path, 16)
     out["folder"] = "loaded"
 except Exception as e:
     out["folder"] = f"{type(e).__name__}: {e}"
 try:
-    from glowcore.inpaint import load_mask
+    from glowcore.ops.inpaint import load_mask
     load_mask(path, 16, 16)
     out["mask"] = "loaded"
 except Exception as e:
@@ -304,7 +305,7 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path: Path, name: s
 
 def test_bombs_are_refused_even_with_pillows_limit_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another part of a program may lift ``PIL.Image.MAX_IMAGE_PIXELS``; our loaders keep their own limit."""
-    from glowcore.inpaint import load_mask
+    from glowcore.ops.inpaint import load_mask
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     for name in ("bomb_png_100000.png", "bomb_gif_65535.gif", "bomb_jpeg_60000.jpg"):
@@ -313,7 +314,7 @@ def test_bombs_are_refused_even_with_pillows_limit_switched_off(tmp_path: Path, 
             load_photo(p, SIZE, frame_face=False)
         assert name in str(info.value)
         with pytest.raises(ValueError, match="megapixel|decompression bomb"):
-            gdata._decode_folder_image(p, SIZE)
+            gsources._decode_folder_image(p, SIZE)
         with pytest.raises(ValueError, match="too large") as info:
             load_mask(p, SIZE, SIZE)
         assert name in str(info.value)

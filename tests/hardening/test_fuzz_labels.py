@@ -1,8 +1,8 @@
-"""CelebA list files, label CSVs and Fashion-MNIST idx files against :mod:`glowcore.data`.
+"""CelebA list files, label CSVs and Fashion-MNIST idx files against :mod:`glowcore.data.datasets`.
 
 Rows that do not match the images, wrong column counts, non-numeric values, byte-order marks,
 CRLF line ends, empty files, other encodings, NUL bytes, truncated gzip streams. Every failure
-must be a :class:`~glowcore.data.DataError` naming the file (or its folder); a file that loads
+must be a :class:`~glowcore.data.datasets.DataError` naming the file (or its folder); a file that loads
 must give the labels an independent parse of the same text gives.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from glowcore import data as gdata
-from glowcore.data import DataError
+from glowcore.data import sources as gsources
+from glowcore.data.datasets import DataError
 
 from ._common import count, fuzz_settings
 
@@ -59,7 +59,7 @@ def _oracle_csv(text: str) -> tuple[list[str], dict[str, list[int]]] | None:
 
 def _check_csv(root: Path, path: Path, text: str | None) -> None:
     try:
-        src = gdata._folder_source(root, "all", path)
+        src = gsources._folder_source(root, "all", path)
     except DataError as e:
         assert path.name in str(e), str(e)
         if text is not None:
@@ -110,10 +110,10 @@ def test_label_csv_cases(tmp_path: Path) -> None:
         _check_csv(root, p, None)
         count("labels.csv")
     with pytest.raises(DataError, match="missing.csv"):
-        gdata._folder_source(root, "all", tmp_path / "missing.csv")
+        gsources._folder_source(root, "all", tmp_path / "missing.csv")
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(DataError, match="dir.csv"):
-        gdata._folder_source(root, "all", tmp_path / "dir.csv")
+        gsources._folder_source(root, "all", tmp_path / "dir.csv")
     count("labels.csv", 2)
 
 
@@ -189,7 +189,7 @@ PART_GOOD = "".join(f"{n} {i % 2}\n" for i, n in enumerate(CELEB))
 
 def _check_celeba(root: Path, split: str = "all") -> object:
     try:
-        return gdata._celeba_source(root, split)
+        return gsources._celeba_source(root, split)
     except DataError as e:
         msg = str(e)
         assert any(s in msg for s in ("list_attr_celeba.txt", "list_eval_partition.txt", str(root))), msg
@@ -298,7 +298,7 @@ def test_fuzz_idx_files(tmp_path_factory) -> None:
         else:
             p.write_bytes(blob)
         try:
-            arr = gdata._read_idx(p)
+            arr = gsources._read_idx(p)
         except DataError as e:
             assert p.name in str(e), str(e)
         else:
@@ -318,5 +318,5 @@ def test_idx_gzip_bomb_is_refused(tmp_path: Path) -> None:
             fh.write(chunk)
     assert p.stat().st_size < 1 << 20
     with pytest.raises(DataError, match=p.name):
-        gdata._read_idx(p)
+        gsources._read_idx(p)
     count("labels.idx.bomb")

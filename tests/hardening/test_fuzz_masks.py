@@ -1,4 +1,4 @@
-"""Inpainting masks (glowcore.inpaint.load_mask and inpaint): wrong sizes (resized), files that
+"""Inpainting masks (glowcore.ops.inpaint.load_mask and inpaint): wrong sizes (resized), files that
 are not images or are damaged, every image mode, all-zero and all-one masks, non-binary values.
 
 A mask that loads is a boolean ``(H, W)`` array equal to an independent reading (nonzero or
@@ -18,8 +18,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from glowcore import Glow, GlowConfig
-from glowcore.images import to_uint8
-from glowcore.inpaint import inpaint, load_mask
+from glowcore.base.images import to_uint8
+from glowcore.ops.inpaint import inpaint, load_mask
 
 from ._common import broken_images, count, encode, fuzz_settings, truncation_points
 

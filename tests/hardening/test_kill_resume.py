@@ -30,9 +30,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import glowcore.train as gtrain
+import glowcore.training.train as gtrain
 from glowcore import Glow, GlowConfig, load_model, save_model
-from glowcore.train import TrainConfig, load_trainer_state, train
+from glowcore.training.train import TrainConfig, load_trainer_state, train
 
 from ..testdata import fashion_spec
 from ._common import LONG, count
@@ -327,7 +327,7 @@ def test_training_killed_at_random_moments_resumes_exactly(tmp_path: Path) -> No
     ref = _reference(tmp_path, cache)
     rng = random.Random(int(os.environ.get("GLOW_KILL_SEED", "2024")))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "glowcore.cli", "train"]
+    cmd = [sys.executable, "-m", "glowcore.cli.main", "train"]
     last_step: int | None = None
     log: list[dict] = []
     for i in range(KILLS + 1):
@@ -417,7 +417,7 @@ def test_resume_repairs_what_a_kill_left(tmp_path: Path) -> None:
 
 
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path: Path) -> None:
-    from glowcore.cli import main
+    from glowcore.cli.main import main
 
     run = tmp_path / "run"
     train(_tiny_cfg(tmp_path, max_steps=3), log=lambda _m: None)
@@ -429,11 +429,11 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path
     count("faults.train.repairs")
 
 
-@pytest.mark.parametrize("option, message", [("--levels=10000000000", "levels must be <= 32"),
+@pytest.mark.parametrize("option, message", [("--levels=10000000000", "levels must be <= 16"),
                                              ("--hidden=1000000", "parameters, more than"),
                                              ("--steps=100000", "flow steps")])
 def test_absurd_training_architectures_are_refused_at_once(tmp_path: Path, capsys, option: str, message: str) -> None:
-    from glowcore.cli import main
+    from glowcore.cli.main import main
 
     assert main(["train", "--data", fashion_spec(), "--out", str(tmp_path / "run"), option, "--no-progress"]) == 2
     assert message in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Video export paths: missing, unwritable, a file for a folder, a folder for a file, existing
 files, very long names; and exports interrupted by an exception or a SIGKILL.
 
-The contract (glowcore.video.export_video, via glowcore.fileio.atomic_path): a path that cannot
+The contract (glowcore.ops.video.export_video, via glowcore.io.fileio.atomic_path): a path that cannot
 be written raises an ``OSError`` naming it *before* any frame is consumed; an existing file is
 replaced atomically when the export succeeds and left byte-for-byte as it was otherwise; no
 partial or temporary file is left by an exception or a cancel (a SIGKILL can leave a hidden
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glowcore.video import export_video, probe_video
+from glowcore.ops.video import export_video, probe_video
 
 from ._common import LONG, count
 
