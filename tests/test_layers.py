@@ -134,3 +134,14 @@ def test_glowcore_layers_import_one_way():
     assert {m.split(".")[1] for m in graph.modules if m.count(".") >= 1} <= {layer.split(".")[1] for layer in layers}, \
         "a glowcore package or module that is in no layer"
     assert graph.find_illegal_dependencies_for_layers(layers=layers, containers=set()) == set()
+
+
+def test_every_glowcore_package_is_installed():
+    """pyproject lists the packages a wheel holds: a new folder left out would be missing there."""
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "glowcore").rglob("__init__.py")}
+    assert found and found <= listed, sorted(found - listed)

@@ -1,0 +1,1 @@
+"""Training data: data sets and their sources, the decoded-image cache, compact data packs."""

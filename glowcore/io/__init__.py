@@ -1,0 +1,1 @@
+"""Files: model checkpoints, atomic writes, image files and grids; below data, ops, training and cli."""

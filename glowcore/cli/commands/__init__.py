@@ -1,0 +1,1 @@
+"""One module per ``glow`` command, each with ``add_parser(subparsers)``."""
