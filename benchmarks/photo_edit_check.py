@@ -32,8 +32,8 @@ def main() -> int:
     ap.add_argument("--attributes", nargs="+", default=["Smiling", "Eyeglasses", "Blond_Hair"])
     ap.add_argument("--amount", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--mask-power", type=float, default=None, help="the paste mask's shape |x|^p+|y|^p=1 (default: glowcore.paste.MASK_POWER)")
-    ap.add_argument("--feather", type=float, default=None, help="the paste mask's feather (default: glowcore.paste.FEATHER)")
+    ap.add_argument("--mask-power", type=float, default=None, help="the paste mask's shape |x|^p+|y|^p=1 (default: glowcore.ops.paste.MASK_POWER)")
+    ap.add_argument("--feather", type=float, default=None, help="the paste mask's feather (default: glowcore.ops.paste.FEATHER)")
     args = ap.parse_args()
     import cv2
     import torch

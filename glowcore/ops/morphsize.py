@@ -9,7 +9,7 @@ carries two photos' detail and nothing ghosts). A frame *at* a photo keyframe is
 aligned face at full size; in between, the frames are the model's, enlarged. Keyframes that are
 samples (``seed:N``) or latent files have no photo and give no detail.
 
-:func:`photo_keyframe` aligns a photo (with rotation, :func:`glowcore.align.align`) and returns
+:func:`photo_keyframe` aligns a photo (with rotation, :func:`glowcore.ops.align.align`) and returns
 its latent and its detail; :func:`sized_frames` turns decoded 64-px frames into sized frames.
 """
 
@@ -80,7 +80,7 @@ def _fade(x: np.ndarray) -> np.ndarray:
 
 
 def detail_weights(src: np.ndarray, dst: np.ndarray, u: np.ndarray, reach: float = REACH) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame (from :func:`glowcore.interpolate.interpolation_times`): the weight of the detail
+    """Per frame (from :func:`glowcore.ops.interpolate.interpolation_times`): the weight of the detail
     of the keyframe it leaves (``src``) and of the one it goes to (``dst``): 1 at the keyframe,
     fading to 0 at ``reach`` of the way."""
     if not 0.0 < reach <= 0.5:

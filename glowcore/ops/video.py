@@ -282,7 +282,7 @@ def render_morph(
     it as a video; decoding runs in batches as the encoder consumes frames.
 
     ``size``: frames of ``size`` x ``size`` px instead of ``scale`` times the model's, with
-    ``details[k]`` (from :func:`glowcore.morphsize.photo_keyframe`, None for a keyframe that is
+    ``details[k]`` (from :func:`glowcore.ops.morphsize.photo_keyframe`, None for a keyframe that is
     not a photo) added near keyframe ``k`` (see :mod:`glowcore.ops.morphsize`)."""
     from .interpolate import interpolate, interpolation_times
 
