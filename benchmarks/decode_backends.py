@@ -15,6 +15,11 @@ Backends:
   machine);
 * ``export``: ``torch.export`` of each level, run through the exported program's module (no
   compiler; what an ahead-of-time path would start from).
+* ``jit-fuser``, ``jit-ofi``: the frozen graphs with TorchScript's CPU fuser, or through
+  ``torch.jit.optimize_for_inference`` (both need LLVM in the torch build; the wheels have none).
+
+``--busy-thread`` times them with a pure-Python thread spinning beside (the GUI thread during a
+drag): a backend that issues each operation from Python waits for the GIL between them.
 
 Prints per-backend p50 / p95 / min of the whole decode and per level, the build time, and the
 largest pixel difference from the eager pass; also the load average before and after.
@@ -28,6 +33,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 import warnings
 
@@ -62,6 +68,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--fast", type=int, default=None, help="1: bf16 networks (default: where native), 0: float32")
     p.add_argument("--backends", default="eager,jit,inductor,export")
+    p.add_argument("--busy-thread", action="store_true", help="time with a Python thread spinning beside the decode (what the GUI thread is during a drag): each torch call issued from Python then waits for the GIL")
     p.add_argument("--json")
     args = p.parse_args(argv)
 
@@ -155,6 +162,14 @@ def main(argv=None) -> int:
                 for i in range(n - 1, -1, -1):
                     h = run[i](h, lat.levels[i])
             diffs[b] = float((h.float() - ref).abs().max())
+        stop = threading.Event()
+        if args.busy_thread:
+            def spin():
+                x = 0
+                while not stop.is_set():
+                    for k in range(1000):
+                        x += k * k
+            threading.Thread(target=spin, daemon=True).start()
         times = {b: [] for b in runners}
         lvl = {b: [[] for _ in range(n)] for b in runners}
         for r in range(args.rounds):
@@ -168,10 +183,11 @@ def main(argv=None) -> int:
                     h = run[i](h, lat.levels[i])
                     lvl[b][i].append((time.perf_counter() - t) * 1000)
                 times[b].append((time.perf_counter() - t0) * 1000)
+    stop.set()
     load1 = open("/proc/loadavg").read().split()[:3]
     out = {
         "cpu": next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?"),
-        "torch": torch.__version__, "threads": args.threads, "fast": fast, "rounds": args.rounds,
+        "torch": torch.__version__, "threads": args.threads, "fast": fast, "rounds": args.rounds, "busy_thread": args.busy_thread,
         "loadavg": [load0, load1], "failed": notes,
         "backends": {
             b: {

@@ -52,10 +52,11 @@ def default_fast() -> bool:
 #: A far edit's picture is decoded damped from the level where the previous picture of the same
 #: drag blew up (``glowcore.stable.stable_reverse``'s ``damp_from``), skipping the exact attempt
 #: there, only when that exact pass blew up by at least this much (the bundled model's blow-ups
-#: reach 4e3-4e4; a latent that moved by one slider step stays far beyond the range) ...
+#: reach 4e3-4e4 and fall by a factor of about 1.5 per slider step where they fade out, so a
+#: few steps later the level is still out of range and the picture is the same) ...
 HINT_MIN_PEAK = 10.0 * stable.TROUBLE
 #: ... for at most this many pictures in a row (the next is checked in full and renews it) ...
-HINT_RENEW = 6
+HINT_RENEW = 4
 #: ... and only while the requests come this close together (a drag; after a pause, a full check).
 HINT_GAP_S = 0.25
 #: The morph preview keeps its decoded frames (pictures) up to this many bytes.
@@ -258,9 +259,10 @@ class Engine:
         :data:`HINT_MIN_PEAK`) blew up in the exact pass at some level, this one is decoded damped
         from there at once (``glowcore.stable``; about a plain decode instead of 1.2-1.4x). Every
         :data:`HINT_RENEW`-th picture, and the first after a pause, is checked in full. The picture
-        is never blown up either way; near the edge where the exact pass stops blowing up, up to
-        :data:`HINT_RENEW` - 1 pictures may show the damped decoding where the full check would
-        have damped from a lower level or not at all."""
+        is never blown up either way, and it is the full check's picture unless the exact pass
+        came back in range at that level within those few pictures (a peak of 1e3 falling below
+        ``glowcore.stable.SUSPECT``): then up to :data:`HINT_RENEW` - 1 pictures are damped from
+        there where the full check would damp from a lower level or not at all."""
         m = self._need_model()
         ctx = (spec.face, tuple(sorted(k for k, v in spec.amounts if v)), spec.fixed, spec.coarse_only)
         now = time.perf_counter()
@@ -273,11 +275,13 @@ class Engine:
             x = stable.stable_reverse(m, latent, cancel, damp_from=hint, report=report)
             arr = glowcore.to_uint8((x + 0.5).clamp(0.0, 1.0))
         done = time.perf_counter()
-        if report.get("hinted") and report.get("damped_from") is not None:
+        if report.get("hinted"):
             assert self._hint is not None
-            self._hint = (ctx, int(report["damped_from"]), self._hint[2] - 1, done)
-        elif report.get("trouble") is not None and report.get("damped_from") is not None and report["trouble"][1] >= HINT_MIN_PEAK:
-            self._hint = (ctx, int(report["damped_from"]), HINT_RENEW - 1, done)
+            self._hint = (ctx, self._hint[1], self._hint[2] - 1, done)
+        elif report.get("trouble") is not None and report["trouble"][1] >= HINT_MIN_PEAK:
+            # the level that blew up (levels above it stay exact and checked: one that goes out
+            # of range is still where the damping starts, as without the hint)
+            self._hint = (ctx, int(report["trouble"][0]), HINT_RENEW - 1, done)
         else:
             self._hint = None
         return arr
