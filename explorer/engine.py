@@ -421,14 +421,16 @@ class Engine:
         n = frames.batch_size
         if self._frames_key != self._interp_cache[0] or len(self._frames) >= n:
             return False
+        size = next(iter(self._frames.values())).nbytes if self._frames else 0
+        if (len(self._frames) + 1) * size > FRAME_CACHE_BYTES:
+            return False  # as many frames as the memory bound holds
         here = self._scrub[-1]
         step = 1 if len(self._scrub) < 2 or self._scrub[-1] >= self._scrub[-2] else -1
         for d in range(1, n):
             for i in (here + step * d, here - step * d):
                 if 0 <= i < n and i not in self._frames:
-                    before = len(self._frames)
                     self._frame(frames, i)
-                    return len(self._frames) > before  # False once the memory bound is reached
+                    return True
         return False
 
     def filmstrip(self, keyframes: Sequence[int], params: InterpParams, count: int) -> list[tuple[int, np.ndarray]]:

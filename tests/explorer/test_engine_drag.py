@@ -143,3 +143,18 @@ def test_far_edits_of_the_bundled_model_are_never_blown_on_screen():
         same += bool(np.array_equal(img, expected))
     assert hinted >= len(values) // 2
     assert same == len(values)
+
+
+def test_morph_frames_stay_within_the_memory_bound(eng, monkeypatch):
+    a = eng.store(eng.model.sample_latent(1, 0.7, seed=0))
+    b = eng.store(eng.model.sample_latent(1, 0.7, seed=1))
+    params = InterpParams(frames=20)
+    first, _ = eng.preview([a, b], params, 0)
+    monkeypatch.setattr(engine_mod, "FRAME_CACHE_BYTES", 5 * first.nbytes)
+    steps = 0
+    while eng.idle_work():
+        steps += 1
+        assert steps < 20
+    assert len(eng._frames) == 5 and steps == 4
+    shown, _ = eng.preview([a, b], params, 10)  # beyond the bound: decoded, not kept
+    assert len(eng._frames) == 5 and shown.shape == first.shape
