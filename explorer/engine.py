@@ -413,8 +413,8 @@ class Engine:
         return img, n
 
     def _prefetch_frame(self) -> bool:
-        """Idle work while the morph preview is in use: decode one frame not seen yet, the next
-        ones in the direction of the scrub first, so the scrub finds them ready."""
+        """Idle work while the morph preview is in use: decode one frame not seen yet, the one the
+        scrub reaches next at its last speed first, so the scrub finds it ready."""
         if self._last_interactive != "preview" or self._interp_cache is None or not self._scrub:
             return False
         frames = self._interp_cache[1]
@@ -425,13 +425,17 @@ class Engine:
         if (len(self._frames) + 1) * size > FRAME_CACHE_BYTES:
             return False  # as many frames as the memory bound holds
         here = self._scrub[-1]
-        step = 1 if len(self._scrub) < 2 or self._scrub[-1] >= self._scrub[-2] else -1
-        for d in range(1, n):
-            for i in (here + step * d, here - step * d):
-                if 0 <= i < n and i not in self._frames:
-                    self._frame(frames, i)
-                    return True
-        return False
+        v = here - self._scrub[-2] if len(self._scrub) >= 2 else 1
+        v = v if v else 1
+        # the frame the scrub reaches next at its last speed first, then outwards from it,
+        # ahead of the scrub before behind it
+        target = min(max(here + v, 0), n - 1)
+        todo = [i for i in range(n) if i not in self._frames]
+        if not todo:
+            return False
+        i = min(todo, key=lambda j: (abs(j - target), (j - here) * v < 0))
+        self._frame(frames, i)
+        return True
 
     def filmstrip(self, keyframes: Sequence[int], params: InterpParams, count: int) -> list[tuple[int, np.ndarray]]:
         frames = self.interp_latents(keyframes, params)
