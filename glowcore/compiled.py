@@ -122,11 +122,14 @@ class GraphMismatch(RuntimeError):
     """A frozen graph computed something else than the eager pass it was traced from."""
 
 
-def _freeze(module: nn.Module, args: tuple, expected: Tensor) -> Callable[..., Tensor]:
+def _freeze(module: nn.Module, args: tuple, expected: Tensor, rtol: float = 1e-4) -> Callable[..., Tensor]:
     """``torch.jit.freeze(torch.jit.trace(module, args))``, run a few times (the profiling
     executor optimises it over the first runs) and checked against ``expected`` (the eager
     output for ``args``). Raises where TorchScript is missing or the graph differs; the caller
-    then decodes eagerly. See the module docstring for why this deprecated path is kept."""
+    then decodes eagerly. ``rtol``: the largest difference allowed, relative to ``1 + max
+    |expected|`` (the bf16 networks' graphs get more: another CPU's kernels may round otherwise;
+    the check is for a graph that computes something else). See the module docstring for why
+    this deprecated path is kept."""
     trace, freeze = getattr(torch.jit, "trace", None), getattr(torch.jit, "freeze", None)
     if trace is None or freeze is None:
         raise RuntimeError("this torch has no torch.jit.trace/freeze")
@@ -138,7 +141,7 @@ def _freeze(module: nn.Module, args: tuple, expected: Tensor) -> Callable[..., T
         graph = freeze(trace(module, args, check_trace=False))
     for _ in range(3):
         out = graph(*args)
-    tol = 1e-4 * (1.0 + float(expected.abs().max()))
+    tol = rtol * (1.0 + float(expected.abs().max()))
     if out.shape != expected.shape or out.dtype != expected.dtype or not bool(((out - expected).abs() <= tol).all()):
         raise GraphMismatch(f"a frozen level differs from the eager pass by {float((out - expected).abs().max()):.3g}")
     return graph
@@ -168,7 +171,8 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
                 inputs.append(args)
                 h = wrapper(*args)
                 outputs.append(h)
-            graphs = [_freeze(wrapper, args, out) for wrapper, args, out in zip(wrappers, inputs, outputs)]
+            rtol = 1e-2 if fast else 1e-4
+            graphs = [_freeze(wrapper, args, out, rtol) for wrapper, args, out in zip(wrappers, inputs, outputs)]
     finally:
         for p in params:
             p.requires_grad_(True)
