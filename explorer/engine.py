@@ -122,6 +122,8 @@ class Engine:
         self._last_interactive = ""  # "render" or "preview": what the user did last
         # far-edit drags: (drag context, level, pictures left, time of the last picture)
         self._hint: Optional[tuple[Any, int, int, float]] = None
+        self.hinted_renders = 0  # pictures decoded with the drag hint (for benchmarks)
+        self.prefetched_frames = 0  # morph frames decoded while idle (for benchmarks)
         self._candidates: Optional[np.ndarray] = None
         self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
         self.info: Optional[ModelInfo] = None
@@ -277,6 +279,7 @@ class Engine:
         done = time.perf_counter()
         if report.get("hinted"):
             assert self._hint is not None
+            self.hinted_renders += 1
             self._hint = (ctx, self._hint[1], self._hint[2] - 1, done)
         elif report.get("trouble") is not None and report["trouble"][1] >= HINT_MIN_PEAK:
             # the level that blew up (levels above it stay exact and checked: one that goes out
@@ -435,6 +438,7 @@ class Engine:
             return False
         i = min(todo, key=lambda j: (abs(j - target), (j - here) * v < 0))
         self._frame(frames, i)
+        self.prefetched_frames += 1
         return True
 
     def filmstrip(self, keyframes: Sequence[int], params: InterpParams, count: int) -> list[tuple[int, np.ndarray]]:
