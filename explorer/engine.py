@@ -294,7 +294,8 @@ class Engine:
         newly opened model is rendered, build its frozen decoding graphs (glowcore.compiled;
         about a second), then choose the thread count by measurement (once per engine, unless a
         count was given: glowcore.threads), then build the damped decoding graphs far edits use
-        (glowcore.stable). Returns whether it did anything."""
+        (glowcore.stable); after that, while the morph preview is in use, decode its next frame
+        (:meth:`_prefetch_frame`). Returns whether it did anything."""
         if self.model is None or not self._shown_since_open:
             return False  # the first face comes first
         if not self._graphs_pending:
