@@ -125,3 +125,16 @@ def test_damp_from_on_an_in_range_face_is_never_blown(model):
             x = stable_reverse(model, latent, damp_from=level)
             assert torch.isfinite(x).all() and x.abs().max() <= BLOWN_THRESHOLD
             assert float((x - exact).abs().mean()) < 0.1
+
+
+def test_a_level_out_of_range_above_the_hint_is_decided_the_general_way(model):
+    """``damp_from`` below a level that blows up: that level starts the damping, as without it."""
+    hot = model.sample_latent(2, 50.0, seed=1)  # the top level of this model blows up
+    with torch.inference_mode():
+        for i in range(2):
+            report = {}
+            full = stable_reverse(model, hot[i], report=report)
+            assert report["trouble"] is not None and report["trouble"][0] == len(hot.levels) - 1
+            hinted_report = {}
+            hinted = stable_reverse(model, hot[i], damp_from=0, report=hinted_report)
+            assert torch.equal(hinted, full) and not hinted_report["hinted"]
