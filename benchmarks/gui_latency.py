@@ -295,6 +295,8 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
 
     signal.connect(on_result)
     renders0, abandoned0, dropped0 = win.worker.render_count, win.worker.renders_abandoned, win._dropped
+    engine = win.worker._engine
+    hinted0, prefetched0 = getattr(engine, "hinted_renders", 0), getattr(engine, "prefetched_frames", 0)
     events: list[tuple[int, float]] = []
     interval_ms = max(1, int(round(1000.0 / rate)))
     timer = QTimer()
@@ -346,6 +348,9 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
         "renders": win.worker.render_count - renders0 if target == "canvas" else len(work_ms),
         "renders_abandoned": win.worker.renders_abandoned - abandoned0,
         "stale_results_dropped": win._dropped - dropped0,
+        # far-edit pictures decoded damped at once, morph frames decoded while idle (explorer.engine)
+        "renders_with_drag_hint": getattr(engine, "hinted_renders", 0) - hinted0,
+        "frames_prefetched": getattr(engine, "prefetched_frames", 0) - prefetched0,
         "pictures_painted": len(painted),
         "latency_ms_p50": round(_pct(latencies, 0.5), 1),
         "latency_ms_p95": round(_pct(latencies, 0.95), 1),

@@ -50,6 +50,20 @@ def default_fast() -> bool:
     return fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
 
 
+#: A far edit's picture is decoded damped from the level where the previous picture of the same
+#: drag blew up (``glowcore.decoding.stable.stable_reverse``'s ``damp_from``), skipping the exact attempt
+#: there, only when that exact pass blew up by at least this much (the bundled model's blow-ups
+#: reach 4e3-4e4 and fall by a factor of about 1.5 per slider step where they fade out, so a
+#: few steps later the level is still out of range and the picture is the same) ...
+HINT_MIN_PEAK = 10.0 * stable.TROUBLE
+#: ... for at most this many pictures in a row (the next is checked in full and renews it) ...
+HINT_RENEW = 4
+#: ... and only while the requests come this close together (a drag; after a pause, a full check).
+HINT_GAP_S = 0.25
+#: The morph preview keeps its decoded frames (pictures) up to this many bytes.
+FRAME_CACHE_BYTES = 64 << 20
+
+
 def _direction_group(name: str, info: dict) -> str:
     kind = str(info.get("kind") or info.get("group") or info.get("source") or "").lower()
     if kind in ("principal", "pca") or (name.startswith("pc") and name[2:].isdigit()):
@@ -102,6 +116,15 @@ class Engine:
         self._base_cache: OrderedDict = OrderedDict()
         self._image_cache: OrderedDict = OrderedDict()
         self._interp_cache: Optional[tuple[Any, Latent]] = None
+        # the morph preview's decoded frames, for the morph in _interp_cache: index -> picture
+        self._frames: dict[int, np.ndarray] = {}
+        self._frames_key: Any = None
+        self._scrub: list[int] = []  # the last previewed frame indices (newest last), for prefetching
+        self._last_interactive = ""  # "render" or "preview": what the user did last
+        # far-edit drags: (drag context, level, pictures left, time of the last picture)
+        self._hint: Optional[tuple[Any, int, int, float]] = None
+        self.hinted_renders = 0  # pictures decoded with the drag hint (for benchmarks)
+        self.prefetched_frames = 0  # morph frames decoded while idle (for benchmarks)
         self._candidates: Optional[np.ndarray] = None
         self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
         self.info: Optional[ModelInfo] = None
@@ -175,6 +198,8 @@ class Engine:
         self._base_cache.clear()
         self._image_cache.clear()
         self._interp_cache = None
+        self._frames, self._frames_key, self._scrub = {}, None, []
+        self._hint = None
         self._candidates = None
 
     # ------------------------------------------------------------------ latents
@@ -231,14 +256,51 @@ class Engine:
         with torch.inference_mode(), (compiled.no_build() if self._graphs_pending else contextlib.nullcontext()):
             return glowcore.to_uint8(m.decode(latent, fast=self.fast, cancel=cancel))
 
+    def _decode_live(self, spec: Snapshot, latent: Latent, cancel: Optional[CancelToken]) -> np.ndarray:
+        """:meth:`decode_images` for the picture of a render, with the far-edit drag hint: where
+        the previous picture of the same drag (same face, same sliders moved, see
+        :data:`HINT_MIN_PEAK`) blew up in the exact pass at some level, this one is decoded damped
+        from there at once (``glowcore.decoding.stable``; about a plain decode instead of 1.2-1.4x). Every
+        :data:`HINT_RENEW`-th picture, and the first after a pause, is checked in full. The picture
+        is never blown up either way, and it is the full check's picture unless the exact pass
+        came back in range at that level within those few pictures (a peak of 1e3 falling below
+        ``glowcore.decoding.stable.SUSPECT``): then up to :data:`HINT_RENEW` - 1 pictures are damped from
+        there where the full check would damp from a lower level or not at all."""
+        m = self._need_model()
+        ctx = (spec.face, tuple(sorted(k for k, v in spec.amounts if v)), spec.fixed, spec.coarse_only)
+        now = time.perf_counter()
+        hint = None
+        if self._hint is not None and self._hint[0] == ctx and self._hint[2] > 0 and now - self._hint[3] <= HINT_GAP_S:
+            hint = self._hint[1]
+        report: dict = {}
+        latent = latent.to(self.device)
+        with torch.inference_mode(), (compiled.no_build() if self._graphs_pending else contextlib.nullcontext()), fast_networks(self.fast):
+            x = stable.stable_reverse(m, latent, cancel, damp_from=hint, report=report)
+            arr = glowcore.to_uint8((x + 0.5).clamp(0.0, 1.0))
+        done = time.perf_counter()
+        if report.get("hinted"):
+            assert self._hint is not None
+            self.hinted_renders += 1
+            self._hint = (ctx, self._hint[1], self._hint[2] - 1, done)
+        elif report.get("trouble") is not None and report["trouble"][1] >= HINT_MIN_PEAK:
+            # the level that blew up (levels above it stay exact and checked: one that goes out
+            # of range is still where the damping starts, as without the hint)
+            self._hint = (ctx, int(report["trouble"][0]), HINT_RENEW - 1, done)
+        else:
+            self._hint = None
+        return arr
+
     def idle_work(self) -> bool:
         """Work worth doing while nothing is asked, one step a call: once the first face of a
         newly opened model is rendered, build its frozen decoding graphs (glowcore.decoding.compiled;
         about a second), then choose the thread count by measurement (once per engine, unless a
         count was given: glowcore.base.threads), then build the damped decoding graphs far edits use
-        (glowcore.decoding.stable). Returns whether it did anything."""
-        if self.model is None or not self._graphs_pending or not self._shown_since_open:
+        (glowcore.decoding.stable); after that, while the morph preview is in use, decode its next frame
+        (:meth:`_prefetch_frame`). Returns whether it did anything."""
+        if self.model is None or not self._shown_since_open:
             return False  # the first face comes first
+        if not self._graphs_pending:
+            return self._prefetch_frame()
         m = self.model
         lat = m.sample_latent(1, 0.7, seed=0)
         with torch.inference_mode(), fast_networks(self.fast):
@@ -262,8 +324,9 @@ class Engine:
         """The picture of ``spec`` and, if asked, of its unedited face. ``cancel`` can stop the
         decoding between levels (raising ``Cancelled``): the worker drops a render that a newer
         request has made stale."""
-        img = self._image(self.decode_images(self.edited_latent(spec), cancel)[0])
+        img = self._image(self._decode_live(spec, self.edited_latent(spec), cancel)[0])
         self._shown_since_open = True
+        self._last_interactive = "render"
         before = None
         if with_before:
             key = spec.base_key()
@@ -332,11 +395,53 @@ class Engine:
         self._interp_cache = (key, frames)
         return frames
 
+    def _frame(self, frames: Latent, i: int) -> np.ndarray:
+        """Frame ``i`` of the morph in the interpolation cache, decoded once (kept in memory up to
+        :data:`FRAME_CACHE_BYTES`): scrubbing back and forth shows frames seen before at once."""
+        key = self._interp_cache[0] if self._interp_cache is not None else None
+        if key != self._frames_key:
+            self._frames, self._frames_key = {}, key
+        hit = self._frames.get(i)
+        if hit is None:
+            hit = self._image(self.decode_images(frames[i])[0])
+            if (len(self._frames) + 1) * hit.nbytes <= FRAME_CACHE_BYTES:
+                self._frames[i] = hit
+        return hit
+
     def preview(self, keyframes: Sequence[int], params: InterpParams, index: int) -> tuple[np.ndarray, int]:
         frames = self.interp_latents(keyframes, params)
         n = frames.batch_size
         i = min(max(0, int(index)), n - 1)
-        return self._image(self.decode_images(frames[i])[0]), n
+        img = self._frame(frames, i)
+        self._scrub = (self._scrub + [i])[-2:]
+        self._last_interactive = "preview"
+        return img, n
+
+    def _prefetch_frame(self) -> bool:
+        """Idle work while the morph preview is in use: decode one frame not seen yet, the one the
+        scrub reaches next at its last speed first, so the scrub finds it ready."""
+        if self._last_interactive != "preview" or self._interp_cache is None or not self._scrub:
+            return False
+        frames = self._interp_cache[1]
+        n = frames.batch_size
+        if self._frames_key != self._interp_cache[0] or len(self._frames) >= n:
+            return False
+        size = next(iter(self._frames.values())).nbytes if self._frames else 0
+        if (len(self._frames) + 1) * size > FRAME_CACHE_BYTES:
+            return False  # as many frames as the memory bound holds
+        here = self._scrub[-1]
+        v = here - self._scrub[-2] if len(self._scrub) >= 2 else 1
+        v = v if v else 1
+        # the frame the scrub reaches next at its last speed first, then outwards from it,
+        # ahead of the scrub before behind it
+        target = min(max(here + v, 0), n - 1)
+        todo = [i for i in range(n) if i not in self._frames]
+        if not todo:
+            return False
+        i = min(todo, key=lambda j: (abs(j - target), (j - here) * v < 0))
+        self._frame(frames, i)
+        self.prefetched_frames += 1
+        return True
 
     def filmstrip(self, keyframes: Sequence[int], params: InterpParams, count: int) -> list[tuple[int, np.ndarray]]:
         frames = self.interp_latents(keyframes, params)

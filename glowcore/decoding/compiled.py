@@ -16,6 +16,21 @@ eval mode, no autograd, CPU, and batches of at most :data:`MAX_BATCH` (larger ba
 Python overhead themselves). A damped reverse (:func:`glowcore.decoding.stable.damped_reverse`, the
 thread's damping then: :mod:`glowcore.base.modes`) gets graphs of its own, with that damping frozen in. ``GLOW_NO_JIT=1`` or :func:`set_enabled` turns it off. If tracing fails (a torch
 build without TorchScript), the eager pass is used and the failure is remembered, not retried.
+
+**TorchScript is deprecated** (torch 2.13 warns on ``torch.jit.trace`` and ``torch.jit.freeze``).
+It is kept, behind :func:`_freeze`, because nothing else available measures as fast for this
+workload (issue 16; docs/benchmarks.md "TorchScript's future"): the frozen graphs decode a face
+1.2-1.3x faster than the eager pass and keep it off the GIL, which a GUI thread holds during a
+drag; ``torch.compile`` (inductor) was slower than the graphs at batch 1, takes half a minute to
+compile and needs a C++ compiler on the user's machine; ``torch.export`` cannot trace the layers'
+weight caches (their keys read ``data_ptr``). :func:`_freeze` uses the two calls only where they
+exist, silences exactly their deprecation warnings (nothing else; so a ``-W error`` run does not
+turn them into a build failure), and checks each frozen level against the eager pass on the
+example it was traced with: a graph that differs (a future torch changing the deprecated path's
+behaviour) is not used, nor is one that fails to build; decoding is then eager, as with
+``GLOW_NO_JIT=1``. The replacement, once the layers' caches and mode switches are explicit
+(issue 16's layering), is ``torch.export`` of each level with ahead-of-time compilation, or the
+eager pass if that gain no longer holds.
 """
 
 from __future__ import annotations
@@ -83,6 +98,39 @@ class LevelGraphs:
         return h
 
 
+#: The deprecation warnings :func:`_freeze` silences (torch 2.13's wording; only these).
+_DEPRECATED = r"`torch\.jit\.(trace|trace_method|freeze)` is deprecated"
+
+
+class GraphMismatch(RuntimeError):
+    """A frozen graph computed something else than the eager pass it was traced from."""
+
+
+def _freeze(module: nn.Module, args: tuple, expected: Tensor, rtol: float = 1e-4) -> Callable[..., Tensor]:
+    """``torch.jit.freeze(torch.jit.trace(module, args))``, run a few times (the profiling
+    executor optimises it over the first runs) and checked against ``expected`` (the eager
+    output for ``args``). Raises where TorchScript is missing or the graph differs; the caller
+    then decodes eagerly. ``rtol``: the largest difference allowed, relative to ``1 + max
+    |expected|`` (the bf16 networks' graphs get more: another CPU's kernels may round otherwise;
+    the check is for a graph that computes something else). See the module docstring for why
+    this deprecated path is kept."""
+    trace, freeze = getattr(torch.jit, "trace", None), getattr(torch.jit, "freeze", None)
+    if trace is None or freeze is None:
+        raise RuntimeError("this torch has no torch.jit.trace/freeze")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DEPRECATED, category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=_DEPRECATED, category=FutureWarning)
+        # TracerWarnings (data-dependent control flow) are what the check below guards against
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        graph = freeze(trace(module, args, check_trace=False))
+    for _ in range(3):
+        out = graph(*args)
+    tol = rtol * (1.0 + float(expected.abs().max()))
+    if out.shape != expected.shape or out.dtype != expected.dtype or not bool(((out - expected).abs() <= tol).all()):
+        raise GraphMismatch(f"a frozen level differs from the eager pass by {float((out - expected).abs().max()):.3g}")
+    return graph
+
+
 def _weights_key(tensors: list[Tensor]) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in tensors)
 
@@ -95,22 +143,18 @@ def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:
     try:
         for p in params:  # frozen constants must not require grad
             p.requires_grad_(False)
-        with modes.tracing(), torch.inference_mode(False), torch.no_grad(), modes.fast_networks(fast), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with modes.tracing(), torch.inference_mode(False), torch.no_grad(), modes.fast_networks(fast):
             # one eager pass first (as traced: plain bf16 weights), so that every layer's eval
             # cache is built outside the trace and enters the graph as a constant; it also gives
-            # each level's example input
-            inputs, h = [], None
+            # each level's example input and the output its graph must reproduce
+            inputs, outputs, h = [], [], None
             for wrapper, e in zip(wrappers, eps):
                 args = (e,) if h is None else (h, e)
                 inputs.append(args)
                 h = wrapper(*args)
-            graphs = []
-            for wrapper, args in zip(wrappers, inputs):
-                graph = torch.jit.freeze(torch.jit.trace(wrapper, args, check_trace=False))
-                for _ in range(3):  # the profiling executor optimises the graph over the first runs
-                    graph(*args)
-                graphs.append(graph)
+                outputs.append(h)
+            rtol = 1e-2 if fast else 1e-4
+            graphs = [_freeze(wrapper, args, out, rtol) for wrapper, args, out in zip(wrappers, inputs, outputs)]
     finally:
         for p in params:
             p.requires_grad_(True)

@@ -162,10 +162,42 @@ def _peak(h: Tensor) -> Tensor:
     return torch.linalg.vector_norm(h.flatten(1), ord=math.inf, dim=1)
 
 
-def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
+def _hinted_one(latent, exact, damped, damp_from: int, cancel: CancelToken | None) -> Tensor | None:
+    """:func:`stable_reverse` of one face with ``damp_from``, without the bookkeeping for batches
+    (about 20 small operations, each waiting for the GIL while a GUI thread runs Python): the
+    levels above ``damp_from`` exactly, then damped from it; the same result. ``None`` where a
+    level above the hint is out of range (then the general way decides where to damp from)."""
+    n = len(latent.levels)
+    h = None
+    for i in range(n - 1, -1, -1):
+        if cancel is not None and i < n - 1:
+            cancel.check()
+        if i > damp_from:
+            h = exact(i, h, latent.levels[i])
+            if not float(_peak(h).max()) <= SUSPECT:
+                return None
+        else:
+            h = damped(i, h, latent.levels[i])
+    assert h is not None
+    return torch.nan_to_num(h, nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD).clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
+
+
+def stable_reverse(
+    model, latent, cancel: CancelToken | None = None, damp_from: int | None = None, report: dict | None = None
+) -> Tensor:
     """``model.reverse(latent)`` that never blows up (see the module docstring): items that stay
     in range are exact; an item that blew up is decoded again with :data:`DAMPING` from the
     first level out of range. Finite everywhere. ``cancel`` is checked between levels.
+
+    ``damp_from``: a level index the caller expects the exact pass to blow up at (the previous
+    picture of a slider drag did, see ``explorer.engine``): every item not yet damped is decoded
+    damped from that level down without trying the exact pass there first (the levels above are
+    decoded exactly and checked as usual). It saves the exact levels that would be thrown away;
+    where the exact pass would in fact have stayed in range there, the picture is the damped one
+    (never blown up, but not the exact decoding): callers re-check without it now and then.
+    ``report``: a dict that receives ``damped_from`` (the highest level decoded damped, or
+    ``None``), ``trouble`` (``(level, peak)`` of the first exact level beyond :data:`TROUBLE`, or
+    ``None``) and ``hinted`` (whether ``damp_from`` took effect).
 
     The common case (nothing out of range) adds two small operations per level to the plain
     pass: each torch operation issued from Python waits for the GIL, which a busy GUI thread
@@ -176,12 +208,21 @@ def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
     n, batch, dev = len(latent.levels), latent.batch_size, latent.device
     exact = _level_runner(model, latent, None)
     damped = _level_runner(model, latent, DAMPING)
+    if damp_from is not None and batch == 1 and 0 <= damp_from < n:
+        x = _hinted_one(latent, exact, damped, damp_from, cancel)
+        if x is not None:
+            if report is not None:
+                report.update(damped_from=damp_from, trouble=None, hinted=True)
+            return x
     alive: Tensor | None = None  # items still decoded exactly (None: all)
     suspect: Tensor | None = None  # per item, the first level beyond SUSPECT (-1: none; None: none at all)
     idx: Tensor | None = None  # items decoded with damping ...
     hd: Tensor | None = None  # ... and their states
     inputs: dict[int, Tensor | None] = {}  # each level's input in the exact pass
     h: Tensor | None = None
+    everyone = False  # idx holds every item in order (then eps and hd need no indexing)
+    trouble = None
+    hinted = False
     for i in range(n - 1, -1, -1):
         if cancel is not None and i < n - 1:
             cancel.check()
@@ -189,10 +230,20 @@ def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
         new: Tensor | None = None
         inputs[i] = h
         if alive is None or bool(alive.any()):
-            h = exact(i, inputs[i], eps)
-            if i > 0:
+            if i == damp_from:  # the caller expects the exact pass to blow up here: damped at once
+                hinted = True
+                if alive is None:
+                    alive = torch.ones(batch, dtype=torch.bool, device=dev)
+                if suspect is None:
+                    suspect = torch.full((batch,), -1, dtype=torch.long, device=dev)
+                suspect = torch.where((suspect < 0) & alive, i, suspect)
+                new = alive.nonzero().flatten()
+            else:
+                h = exact(i, inputs[i], eps)
+            if i > 0 and new is None:
                 peak = _peak(h)
-                if not float(peak.max()) <= SUSPECT:  # out of range somewhere (NaN included)
+                top = float(peak.max())
+                if not top <= SUSPECT:  # out of range somewhere (NaN included)
                     if alive is None:
                         alive = torch.ones(batch, dtype=torch.bool, device=dev)
                     if suspect is None:
@@ -200,11 +251,13 @@ def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
                     suspect = torch.where((suspect < 0) & alive & ~(peak <= SUSPECT), i, suspect)
                     new = (alive & ~(peak <= TROUBLE)).nonzero().flatten()
                     new = new if new.numel() else None
+                    if new is not None and trouble is None:
+                        trouble = (i, top)
         if new is not None or idx is not None:  # damped from the first level out of range
             assert alive is not None and suspect is not None
-            states = [] if hd is None else [hd]
-            rows_all = [] if idx is None else [idx]
             if new is not None:
+                states = [] if hd is None else [hd]
+                rows_all = [] if idx is None else [idx]
                 for s in suspect[new].unique().tolist():
                     rows = new[suspect[new] == s]
                     state = _catch_up(damped, latent, inputs, s, i, rows)
@@ -212,8 +265,16 @@ def stable_reverse(model, latent, cancel: CancelToken | None = None) -> Tensor:
                         states.append(state)
                     rows_all.append(rows)
                 alive[new] = False
-            idx = torch.cat(rows_all)
-            hd = damped(i, torch.cat(states) if states else None, eps[idx])
+                idx = torch.cat(rows_all) if len(rows_all) > 1 else rows_all[0]
+                everyone = idx.numel() == batch and bool((idx == torch.arange(batch, device=dev)).all())
+                state_in = (torch.cat(states) if len(states) > 1 else states[0]) if states else None
+            else:  # the same items as at the level above, in the same order
+                state_in = hd
+            hd = damped(i, state_in, eps if everyone else eps[idx])
+    if report is not None:
+        report.update(damped_from=None if suspect is None or idx is None else int(suspect[idx].max()), trouble=trouble, hinted=hinted)
+    if everyone:  # every item damped (the usual far edit of one face): nothing exact to merge
+        return torch.nan_to_num(hd, nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD).clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
     assert h is not None
     any_alive = alive is None or bool(alive.any())
     if idx is None and suspect is None and float(_peak(h).max()) <= BLOWN_THRESHOLD:

@@ -34,6 +34,7 @@ def test_every_scenario_runs_and_reports(gui_latency, tiny_model, tmp_path, qtbo
     for name in gui_latency.SCENARIOS:
         sc = r[name]
         assert sc["moves"] == 6 and sc["renders"] >= 1 and sc["pictures_painted"] >= 1, name
+        assert sc["renders_with_drag_hint"] >= 0 and sc["frames_prefetched"] >= 0, name
         assert all(math.isfinite(sc[k]) and sc[k] > 0 for k in ("latency_ms_p50", "latency_ms_p95", "fps_during_drag")), name
     assert "Eyeglasses" in r["stacked"]["what"] and "1.20" in r["temperature"]["what"] and "morph" in r["morph"]["what"]
     printed = capsys.readouterr().out

@@ -82,3 +82,59 @@ def test_damping_is_scoped_to_the_block_and_the_thread(model):
     assert torch.equal(y[x.abs() <= LADDER[-1].knee], x[x.abs() <= LADDER[-1].knee])
     assert y.abs().max() < LADDER[-1].limit and bool((y[1:] >= y[:-1]).all())
     assert np.isfinite(LADDER[0].min_raw)
+
+
+def test_damp_from_decodes_damped_at_once_and_reports(model):
+    """The drag hint of explorer.engine: ``damp_from`` a level the exact pass blew up at gives a
+    picture with no blown region, finite and within range, the same as the full check gives when
+    the hint is right; ``report`` says where the decoding was damped from."""
+    latent = model.encode(gradient_images(4, seed=12))
+    hinted_any = 0
+    for amount in (-40.0, 40.0):  # far enough that a level of this small model blows up
+        edited = edit(model, latent, {"left_bright": amount})
+        for i in range(edited.batch_size):
+            one = edited[i]
+            with torch.inference_mode():
+                report = {}
+                full = stable_reverse(model, one, report=report)
+                assert set(report) == {"damped_from", "trouble", "hinted"} and not report["hinted"]
+                if report["damped_from"] is None:
+                    continue
+                hinted_report = {}
+                hinted = stable_reverse(model, one, damp_from=report["damped_from"], report=hinted_report)
+            assert hinted_report["hinted"] and hinted_report["damped_from"] == report["damped_from"]
+            assert torch.isfinite(hinted).all() and hinted.abs().max() <= BLOWN_THRESHOLD
+            def at_limit(x):
+                return float((x.abs() >= BLOWN_THRESHOLD - 1e-6).any(1).float().mean())
+
+            assert at_limit(hinted) <= at_limit(full) + 0.01  # no more saturated than the full check
+            if report["trouble"] is not None and report["trouble"][0] == report["damped_from"]:
+                assert torch.equal(hinted, full)  # the hint was right: the same picture
+            hinted_any += 1
+    assert hinted_any >= 2
+
+
+def test_damp_from_on_an_in_range_face_is_never_blown(model):
+    """A stale hint (the face is back in range): the picture is damped, not exact, but finite,
+    in range and close to the exact decoding; without the hint it is exact."""
+    latent = model.encode(gradient_images(1, seed=13))
+    with torch.inference_mode():
+        exact = model.reverse(latent)
+        assert torch.equal(stable_reverse(model, latent), exact)
+        for level in range(len(latent.levels)):
+            x = stable_reverse(model, latent, damp_from=level)
+            assert torch.isfinite(x).all() and x.abs().max() <= BLOWN_THRESHOLD
+            assert float((x - exact).abs().mean()) < 0.1
+
+
+def test_a_level_out_of_range_above_the_hint_is_decided_the_general_way(model):
+    """``damp_from`` below a level that blows up: that level starts the damping, as without it."""
+    hot = model.sample_latent(2, 50.0, seed=1)  # the top level of this model blows up
+    with torch.inference_mode():
+        for i in range(2):
+            report = {}
+            full = stable_reverse(model, hot[i], report=report)
+            assert report["trouble"] is not None and report["trouble"][0] == len(hot.levels) - 1
+            hinted_report = {}
+            hinted = stable_reverse(model, hot[i], damp_from=0, report=hinted_report)
+            assert torch.equal(hinted, full) and not hinted_report["hinted"]

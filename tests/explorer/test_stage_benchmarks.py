@@ -1,0 +1,36 @@
+"""benchmarks/render_stages.py and benchmarks/decode_backends.py run on the tiny model (a few
+moves and rounds) so that they cannot rot. No timing is checked."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_render_stages_profiles_every_scenario(tiny_model, tmp_path, qtbot):
+    out = tmp_path / "stages.json"
+    assert _load("render_stages").main([str(tiny_model), "--moves", "4", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    for sc in ("slider", "stacked", "morph"):
+        assert r[sc]["total"][0] > 0 and r[sc]["paint"][0] >= 0, sc
+    assert "decode+uint8" in r["slider"] and "exact levels" in r["slider"]
+    assert "preview" in r["morph"]
+
+
+def test_decode_backends_compares_eager_and_graphs(tiny_model, tmp_path):
+    out = tmp_path / "backends.json"
+    assert _load("decode_backends").main([str(tiny_model), "--rounds", "3", "--backends", "eager,jit", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["backends"]) == {"eager", "jit"} and not r["failed"]
+    for b in r["backends"].values():
+        assert b["p50_ms"] > 0 and b["max_abs_diff_vs_eager_pass"] < 1e-4
