@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         win.seed_spin.setValue(s)
         _wait(app, win.settled)
         n = win.interpolate.keyframes.count()
-        win.add_current_keyframe()
+        win.morph_ctl.add_current_keyframe()
         _wait(app, lambda: win.interpolate.keyframes.count() > n)
     # a few faces in the history, then back to the chosen one with edits
     for s in (7, 13, 21, 3):

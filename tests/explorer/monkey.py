@@ -156,16 +156,16 @@ class _Relay(QObject):
         self.monkey = monkey
 
     @Slot(int, str)
-    def started(self, cid: int, kind: str) -> None:
-        self.monkey._on_started(cid, kind)
+    def started(self, cid: int, job: Any) -> None:
+        self.monkey._on_started(cid, job.kind)
 
     @Slot(int, str, object)
-    def done(self, cid: int, kind: str, result: Any) -> None:
-        self.monkey._on_done(cid, kind, result)
+    def done(self, cid: int, job: Any, result: Any) -> None:
+        self.monkey._on_done(cid, job.kind, result)
 
     @Slot(int, str, str, bool)
-    def failed(self, cid: int, kind: str, message: str, cancelled: bool) -> None:
-        self.monkey._on_failed(cid, kind, message, cancelled)
+    def failed(self, cid: int, job: Any, message: str, cancelled: bool) -> None:
+        self.monkey._on_failed(cid, job.kind, message, cancelled)
 
 
 class Monkey:
@@ -237,7 +237,7 @@ class Monkey:
     def _on_done(self, cid: int, kind: str, result: Any) -> None:
         self.jobs.update([f"{kind} done"])
         if kind == "open_model":  # (connected after the window: its callbacks left are those still pending)
-            self.stale.update(self.win._callbacks)
+            self.stale.update(self.win.jobs.pending_ids())
 
     def _on_failed(self, cid: int, kind: str, message: str, cancelled: bool) -> None:
         self.jobs.update([f"{kind} {'cancelled' if cancelled else 'failed'}"])
@@ -264,13 +264,13 @@ class Monkey:
 
     def _pace(self) -> None:
         # Keep the job queue short, as a user waiting for a job would: never more than a few queued.
-        if len(self.win._callbacks) > 4:
-            self.qtbot.waitUntil(lambda: len(self.win._callbacks) <= 1, timeout=WAIT_MS)
+        if self.win.jobs.pending > 4:
+            self.qtbot.waitUntil(lambda: self.win.jobs.pending <= 1, timeout=WAIT_MS)
 
     def settle(self) -> None:
         """Wait for every job and the newest picture."""
         win = self.win
-        self.qtbot.waitUntil(lambda: not win._callbacks and win.worker.busy_command is None and win.settled(), timeout=WAIT_MS)
+        self.qtbot.waitUntil(lambda: not win.jobs.pending and win.worker.busy_command is None and win.settled(), timeout=WAIT_MS)
 
     # ================================================================== helpers
     def _visible_rows(self) -> list[Any]:
@@ -310,7 +310,7 @@ class Monkey:
         for _ in range(tries):
             self.qtbot.wait(self.rng.choice(waits))
             busy = self.win.worker.busy_command
-            if busy is not None and busy[1] == kind and self.win.jobbar.job_id == busy[0]:
+            if busy is not None and busy[1].kind == kind and self.win.jobbar.job_id == busy[0]:
                 self._cancel_now()
                 return
 
