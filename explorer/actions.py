@@ -50,19 +50,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reset", "Reset all attributes", "reset_attributes", ("Ctrl+R",), "reset", "Set every slider back to 0 (Ctrl+R)", help="Reset all attributes"),
     ActionSpec("search", "Find attribute", "focus_search", ("Ctrl+F",), help="Search the attributes"),
     ActionSpec("compare", "Compare", "set_compare", ("Ctrl+B",), "compare", "Split view: before the edits | after (Ctrl+B; hold B to peek)", checkable=True,
-               help="Split view: before | after"),
+               help="Split view: before | after (the whole photo too, when a photo is open)"),
     ActionSpec("pixel", "Pixelated", "set_pixelated", ("P",), "pixel", "Show pixels crisp instead of smoothed (P)", checkable=True, help="Smooth or pixelated scaling"),
     ActionSpec("fit", "Fit", "zoom_fit", ("Ctrl+0",), "zoom-fit", "Fit the picture to the window (Ctrl+0)", help="Fit the picture (also the mouse wheel zooms)"),
     ActionSpec("zoom_in", "Zoom in", "zoom_in", ("Ctrl+=", "Ctrl++"), help="Zoom in", keys_text="Ctrl+="),
     ActionSpec("zoom_out", "Zoom out", "zoom_out", ("Ctrl+-",), help="Zoom out"),
     ActionSpec("open_photo", "Open photo…", "choose_photo", (SK.Open,), "open-photo",
-               "Open your photo: it is framed and encoded, then every slider works on it (Ctrl+O)",
+               "Open your photo: the face is found and encoded, every slider works on it, and the whole photo follows (Ctrl+O)",
                help="Open a photo (or drag and drop one, or paste with Ctrl+V)", keys_text="Ctrl+O"),
     ActionSpec("paste", "Paste photo", "paste_photo", (SK.Paste,), "", "Paste a picture from the clipboard (Ctrl+V)"),
     ActionSpec("open_model", "Open model…", "choose_model", ("Ctrl+Shift+O",), "open-model", "Open another Glow model (folder or .safetensors file)", help="Open a model"),
-    ActionSpec("save", "Save", "save_picture", (SK.Save,), "save", "Save the picture as PNG (Ctrl+S)",
-               help="Save the picture (native size)", keys_text="Ctrl+S"),
+    ActionSpec("save", "Save", "save_picture", (SK.Save,), "save", "Save the picture (Ctrl+S); with a photo open, the whole photo at full size",
+               help="Save the picture (with a photo open: the full-size photo)", keys_text="Ctrl+S"),
     ActionSpec("save_big", "Save enlarged…", "save_picture_enlarged", ("Ctrl+Shift+S",), "save", "Save the picture 4x enlarged (Ctrl+Shift+S)", help="Save the picture 4x enlarged"),
+    ActionSpec("save_face", "Save face…", "save_face", ("Ctrl+Alt+S",), "save", "Save the model-size face as PNG (Ctrl+Alt+S)", help="Save the model-size face"),
     ActionSpec("copy", "Copy", "copy_picture", (SK.Copy,), "copy", "Copy the picture, 4x enlarged (Ctrl+C)", help="Copy the picture (4x enlarged)", keys_text="Ctrl+C"),
     ActionSpec("keyframe", "Add keyframe", "morph_ctl.add_current_keyframe", ("K",), "plus", "Add the current face as a keyframe (K)", help="Add the current face as a keyframe"),
     ActionSpec("play", "Play / pause morph", "morph_ctl.play_shortcut", ("Space",), help="Play / pause the morph (Interpolate tab)"),
@@ -76,11 +77,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 #: Keys that are not actions (handled in the window's key events), for the F1 list.
-KEYS: tuple[tuple[str, str], ...] = (("Hold B", "Show the face before the edits"),)
+KEYS: tuple[tuple[str, str], ...] = (("Hold B", "Show the face (and photo) before the edits"),)
 
 #: The menu bar: menu title and action names in order (None: a separator; "docks": the dock toggles).
 MENUS: tuple[tuple[str, tuple[Any, ...]], ...] = (
-    ("&File", ("open_photo", "paste", None, "open_model", None, "save", "save_big", "copy", None, "export", None, "save_model", "quit")),
+    ("&File", ("open_photo", "paste", None, "open_model", None, "save", "save_face", "save_big", "copy", None, "export", None, "save_model", "quit")),
     ("&Edit", ("undo", "redo", None, "new", "back", "fwd", None, "reset", "search", None, "keyframe")),
     ("&View", ("compare", "pixel", None, "fit", "zoom_in", "zoom_out", None, "docks")),
     ("&Help", ("help", "about")),

@@ -469,3 +469,58 @@ class Engine:
         m = self._need_model()
         out = glowcore.save_model(m, path)
         return f"saved the model with {len(m.directions)} directions to {out}"
+
+    # ------------------------------------------------------------------ a photo at full size
+    # (explorer.photo_session: align, composite, save; added for issue #14's photo editing)
+    def open_photo(self, source: Any, label: str, box: Optional[tuple] = None, centre_crop: bool = False, progress: Optional[ProgressFn] = None) -> Optional[Any]:
+        """Read, align and encode a photo larger than the model; it becomes the current photo
+        (a :class:`~explorer.photo_session.PhotoSession`). None for a photo not larger than the
+        model or a one-channel model: the caller frames it as a face only (:meth:`load_photo`)."""
+        from . import photo_session as ps
+
+        m = self._need_model()
+        if progress:
+            progress(0, 3, "reading the photo")
+        arr, icc, exif = ps.read(source)
+        if m.config.channels != 3 or max(arr.shape[:2]) <= m.config.image_size:
+            return None
+        if progress:
+            progress(1, 3, "finding the face")
+        aligned, found = ps.align_face(arr, m.config.image_size, label, box, centre_crop)
+        if progress:
+            progress(2, 3, "encoding")
+        lat = m.encode(np.array(aligned.face[None], dtype=np.uint8))
+        with torch.inference_mode():
+            recon = glowcore.to_uint8(m.decode(lat))[0]
+        path = str(source) if isinstance(source, (str, os.PathLike)) else None
+        self._photo = ps.PhotoSession(arr, aligned, self.store(lat), recon, path, label, aligned.message, found, icc, exif)
+        if progress:
+            progress(3, 3, "done")
+        return self._photo
+
+    def _photo_of(self, spec: Snapshot) -> Any:
+        ph = getattr(self, "_photo", None)
+        if ph is None or spec.face is None or spec.face.latent_id != ph.latent_id:
+            raise ValueError("this face is not the open photo's")
+        return ph
+
+    def photo_composite(self, spec: Snapshot, stale_ok: bool = False) -> Optional[np.ndarray]:
+        """The open photo at full size with the face of ``spec`` pasted back (exact decoding).
+        ``stale_ok``: None (not an error) when another photo was opened since the request."""
+        from . import photo_session as ps
+
+        ph = getattr(self, "_photo", None)
+        if stale_ok and (ph is None or spec.face is None or spec.face.latent_id != ph.latent_id):
+            return None
+        ph = self._photo_of(spec)
+        if not spec.amounts:
+            return ps.composite(ph, None)
+        with torch.inference_mode():
+            edited = glowcore.to_uint8(self._need_model().decode(self.edited_latent(spec)))[0]
+        return ps.composite(ph, edited)
+
+    def save_photo(self, spec: Snapshot, path: str, quality: int = 95, overwrite_input: bool = False) -> str:
+        """Write the full-size edited photo (see :func:`explorer.photo_session.save`)."""
+        from . import photo_session as ps
+
+        return ps.save(self.photo_composite(spec), path, self._photo_of(spec), quality, overwrite_input)

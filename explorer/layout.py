@@ -31,6 +31,7 @@ from .widgets.common import JobBar, MessageBar, ThumbStrip
 from .widgets.directions import DirectionsPanel
 from .widgets.inpaint import InpaintPanel
 from .widgets.interpolate import InterpolatePanel
+from .widgets.photo import PhotoPanel
 from .widgets.plots import PlotsPanel
 
 __all__ = ["build_central", "build_docks", "build_toolbar", "build_statusbar", "TEMPERATURE_TIP", "DETAIL_TIP"]
@@ -41,7 +42,8 @@ DETAIL_TIP = ("Detail temperature (0 to 1.2): the finest levels of the latent (s
 
 
 def build_central(win: QMainWindow) -> None:
-    """``message``, ``canvas`` and the ``history`` strip."""
+    """``message``, the ``photo_panel`` (hidden until a photo is open), the ``canvas`` (the
+    model-size face) beside it, and the ``history`` strip."""
     central = QWidget()
     lay = QVBoxLayout(central)
     lay.setContentsMargins(8, 8, 8, 4)
@@ -50,8 +52,10 @@ def build_central(win: QMainWindow) -> None:
     lay.addWidget(win.message)
     win.canvas = FaceCanvas()
     win.canvas.setToolTip("")
-    win.view_row = QHBoxLayout()  # the canvas, and beside it whatever a mode adds (the photo)
-    win.view_row.addWidget(win.canvas, 1)
+    win.photo_panel = PhotoPanel()
+    win.view_row = QHBoxLayout()
+    win.view_row.addWidget(win.photo_panel, 3)
+    win.view_row.addWidget(win.canvas, 2)
     lay.addLayout(win.view_row, 1)
     hist_row = QHBoxLayout()
     hist_label = QLabel("HISTORY")

@@ -2,8 +2,8 @@
 
 Two kinds of traffic:
 
-* interactive requests (:class:`RenderRequest`, :class:`PreviewRequest`, :class:`AnalysisRequest`,
-  :class:`PhotoCompositeRequest`): stamped, one-slot mailboxes, the newest request wins;
+* interactive requests (:class:`RenderRequest`, :class:`PhotoCompositeRequest`,
+  :class:`PreviewRequest`, :class:`AnalysisRequest`): stamped, one-slot mailboxes, the newest request wins;
 * jobs (:class:`Job` subclasses, one dataclass per kind: :class:`OpenModel`, :class:`LoadPhoto`,
   :class:`Inpaint`, ...): queued, run in order, cancellable; each names its result type
   (:class:`FaceResult`, :class:`PhotoResult`, :class:`Candidates`, ...).
@@ -47,6 +47,11 @@ __all__ = [
     "Candidates",
     "Done",
     "Directions",
+    "OpenPhoto",
+    "SavePhoto",
+    "PhotoOpened",
+    "PhotoCompositeRequest",
+    "PhotoComposite",
     "EASES",
     "MODES",
     "VIDEO_FORMATS",
@@ -194,6 +199,36 @@ class LoadPhoto(Job):
 
 
 @dataclass(frozen=True, eq=False)
+class OpenPhoto(Job):
+    """Open a photo to edit at its own size: read it (EXIF orientation applied), find and align
+    the face (or use ``box``, (x, y, w, h) in photo pixels; or the centre square), encode it.
+    Result: :class:`PhotoOpened`; a photo not larger than the model gives a :class:`PhotoResult`
+    (its face only, as :class:`LoadPhoto`)."""
+
+    source: Union[str, bytes]
+    label: str = "photo"
+    box: Optional[tuple[float, float, float, float]] = None
+    centre_crop: bool = False
+    kind: ClassVar[str] = "open_photo"
+    title: ClassVar[str] = "Opening photo"
+    fail_title: ClassVar[str] = "Could not open the photo"
+
+
+@dataclass(frozen=True, eq=False)
+class SavePhoto(Job):
+    """Write the open photo at full size with the face of ``spec`` pasted back. ``overwrite_input``:
+    the user confirmed replacing the photo's own file. Result: :class:`Done`."""
+
+    spec: Snapshot
+    path: str
+    quality: int = 95
+    overwrite_input: bool = False
+    kind: ClassVar[str] = "save_photo"
+    title: ClassVar[str] = "Saving photo"
+    fail_title: ClassVar[str] = "Could not save the photo"
+
+
+@dataclass(frozen=True, eq=False)
 class Materialize(Job):
     """Store the (edited) face of ``spec`` as a latent. Result: :class:`FaceResult`."""
 
@@ -337,3 +372,41 @@ class Directions:
     """The model's directions after a change."""
 
     directions: tuple[DirectionInfo, ...]
+
+
+@dataclass(frozen=True)
+class PhotoOpened:
+    """A photo opened for full-size editing: its face as latent ``latent_id`` (``face``: the
+    model-size picture), the whole photo (``photo``, upright), and where the face is: ``box``
+    (the detector's or the user's, x, y, w, h), ``frame`` (the 4 corners of the aligned face's
+    frame, a turned square), ``landmarks`` (name -> (x, y)); all in photo pixels. ``found``:
+    False when the centre square was used (no face found, or asked for)."""
+
+    latent_id: int
+    face: Any  # QImage
+    photo: Any  # QImage
+    label: str
+    message: str
+    size: tuple[int, int]  # width, height
+    box: tuple[float, float, float, float]
+    frame: tuple[tuple[float, float], ...]
+    landmarks: dict
+    found: bool
+    path: Optional[str] = None
+
+
+# ====================================================================== the photo composite
+@dataclass(frozen=True)
+class PhotoCompositeRequest:
+    """The open photo at full size with the face of ``spec`` pasted back (newest wins)."""
+
+    stamp: int
+    spec: Snapshot
+
+
+@dataclass
+class PhotoComposite:
+    stamp: int
+    spec: Snapshot
+    image: Any  # QImage, the photo's size
+    ms: float = 0.0

@@ -29,10 +29,11 @@ from .actions import build_actions, build_menus, shortcut_rows
 from .controllers.directions import DirectionsController
 from .controllers.inpaint import InpaintController
 from .controllers.interpolate import MorphController
+from .controllers.photo import PhotoController
 from .files import save_image_atomic
 from .icons import icon
 from .jobs import JobRunner
-from .protocol import FaceResult, LoadPhoto, Materialize, ModelInfo, OpenModel, PhotoResult
+from .protocol import FaceResult, Materialize, ModelInfo, OpenModel, PhotoResult
 from .qimage import qimage_to_png_bytes
 from .rendering import Renderer
 from .settings import Settings
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.morph_ctl = MorphController(self)
         self.inpaint_ctl = InpaintController(self)
         self.directions_ctl = DirectionsController(self)
+        self.photo_ctl = PhotoController(self)
         self._wire()
 
         self.resize(1500, 940)
@@ -186,6 +188,7 @@ class MainWindow(QMainWindow):
         self.state.reset_session()
         self.state.set_directions(info.directions)
         self.interpolate.clear_keyframes()
+        self.photo_ctl.close_photo()
         self.directions_ctl.clear()
         self.inpaint_ctl.clear()
         self.settings.set_last_model(info.path)
@@ -211,6 +214,7 @@ class MainWindow(QMainWindow):
     # ================================================================== state -> controls
     def _on_state_changed(self, what: frozenset) -> None:
         self._update_face_controls()
+        self.photo_ctl.sync_visibility()
         self.renderer.request()
 
     def new_face(self) -> None:
@@ -307,6 +311,7 @@ class MainWindow(QMainWindow):
     # ================================================================== canvas view
     def set_compare(self, on: bool) -> None:
         self.canvas.set_compare("split" if on else "off")
+        self.photo_panel.view.set_compare("split" if on else "off")
         self.renderer.request()
 
     def set_pixelated(self, on: bool) -> None:
@@ -326,6 +331,7 @@ class MainWindow(QMainWindow):
         if e.key() == Qt.Key.Key_B and not e.modifiers() and not e.isAutoRepeat():
             self.renderer.holding_before = True
             self.canvas.hold_before(True)
+            self.photo_panel.view.hold_before(True)
             if not self.canvas.has_before():
                 self.renderer.request()
             return
@@ -335,6 +341,7 @@ class MainWindow(QMainWindow):
         if e.key() == Qt.Key.Key_B and not e.isAutoRepeat():
             self.renderer.holding_before = False
             self.canvas.hold_before(False)
+            self.photo_panel.view.hold_before(False)
             return
         super().keyReleaseEvent(e)
 
@@ -352,6 +359,14 @@ class MainWindow(QMainWindow):
         return img.scaled(img.width() * scale, img.height() * scale, Qt.AspectRatioMode.IgnoreAspectRatio, mode)
 
     def save_picture(self, scale: int = 1) -> None:
+        """Save: the full-size photo when a photo is open (scale 1), else the picture as PNG."""
+        if scale == 1 and self.photo_ctl.active():
+            self.photo_ctl.save_photo()
+            return
+        self.save_face(scale)
+
+    def save_face(self, scale: int = 1) -> None:
+        """Save the model-size face (the canvas picture) as PNG."""
         if self.canvas.image() is None:
             return
         face = self.state.face
@@ -364,7 +379,7 @@ class MainWindow(QMainWindow):
         self.save_picture_to(path, scale)
 
     def save_picture_enlarged(self) -> None:
-        self.save_picture(scale=4)
+        self.save_face(scale=4)
 
     def save_picture_to(self, path: str, scale: int = 1) -> None:
         img = self.canvas.image()
@@ -393,14 +408,16 @@ class MainWindow(QMainWindow):
             self.open_photo(path)
 
     def open_photo(self, source: Any, label: Optional[str] = None) -> None:
-        """Frame and encode a photo (path or encoded bytes); it becomes the current face."""
+        """Open a photo (path or encoded bytes): its face becomes the current face, and a photo
+        larger than the model is shown whole and edited at its own size (:mod:`.controllers.photo`)."""
         if self.model_info is None:
             self.show_error("Open a model first: File > Open model…", ("Open model…", self.choose_model))
             return
         label = label or (Path(source).name if isinstance(source, (str, os.PathLike)) else "pasted picture")
-        self.jobs.run(LoadPhoto(str(source) if isinstance(source, os.PathLike) else source, label), self._on_photo_loaded)
+        self.photo_ctl.open(str(source) if isinstance(source, os.PathLike) else source, label)
 
-    def _on_photo_loaded(self, r: PhotoResult) -> None:
+    def on_face_loaded(self, r: PhotoResult) -> None:
+        """A photo framed as a face only (not larger than the model)."""
         self.state.set_face(FaceRef.from_latent(r.latent_id, r.label))
         if r.message:
             self.show_info(f"{r.label}: {r.message}")

@@ -50,6 +50,10 @@ from .protocol import (
     LoadPhoto,
     Materialize,
     OpenModel,
+    OpenPhoto,
+    PhotoComposite,
+    PhotoCompositeRequest,
+    PhotoOpened,
     PhotoResult,
     PreviewRequest,
     PreviewResult,
@@ -57,6 +61,7 @@ from .protocol import (
     RenderRequest,
     RenderResult,
     SaveModel,
+    SavePhoto,
 )
 from .qimage import array_to_qimage
 
@@ -99,6 +104,7 @@ class ModelWorker(QObject):
     engine_ready = Signal(str)  # device label
     rendered = Signal(object)  # RenderResult
     render_failed = Signal(int, str)  # stamp, message
+    composited = Signal(object)  # PhotoComposite
     previewed = Signal(object)  # PreviewResult
     analysed = Signal(object)  # AnalysisResult
     command_started = Signal(int, object)  # id, Job
@@ -148,6 +154,10 @@ class ModelWorker(QObject):
     def request_render(self, request: RenderRequest) -> None:
         """Render for the main canvas; replaces any render request not yet started."""
         self._post_slot("render", request)
+
+    def request_composite(self, request: PhotoCompositeRequest) -> None:
+        """The full-size photo with the edited face pasted back; replaces any not yet started."""
+        self._post_slot("composite", request)
 
     def request_preview(self, request: PreviewRequest) -> None:
         """Render a morph frame; replaces any preview request not yet started."""
@@ -217,6 +227,8 @@ class ModelWorker(QObject):
                     item: Any = self._commands.popleft()
                 elif "render" in self._slots:
                     item = self._slots.pop("render")
+                elif "composite" in self._slots:
+                    item = self._slots.pop("composite")
                 elif "preview" in self._slots:
                     item = self._slots.pop("preview")
                 elif "analysis" in self._slots:
@@ -251,6 +263,8 @@ class ModelWorker(QObject):
                     return
                 if "render" in self._slots:
                     item = self._slots.pop("render")
+                elif "composite" in self._slots:
+                    item = self._slots.pop("composite")
                 elif "preview" in self._slots:
                     item = self._slots.pop("preview")
                 else:
@@ -260,6 +274,8 @@ class ModelWorker(QObject):
     def _handle(self, item: Any) -> None:
         if isinstance(item, RenderRequest):
             self._render(item)
+        elif isinstance(item, PhotoCompositeRequest):
+            self._composite(item)
         elif isinstance(item, PreviewRequest):
             self._preview(item)
         elif isinstance(item, AnalysisRequest):
@@ -305,6 +321,19 @@ class ModelWorker(QObject):
             self.render_count += 1
             self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, seconds * 1000.0, img))
         except Exception as e:  # the app keeps running; the message shows in the window
+            self._log(e)
+            self.render_failed.emit(req.stamp, describe_error(e))
+
+    def _composite(self, req: PhotoCompositeRequest) -> None:
+        try:
+            eng = self._ensure_engine()
+            t0 = time.perf_counter()
+            arr = eng.photo_composite(req.spec, stale_ok=True)
+            if arr is None:  # another photo was opened since: nothing to show
+                return
+            img = array_to_qimage(arr)
+            self.composited.emit(PhotoComposite(req.stamp, req.spec, img, (time.perf_counter() - t0) * 1000.0))
+        except Exception as e:
             self._log(e)
             self.render_failed.emit(req.stamp, describe_error(e))
 
@@ -382,6 +411,25 @@ class ModelWorker(QObject):
     def _(self, job: LoadPhoto, eng: Any, ctx: _JobContext) -> PhotoResult:
         latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
         return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
+
+    @_run_job.register
+    def _(self, job: OpenPhoto, eng: Any, ctx: _JobContext) -> Any:
+        ph = eng.open_photo(job.source, job.label, job.box, job.centre_crop, progress=ctx.progress)
+        if ph is None:  # not larger than the model: its face only
+            latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
+            return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
+        from .photo_session import frame_corners
+
+        a = ph.aligned
+        return PhotoOpened(
+            ph.latent_id, array_to_qimage(eng.decode_images(eng.latent(ph.latent_id))[0]), array_to_qimage(ph.array), job.label,
+            ph.message, (int(ph.array.shape[1]), int(ph.array.shape[0])), tuple(a.box), tuple(frame_corners(a)), dict(a.landmarks),
+            ph.found, ph.path,
+        )
+
+    @_run_job.register
+    def _(self, job: SavePhoto, eng: Any, ctx: _JobContext) -> Done:
+        return Done(eng.save_photo(job.spec, job.path, job.quality, job.overwrite_input))
 
     @_run_job.register
     def _(self, job: AdoptCandidate, eng: Any, ctx: _JobContext) -> FaceResult:

@@ -536,7 +536,7 @@ def test_using_a_candidate_while_newer_ones_are_computed_never_adopts_another_pi
 
 # ====================================================================== faults in the model worker
 FAULT_METHODS = (
-    "render", "preview", "filmstrip", "analyse", "materialize", "load_photo", "adopt_candidate",
+    "render", "preview", "filmstrip", "analyse", "materialize", "open_photo", "adopt_candidate",
     "inpaint", "export", "fit_direction", "principal", "save_model",
 )
 
@@ -609,7 +609,7 @@ def test_the_worker_raising_in_any_request_leaves_the_window_usable(qtbot, make_
         qtbot.wait(400)
         win.act_keyframe.trigger()  # materialize
         answer["open"] = str(photos["png"])
-        win.act_open_photo.trigger()  # load_photo
+        win.act_open_photo.trigger()  # open_photo
         p.results.setCurrentRow(0)
         p.use.click()  # adopt_candidate
         p.run.click()  # inpaint

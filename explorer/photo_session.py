@@ -1,0 +1,147 @@
+"""A user's photo edited at its own size, on the worker's side (numpy; glowcore imported lazily).
+
+:class:`PhotoSession` holds the full photo (EXIF orientation applied), its alignment
+(:func:`glowcore.align.align`: face box, landmarks, the similarity transform to CelebA's framing)
+and the exact reconstruction of its face. :func:`composite` pastes an edited face back with
+glowcore's detail transfer (:func:`glowcore.paste.paste`): outside the feathered face mask the
+photo's pixels are untouched. :func:`save` writes the full-size result atomically (same format
+as the input by default; JPEG quality; EXIF kept with the orientation reset, ICC profile kept).
+
+Used by :class:`explorer.engine.Engine` in the worker thread only; the GUI gets the results as
+:class:`explorer.protocol.PhotoOpened` and ``PhotoComposite`` messages.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["PhotoSession", "read", "align_face", "composite", "save", "SAVE_FORMATS", "same_file"]
+
+#: Output formats by suffix (Pillow's names).
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+
+
+@dataclass
+class PhotoSession:
+    array: np.ndarray  # (H, W, 3) uint8, the photo as shown (EXIF orientation applied)
+    aligned: Any  # glowcore.align.AlignedFace
+    latent_id: int
+    reconstruction: np.ndarray  # the exact decode of the face, uint8 (size, size, 3)
+    path: Optional[str]  # the file it came from (None: pasted or dropped pixels)
+    label: str
+    message: str
+    found: bool  # a face was found or given (False: the centre square was used)
+    icc: Optional[bytes] = None
+    exif: Optional[bytes] = None  # with orientation reset to 1 (the pixels are upright)
+
+
+def read(source: Any) -> tuple[np.ndarray, Optional[bytes], Optional[bytes]]:
+    """The photo (path or bytes) as an upright uint8 array, with its ICC profile and EXIF
+    (orientation reset) where it has them."""
+    import io
+
+    from glowcore.align import read_photo
+
+    arr = read_photo(source)
+    icc = exif = None
+    try:
+        from PIL import Image
+
+        fp: Any = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+        with Image.open(fp) as im:
+            icc = im.info.get("icc_profile")
+            ex = im.getexif()
+            if len(ex):
+                ex[0x0112] = 1
+                exif = ex.tobytes()
+    except Exception:  # metadata is a nicety: never fail the photo over it
+        pass
+    return arr, icc, exif
+
+
+def centre_frame(width: int, height: int) -> np.ndarray:
+    """The photo -> frame transform of the centre square (the model's framing of a photo with no face)."""
+    from glowcore.alignnet import FRAME
+
+    side = float(min(width, height))
+    x0, y0 = (width - side) / 2.0, (height - side) / 2.0
+    k = FRAME / side
+    return np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
+
+
+def align_face(arr: np.ndarray, size: int, label: str, box: Optional[tuple] = None, centre_crop: bool = False) -> tuple[Any, bool]:
+    """Align the face (or the given ``box``; or the centre square when asked, or when no usable
+    face is found). Returns ``(aligned, found)``; ``aligned.message`` says what was done in one line."""
+    from glowcore.align import AlignedFace, align, render_face
+
+    if not centre_crop:
+        try:
+            return align(arr, size, box=box, name=label), True
+        except ValueError as e:
+            if box is not None or not ("no face found" in str(e) or "too small" in str(e)):
+                raise
+            why = str(e).split("; give the face box")[0]
+    else:
+        why = f"{label}: centre square asked for"
+    h, w = arr.shape[:2]
+    m = centre_frame(w, h)
+    side = min(w, h)
+    out = AlignedFace(face=render_face(arr, m, size), transform=m, box=((w - side) / 2, (h - side) / 2, side, side), photo_size=(w, h))
+    out.message = f"{why}; used the centre square. Draw the face box on the photo to place it."
+    return out, False
+
+
+def frame_corners(aligned: Any) -> list[tuple[float, float]]:
+    """The corners of the face's frame in photo pixels (a turned square)."""
+    from glowcore.alignnet import FRAME, apply, invert
+
+    pts = apply(invert(aligned.transform), np.array([[0, 0], [FRAME, 0], [FRAME, FRAME], [0, FRAME]], dtype=np.float64))
+    return [(float(x), float(y)) for x, y in pts]
+
+
+def composite(session: PhotoSession, edited: Optional[np.ndarray]) -> np.ndarray:
+    """The full photo with the edited face pasted back (``None`` or no change: the photo itself)."""
+    if edited is None:
+        return session.array
+    from glowcore.paste import paste
+
+    return paste(session.aligned, edited, session.reconstruction, session.array)
+
+
+def same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def save(image: np.ndarray, path: str, session: PhotoSession, quality: int = 95, overwrite_input: bool = False) -> str:
+    """Write ``image`` (the full-size result) to ``path``; refuses the input file itself unless
+    ``overwrite_input``. Returns a one-line message."""
+    from PIL import Image
+
+    from glowcore.fileio import atomic_path
+
+    dst = Path(path)
+    fmt = SAVE_FORMATS.get(dst.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{dst.name}: the file name must end in {', '.join(SAVE_FORMATS)}")
+    if session.path and not overwrite_input and dst.exists() and same_file(str(dst), session.path):
+        raise ValueError(f"{dst.name}: is the photo you opened; choose another name (or confirm overwriting it)")
+    opts: dict[str, Any] = {}
+    if fmt in ("JPEG", "WEBP"):
+        opts["quality"] = int(min(100, max(1, quality)))
+    if session.icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        opts["icc_profile"] = session.icc
+    if session.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        opts["exif"] = session.exif
+    with atomic_path(dst, suffix=dst.suffix) as tmp:
+        Image.fromarray(image).save(tmp, format=fmt, **opts)
+    h, w = image.shape[:2]
+    q = f", quality {opts['quality']}" if "quality" in opts else ""
+    return f"saved {dst.name} ({w}x{h}{q})"
