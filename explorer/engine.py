@@ -493,7 +493,7 @@ class Engine:
         with torch.inference_mode():
             recon = glowcore.to_uint8(m.decode(lat))[0]
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
-        self._photo = ps.PhotoSession(arr, aligned, self.store(lat), recon, path, label, aligned.message, found, icc, exif)
+        self._photo = ps.PhotoSession(arr, aligned, self.store(lat), recon, path, label, aligned.message, found, icc, exif, tuple(ps.frame_corners(aligned)))
         if progress:
             progress(3, 3, "done")
         return self._photo

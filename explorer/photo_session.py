@@ -38,6 +38,7 @@ class PhotoSession:
     found: bool  # a face was found or given (False: the centre square was used)
     icc: Optional[bytes] = None
     exif: Optional[bytes] = None  # with orientation reset to 1 (the pixels are upright)
+    frame: tuple = ()  # the corners of the face's frame in photo pixels (set by open)
 
 
 def read(source: Any) -> tuple[np.ndarray, Optional[bytes], Optional[bytes]]:

@@ -418,12 +418,10 @@ class ModelWorker(QObject):
         if ph is None:  # not larger than the model: its face only
             latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
             return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
-        from .photo_session import frame_corners
-
         a = ph.aligned
         return PhotoOpened(
             ph.latent_id, array_to_qimage(eng.decode_images(eng.latent(ph.latent_id))[0]), array_to_qimage(ph.array), job.label,
-            ph.message, (int(ph.array.shape[1]), int(ph.array.shape[0])), tuple(a.box), tuple(frame_corners(a)), dict(a.landmarks),
+            ph.message, (int(ph.array.shape[1]), int(ph.array.shape[0])), tuple(a.box), ph.frame, dict(a.landmarks),
             ph.found, ph.path,
         )
 
