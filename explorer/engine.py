@@ -504,20 +504,30 @@ class Engine:
             raise ValueError("this face is not the open photo's")
         return ph
 
-    def photo_composite(self, spec: Snapshot, stale_ok: bool = False) -> Optional[np.ndarray]:
-        """The open photo at full size with the face of ``spec`` pasted back (exact decoding).
-        ``stale_ok``: None (not an error) when another photo was opened since the request."""
+    def _photo_edit(self, spec: Snapshot) -> Optional[np.ndarray]:
+        """The edited face of the photo, exact decoding (None: no edit)."""
+        if not spec.amounts:
+            return None
+        with torch.inference_mode():
+            return glowcore.to_uint8(self._need_model().decode(self.edited_latent(spec)))[0]
+
+    def photo_patch(self, spec: Snapshot) -> Optional[tuple[bool, Any]]:
+        """For the display: ``(True, (x0, y0, pixels))`` the changed region of the open photo with
+        the face of ``spec`` pasted back, ``(True, None)`` no change, or None when another photo
+        was opened since the request (stale: nothing to show)."""
         from . import photo_session as ps
 
         ph = getattr(self, "_photo", None)
-        if stale_ok and (ph is None or spec.face is None or spec.face.latent_id != ph.latent_id):
+        if ph is None or spec.face is None or spec.face.latent_id != ph.latent_id:
             return None
+        return True, ps.composite_patch(ph, self._photo_edit(spec))
+
+    def photo_composite(self, spec: Snapshot) -> np.ndarray:
+        """The open photo at full size with the face of ``spec`` pasted back (exact decoding)."""
+        from . import photo_session as ps
+
         ph = self._photo_of(spec)
-        if not spec.amounts:
-            return ps.composite(ph, None)
-        with torch.inference_mode():
-            edited = glowcore.to_uint8(self._need_model().decode(self.edited_latent(spec)))[0]
-        return ps.composite(ph, edited)
+        return ps.composite(ph, self._photo_edit(spec))
 
     def save_photo(self, spec: Snapshot, path: str, quality: int = 95, overwrite_input: bool = False) -> str:
         """Write the full-size edited photo (see :func:`explorer.photo_session.save`)."""

@@ -105,13 +105,48 @@ def frame_corners(aligned: Any) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in pts]
 
 
-def composite(session: PhotoSession, edited: Optional[np.ndarray]) -> np.ndarray:
-    """The full photo with the edited face pasted back (``None`` or no change: the photo itself)."""
+def face_region(session: PhotoSession) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the face's frame in the photo with a margin, clipped to the photo. The
+    paste mask lies inside the frame, so nothing outside this region ever changes."""
+    import math
+
+    pts = np.array(session.frame, dtype=np.float64)
+    m = session.aligned.transform
+    pad = 4.0 + 2.0 / math.hypot(m[0, 0], m[1, 0])
+    h, w = session.array.shape[:2]
+    x0, y0 = (max(0, int(math.floor(v - pad))) for v in pts.min(0))
+    x1, y1 = min(w, int(math.ceil(pts[:, 0].max() + pad))), min(h, int(math.ceil(pts[:, 1].max() + pad)))
+    return x0, y0, max(x0, x1), max(y0, y1)
+
+
+def composite_patch(session: PhotoSession, edited: Optional[np.ndarray]) -> Optional[tuple[int, int, np.ndarray]]:
+    """The edited face pasted back, as the changed region only: ``(x0, y0, pixels)``, or None for
+    no change. Pasting into the face's region costs the same for any photo size, and only the
+    region travels to the GUI (which draws it over the photo)."""
     if edited is None:
-        return session.array
+        return None
+    from dataclasses import replace
+
     from glowcore.paste import paste
 
-    return paste(session.aligned, edited, session.reconstruction, session.array)
+    x0, y0, x1, y1 = face_region(session)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    m = session.aligned.transform.copy()
+    m[:, 2] += m[:, :2] @ np.array([x0, y0], dtype=np.float64)  # crop coordinates -> frame
+    crop = replace(session.aligned, transform=m, photo_size=(x1 - x0, y1 - y0))
+    return x0, y0, paste(crop, edited, session.reconstruction, session.array[y0:y1, x0:x1])
+
+
+def composite(session: PhotoSession, edited: Optional[np.ndarray]) -> np.ndarray:
+    """The full photo with the edited face pasted back (``None``: the photo itself, unchanged)."""
+    patch = composite_patch(session, edited)
+    if patch is None:
+        return session.array
+    x0, y0, pixels = patch
+    out = session.array.copy()
+    out[y0 : y0 + pixels.shape[0], x0 : x0 + pixels.shape[1]] = pixels
+    return out
 
 
 def same_file(a: str, b: str) -> bool:

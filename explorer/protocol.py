@@ -406,7 +406,11 @@ class PhotoCompositeRequest:
 
 @dataclass
 class PhotoComposite:
+    """The changed region of the photo (``patch``, drawn over the photo with its top-left corner
+    at ``offset``; None: no change, the photo as it is)."""
+
     stamp: int
     spec: Snapshot
-    image: Any  # QImage, the photo's size
+    patch: Any  # QImage or None
+    offset: tuple[int, int] = (0, 0)
     ms: float = 0.0

@@ -328,11 +328,12 @@ class ModelWorker(QObject):
         try:
             eng = self._ensure_engine()
             t0 = time.perf_counter()
-            arr = eng.photo_composite(req.spec, stale_ok=True)
-            if arr is None:  # another photo was opened since: nothing to show
+            got = eng.photo_patch(req.spec)
+            if got is None:  # another photo was opened since: nothing to show
                 return
-            img = array_to_qimage(arr)
-            self.composited.emit(PhotoComposite(req.stamp, req.spec, img, (time.perf_counter() - t0) * 1000.0))
+            patch = got[1]
+            img, at = (None, (0, 0)) if patch is None else (array_to_qimage(patch[2]), (patch[0], patch[1]))
+            self.composited.emit(PhotoComposite(req.stamp, req.spec, img, at, (time.perf_counter() - t0) * 1000.0))
         except Exception as e:
             self._log(e)
             self.render_failed.emit(req.stamp, describe_error(e))

@@ -119,7 +119,7 @@ class PhotoController(QObject):
             return  # stale, or a photo no longer shown
         self.shown_stamp = res.stamp
         self.composites += 1
-        self.view.set_composite(res.image, res.stamp)
+        self.view.set_composite(res.patch, res.offset, res.stamp)
 
     def settled(self) -> bool:
         """True when the photo on screen answers the newest face picture."""

@@ -31,7 +31,8 @@ class PhotoView(QWidget):
         self.setMinimumSize(240, 200)
         self.setMouseTracking(True)
         self._before: Optional[QImage] = None
-        self._after: Optional[QImage] = None
+        self._patch: Optional[QImage] = None  # the edited region, drawn over the photo
+        self._offset = QPointF(0, 0)
         self._stamp = 0
         self.frame: tuple = ()
         self.box: Optional[tuple[float, float, float, float]] = None
@@ -49,14 +50,16 @@ class PhotoView(QWidget):
     def set_photo(self, image: QImage) -> None:
         """A new photo: shown as it is (before and after), fitted."""
         self._before = image
-        self._after = image
+        self._patch = None
         self._stamp = 0
         self.zoom = 1.0
         self._centre = QPointF(0.5, 0.5)
         self.update()
 
-    def set_composite(self, image: QImage, stamp: int) -> None:
-        self._after = image
+    def set_composite(self, patch: Optional[QImage], offset: tuple[int, int], stamp: int) -> None:
+        """The edit pasted back: ``patch`` replaces the photo's pixels from ``offset`` (None: none)."""
+        self._patch = patch
+        self._offset = QPointF(*offset)
         self._stamp = stamp
         self.update()
         self.painted.emit(stamp)
@@ -69,8 +72,15 @@ class PhotoView(QWidget):
         return self._before
 
     def image(self) -> Optional[QImage]:
-        """The photo as edited (the newest composite)."""
-        return self._after
+        """The photo as edited (the newest composite), at full size."""
+        if self._before is None or self._patch is None:
+            return self._before
+        out = self._before.convertToFormat(QImage.Format.Format_RGB888)
+        p = QPainter(out)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        p.drawImage(self._offset, self._patch)
+        p.end()
+        return out
 
     def stamp(self) -> int:
         return self._stamp
@@ -128,8 +138,11 @@ class PhotoView(QWidget):
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 4)
         r = self.image_rect()
-        after = self._before if self._holding else (self._after or self._before)
-        p.drawImage(r, after)
+        p.drawImage(r, self._before)
+        if self._patch is not None and not self._holding:
+            k = r.width() / self._before.width()
+            o = self.from_photo(self._offset)
+            p.drawImage(QRectF(o.x(), o.y(), self._patch.width() * k, self._patch.height() * k), self._patch)
         if self.compare == "split" and not self._holding:
             half = QRectF(0, 0, self._before.width() / 2, self._before.height())
             p.drawImage(QRectF(r.x(), r.y(), r.width() / 2, r.height()), self._before, half)
