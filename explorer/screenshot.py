@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     return 0 if ok else 1
 
 
-def synthetic_photo(model: str, path: str, seed: int = 3, size: tuple[int, int] = (960, 640)) -> str:
+def synthetic_photo(model: str, path: str, seed: int = 4, size: tuple[int, int] = (960, 640)) -> str:
     """A made-up photo (no real person): a face sampled from ``model``, enlarged into a room-like
     background with a feathered edge. Imports glowcore (and torch): a tool, not the GUI."""
     import numpy as np
@@ -124,12 +124,13 @@ def synthetic_photo(model: str, path: str, seed: int = 3, size: tuple[int, int] 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     wall = np.stack([200 - 60 * yy / h, 190 - 50 * yy / h, 170 - 30 * xx / w], -1)
     wall[int(0.72 * h):] = (120, 95, 80)  # a table
-    wall[int(0.1 * h): int(0.45 * h), int(0.68 * w): int(0.9 * w)] = (90, 120, 150)  # a picture on the wall
+    wall[int(0.1 * h): int(0.42 * h), int(0.74 * w): int(0.94 * w)] = (90, 120, 150)  # a picture on the wall
     room = Image.fromarray(np.clip(wall + rng.normal(0, 6, wall.shape), 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.5))
     side = int(0.62 * h)
     big = Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC)
-    r = np.hypot(*(np.mgrid[0:side, 0:side] - side / 2)) / (side / 2)
-    alpha = Image.fromarray((np.clip((1.0 - r) / 0.12, 0, 1) * 255).astype(np.uint8))
+    g = np.abs(np.mgrid[0:side, 0:side] - side / 2) / (side / 2)
+    r = (g[0] ** 4 + g[1] ** 4) ** 0.25  # a rounded square: the sample's own hair and shoulders stay
+    alpha = Image.fromarray((np.clip((1.0 - r) / 0.25, 0, 1) * 255).astype(np.uint8))
     room.paste(big, (int(0.3 * w), int(0.12 * h)), alpha)
     room.save(path, quality=92)
     return path

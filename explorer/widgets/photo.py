@@ -45,11 +45,13 @@ class PhotoView(QWidget):
         self._drag: Optional[QPointF] = None
         self.box_mode = False
         self._rubber: Optional[tuple[QPointF, QPointF]] = None
+        self._fitted: Optional[tuple[tuple[int, int, int], QImage]] = None  # (key, the photo scaled to fit)
 
     # ------------------------------------------------------------------ content
     def set_photo(self, image: QImage) -> None:
         """A new photo: shown as it is (before and after), fitted."""
         self._before = image
+        self._fitted = None
         self._patch = None
         self._stamp = 0
         self.zoom = 1.0
@@ -138,14 +140,16 @@ class PhotoView(QWidget):
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 4)
         r = self.image_rect()
-        p.drawImage(r, self._before)
+        self._draw_photo(p, r)
         if self._patch is not None and not self._holding:
             k = r.width() / self._before.width()
             o = self.from_photo(self._offset)
             p.drawImage(QRectF(o.x(), o.y(), self._patch.width() * k, self._patch.height() * k), self._patch)
         if self.compare == "split" and not self._holding:
-            half = QRectF(0, 0, self._before.width() / 2, self._before.height())
-            p.drawImage(QRectF(r.x(), r.y(), r.width() / 2, r.height()), self._before, half)
+            p.save()
+            p.setClipRect(QRectF(r.x(), r.y(), r.width() / 2, r.height()))
+            self._draw_photo(p, r)
+            p.restore()
             p.setPen(QPen(QColor(255, 255, 255, 220), 2))
             p.drawLine(QPointF(r.center().x(), r.top()), QPointF(r.center().x(), r.bottom()))
             self._label(p, QPointF(r.left() + 8, r.top() + 18), "before")
@@ -159,6 +163,19 @@ class PhotoView(QWidget):
             p.setPen(QPen(QColor(255, 200, 0), 2, Qt.PenStyle.DashLine))
             p.drawRect(QRectF(a, b).normalized())
         p.end()
+
+    def _draw_photo(self, p: QPainter, r: QRectF) -> None:
+        """The photo before the edits in ``r``; fitted, from a copy scaled once per size (a
+        large photo scaled at every paint would slow the GUI thread)."""
+        assert self._before is not None
+        if self.zoom != 1.0:
+            p.drawImage(r, self._before)
+            return
+        key = (int(self._before.cacheKey()), int(round(r.width())), int(round(r.height())))
+        if self._fitted is None or self._fitted[0] != key:
+            scaled = self._before.scaled(key[1], key[2], Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            self._fitted = (key, scaled)
+        p.drawImage(QPointF(round(r.x()), round(r.y())), self._fitted[1])
 
     def _paint_marks(self, p: QPainter) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
