@@ -106,6 +106,7 @@ class Engine:
         self.info: Optional[ModelInfo] = None
         self._graphs_pending = False
         self._shown_since_open = False
+        self._photos: OrderedDict = OrderedDict()  # photo sessions by latent id, newest last (open_photo)
 
     # ------------------------------------------------------------------ model
     def device_label(self) -> str:
@@ -493,15 +494,18 @@ class Engine:
         with torch.inference_mode():
             recon = glowcore.to_uint8(m.decode(lat))[0]
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
-        self._photo = ps.PhotoSession(arr, aligned, self.store(lat), recon, path, label, aligned.message, found, icc, exif, tuple(ps.frame_corners(aligned)))
+        ph = ps.PhotoSession(arr, aligned, self.store(lat), recon, path, label, aligned.message, found, icc, exif, tuple(ps.frame_corners(aligned)))
+        self._photos[ph.latent_id] = ph  # a few are kept: a save asked for before another photo opened still works
+        while len(self._photos) > 3:
+            self._photos.popitem(last=False)
         if progress:
             progress(3, 3, "done")
-        return self._photo
+        return ph
 
     def _photo_of(self, spec: Snapshot) -> Any:
-        ph = getattr(self, "_photo", None)
-        if ph is None or spec.face is None or spec.face.latent_id != ph.latent_id:
-            raise ValueError("this face is not the open photo's")
+        ph = self._photos.get(spec.face.latent_id) if spec.face is not None else None
+        if ph is None:
+            raise ValueError("this face is not that of a photo still open")
         return ph
 
     def _photo_edit(self, spec: Snapshot) -> Optional[np.ndarray]:
@@ -513,12 +517,12 @@ class Engine:
 
     def photo_patch(self, spec: Snapshot) -> Optional[tuple[bool, Any]]:
         """For the display: ``(True, (x0, y0, pixels))`` the changed region of the open photo with
-        the face of ``spec`` pasted back, ``(True, None)`` no change, or None when another photo
-        was opened since the request (stale: nothing to show)."""
+        the face of ``spec`` pasted back, ``(True, None)`` no change, or None when that photo is no
+        longer kept (stale: nothing to show)."""
         from . import photo_session as ps
 
-        ph = getattr(self, "_photo", None)
-        if ph is None or spec.face is None or spec.face.latent_id != ph.latent_id:
+        ph = self._photos.get(spec.face.latent_id) if spec.face is not None else None
+        if ph is None:
             return None
         return True, ps.composite_patch(ph, self._photo_edit(spec))
 

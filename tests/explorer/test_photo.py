@@ -248,3 +248,22 @@ def test_compare_splits_the_whole_photo_into_before_and_after(qtbot, window, pho
     assert np.abs(a[y0:y1, x0:x1].astype(int) - s[y0:y1, x0:x1]).max() > 10  # the left half shows the photo before
     xr0, xr1 = int(r.center().x()) + 4, int(r.right()) - 2
     assert np.array_equal(a[y0:y1, xr0:xr1], s[y0:y1, xr0:xr1])  # the right half, after, as it was
+
+
+def test_a_save_asked_for_just_before_another_photo_opens_saves_the_first(qtbot, window, photo_png, photo_array, tmp_path):
+    """(Found by the monkey test.) Save is queued behind the opening of another photo: it still
+    writes the photo that was on screen when Save was asked for."""
+    win = window
+    open_photo(qtbot, win, photo_png)
+    win.attributes.row("Smiling").slider.setValue(150)
+    wait_for_photo(qtbot, win)
+    shown = qimage_to_array(win.photo_panel.view.image())
+    other = tmp_path / "other.png"
+    Image.fromarray(photo_array).resize((400, 300)).save(other)
+    first = win.photo_ctl.photo
+    win.open_photo(other)  # queued first
+    out = tmp_path / "first-edited.png"
+    win.photo_ctl.save_photo_to(str(out))  # queued after it
+    qtbot.waitUntil(lambda: out.exists() and not win.jobs.pending, timeout=WAIT_MS)
+    assert win.photo_ctl.photo is not first and win.photo_ctl.photo.size == (400, 300)
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), shown)
