@@ -7,7 +7,8 @@ Where things are:
 * :mod:`explorer.settings`: what is remembered between runs;
 * :mod:`explorer.rendering`: the path from a slider move to the picture on screen;
 * :mod:`explorer.jobs`: typed jobs to the worker, with progress and Cancel;
-* :mod:`explorer.controllers`: one controller per tool (interpolate, inpaint, directions).
+* :mod:`explorer.controllers`: one controller per tool (interpolate, inpaint, directions) and the
+  photo edited at full size (photo).
 
 What stays here: opening models and photos, saving and copying the picture, the history strip,
 the seed and temperature controls, key and drop events, closing.
