@@ -319,14 +319,18 @@ class MainWindow(QMainWindow):
         self.canvas.set_smooth(not on)
         self.act_pixel.setIcon(icon("pixel" if on else "smooth"))
 
+    def _zoomed(self) -> Any:
+        """What the zoom keys act on: the photo while one is shown, else the face."""
+        return self.photo_panel.view if self.photo_ctl.active() else self.canvas
+
     def zoom_fit(self) -> None:
-        self.canvas.set_zoom(1.0)
+        self._zoomed().set_zoom(1.0)
 
     def zoom_in(self) -> None:
-        self.canvas.set_zoom(self.canvas.zoom * 1.25)
+        self._zoomed().set_zoom(self._zoomed().zoom * 1.25)
 
     def zoom_out(self) -> None:
-        self.canvas.set_zoom(self.canvas.zoom / 1.25)
+        self._zoomed().set_zoom(self._zoomed().zoom / 1.25)
 
     def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
         if e.key() == Qt.Key.Key_B and not e.modifiers() and not e.isAutoRepeat():

@@ -267,3 +267,14 @@ def test_a_save_asked_for_just_before_another_photo_opens_saves_the_first(qtbot,
     qtbot.waitUntil(lambda: out.exists() and not win.jobs.pending, timeout=WAIT_MS)
     assert win.photo_ctl.photo is not first and win.photo_ctl.photo.size == (400, 300)
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), shown)
+
+
+def test_the_zoom_keys_zoom_the_photo_while_one_is_shown(qtbot, window, photo_png):
+    win = window
+    open_photo(qtbot, win, photo_png)
+    view = win.photo_panel.view
+    fitted = view.image_rect()
+    win.act_zoom_in.trigger()
+    assert view.zoom == pytest.approx(1.25) and view.image_rect().width() > fitted.width()
+    win.act_fit.trigger()
+    assert view.zoom == 1.0 and view.image_rect() == fitted
