@@ -14,6 +14,7 @@ Used by :class:`explorer.engine.Engine` in the worker thread only; the GUI gets 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -86,7 +87,7 @@ def align_face(arr: np.ndarray, size: int, label: str, box: Optional[tuple] = No
         except ValueError as e:
             if box is not None or not ("no face found" in str(e) or "too small" in str(e)):
                 raise
-            why = str(e).split("; give the face box")[0]
+            why = re.sub(r" \(looked for [^)]*\)", "", str(e).split("; give the face box")[0])
     else:
         why = f"{label}: centre square asked for"
     h, w = arr.shape[:2]
