@@ -515,8 +515,8 @@ class Engine:
         with torch.inference_mode():
             return glowcore.to_uint8(self._need_model().decode(self.edited_latent(spec)))[0]
 
-    def photo_patch(self, spec: Snapshot) -> Optional[tuple[bool, Any]]:
-        """For the display: ``(True, (x0, y0, pixels))`` the changed region of the open photo with
+    def photo_patch(self, spec: Snapshot, scale: float = 1.0) -> Optional[tuple[bool, Any]]:
+        """For the display: ``(True, (x0, y0, x1, y1, pixels))`` the changed region of the open photo with
         the face of ``spec`` pasted back, ``(True, None)`` no change, or None when that photo is no
         longer kept (stale: nothing to show)."""
         from . import photo_session as ps
@@ -524,7 +524,7 @@ class Engine:
         ph = self._photos.get(spec.face.latent_id) if spec.face is not None else None
         if ph is None:
             return None
-        return True, ps.composite_patch(ph, self._photo_edit(spec))
+        return True, ps.composite_patch(ph, self._photo_edit(spec), scale)
 
     def photo_composite(self, spec: Snapshot) -> np.ndarray:
         """The open photo at full size with the face of ``spec`` pasted back (exact decoding)."""

@@ -120,10 +120,12 @@ def face_region(session: PhotoSession) -> tuple[int, int, int, int]:
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def composite_patch(session: PhotoSession, edited: Optional[np.ndarray]) -> Optional[tuple[int, int, np.ndarray]]:
-    """The edited face pasted back, as the changed region only: ``(x0, y0, pixels)``, or None for
+def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: float = 1.0) -> Optional[tuple[int, int, int, int, np.ndarray]]:
+    """The edited face pasted back, as the changed region only: ``(x0, y0, x1, y1, pixels)``, or None for
     no change. Pasting into the face's region costs the same for any photo size, and only the
-    region travels to the GUI (which draws it over the photo)."""
+    region travels to the GUI (which draws it over the photo). ``scale`` < 1: the region is
+    reduced by it first (area filter) and pasted at that resolution, for a display that shows the
+    photo reduced; the pixels then cover the region's size in the photo, not their own."""
     if edited is None:
         return None
     from dataclasses import replace
@@ -133,20 +135,30 @@ def composite_patch(session: PhotoSession, edited: Optional[np.ndarray]) -> Opti
     x0, y0, x1, y1 = face_region(session)
     if x1 <= x0 or y1 <= y0:
         return None
+    region = session.array[y0:y1, x0:x1]
+    sx = sy = 1.0
+    if scale < 1.0:
+        import cv2
+
+        w, h = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+        region = cv2.resize(region, (w, h), interpolation=cv2.INTER_AREA)
+        sx, sy = w / (x1 - x0), h / (y1 - y0)
     m = session.aligned.transform.copy()
-    m[:, 2] += m[:, :2] @ np.array([x0, y0], dtype=np.float64)  # crop coordinates -> frame
-    crop = replace(session.aligned, transform=m, photo_size=(x1 - x0, y1 - y0))
-    return x0, y0, paste(crop, edited, session.reconstruction, session.array[y0:y1, x0:x1])
+    m[:, 2] += m[:, :2] @ np.array([x0, y0], dtype=np.float64)  # region coordinates -> frame
+    m[:, 0] /= sx
+    m[:, 1] /= sy
+    crop = replace(session.aligned, transform=m, photo_size=(region.shape[1], region.shape[0]))
+    return x0, y0, x1, y1, paste(crop, edited, session.reconstruction, region)
 
 
 def composite(session: PhotoSession, edited: Optional[np.ndarray]) -> np.ndarray:
     """The full photo with the edited face pasted back (``None``: the photo itself, unchanged)."""
-    patch = composite_patch(session, edited)
+    patch = composite_patch(session, edited)  # full resolution
     if patch is None:
         return session.array
-    x0, y0, pixels = patch
+    x0, y0, x1, y1, pixels = patch
     out = session.array.copy()
-    out[y0 : y0 + pixels.shape[0], x0 : x0 + pixels.shape[1]] = pixels
+    out[y0:y1, x0:x1] = pixels
     return out
 
 

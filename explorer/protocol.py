@@ -398,19 +398,23 @@ class PhotoOpened:
 # ====================================================================== the photo composite
 @dataclass(frozen=True)
 class PhotoCompositeRequest:
-    """The open photo at full size with the face of ``spec`` pasted back (newest wins)."""
+    """The open photo with the face of ``spec`` pasted back (newest wins). ``scale``: how many
+    screen pixels a photo pixel takes in the view; below 1 the worker may paste at that reduced
+    resolution (the display cannot show more; Save is always at full resolution)."""
 
     stamp: int
     spec: Snapshot
+    scale: float = 1.0
 
 
 @dataclass
 class PhotoComposite:
-    """The changed region of the photo (``patch``, drawn over the photo with its top-left corner
-    at ``offset``; None: no change, the photo as it is)."""
+    """The changed region of the photo: ``patch`` covers ``size`` photo pixels from ``offset``
+    (fewer pixels than ``size`` when pasted at the display's resolution); None: no change."""
 
     stamp: int
     spec: Snapshot
     patch: Any  # QImage or None
     offset: tuple[int, int] = (0, 0)
+    size: tuple[int, int] = (0, 0)
     ms: float = 0.0

@@ -328,12 +328,15 @@ class ModelWorker(QObject):
         try:
             eng = self._ensure_engine()
             t0 = time.perf_counter()
-            got = eng.photo_patch(req.spec)
-            if got is None:  # another photo was opened since: nothing to show
+            got = eng.photo_patch(req.spec, req.scale)
+            if got is None:  # that photo is no longer kept: nothing to show
                 return
             patch = got[1]
-            img, at = (None, (0, 0)) if patch is None else (array_to_qimage(patch[2]), (patch[0], patch[1]))
-            self.composited.emit(PhotoComposite(req.stamp, req.spec, img, at, (time.perf_counter() - t0) * 1000.0))
+            if patch is None:
+                self.composited.emit(PhotoComposite(req.stamp, req.spec, None, ms=(time.perf_counter() - t0) * 1000.0))
+                return
+            x0, y0, x1, y1, pixels = patch
+            self.composited.emit(PhotoComposite(req.stamp, req.spec, array_to_qimage(pixels), (x0, y0), (x1 - x0, y1 - y0), (time.perf_counter() - t0) * 1000.0))
         except Exception as e:
             self._log(e)
             self.render_failed.emit(req.stamp, describe_error(e))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
@@ -25,6 +25,7 @@ class PhotoView(QWidget):
 
     box_drawn = Signal(float, float, float, float)
     painted = Signal(int)  # the stamp of the composite painted
+    zoom_changed = Signal(float)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -33,6 +34,7 @@ class PhotoView(QWidget):
         self._before: Optional[QImage] = None
         self._patch: Optional[QImage] = None  # the edited region, drawn over the photo
         self._offset = QPointF(0, 0)
+        self._patch_size = QSizeF(0, 0)  # the region's size in photo pixels
         self._stamp = 0
         self.frame: tuple = ()
         self.box: Optional[tuple[float, float, float, float]] = None
@@ -58,10 +60,11 @@ class PhotoView(QWidget):
         self._centre = QPointF(0.5, 0.5)
         self.update()
 
-    def set_composite(self, patch: Optional[QImage], offset: tuple[int, int], stamp: int) -> None:
-        """The edit pasted back: ``patch`` replaces the photo's pixels from ``offset`` (None: none)."""
+    def set_composite(self, patch: Optional[QImage], offset: tuple[int, int], size: tuple[int, int], stamp: int) -> None:
+        """The edit pasted back: ``patch`` replaces ``size`` photo pixels from ``offset`` (None: none)."""
         self._patch = patch
         self._offset = QPointF(*offset)
+        self._patch_size = QSizeF(*size)
         self._stamp = stamp
         self.update()
         self.painted.emit(stamp)
@@ -74,15 +77,30 @@ class PhotoView(QWidget):
         return self._before
 
     def image(self) -> Optional[QImage]:
-        """The photo as edited (the newest composite), at full size."""
+        """The photo as edited (the newest composite), at full size (a patch pasted at a reduced
+        resolution is enlarged into its place)."""
         if self._before is None or self._patch is None:
             return self._before
         out = self._before.convertToFormat(QImage.Format.Format_RGB888)
         p = QPainter(out)
         p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-        p.drawImage(self._offset, self._patch)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.drawImage(QRectF(self._offset, self._patch_size), self._patch)
         p.end()
         return out
+
+    def patch_scale(self) -> float:
+        """The resolution of the composite shown, as a fraction of the photo's (1: full)."""
+        if self._patch is None or self._patch_size.width() <= 0:
+            return 1.0
+        return self._patch.width() / self._patch_size.width()
+
+    def display_scale(self) -> float:
+        """Screen pixels per photo pixel as shown now."""
+        r, img = self.image_rect(), self._before
+        if r.isEmpty() or img is None:
+            return 1.0
+        return r.width() / img.width() * self.devicePixelRatioF()
 
     def stamp(self) -> int:
         return self._stamp
@@ -102,10 +120,13 @@ class PhotoView(QWidget):
         self.update()
 
     def set_zoom(self, zoom: float) -> None:
+        old = self.zoom
         self.zoom = float(min(32.0, max(1.0, zoom)))
         if self.zoom == 1.0:
             self._centre = QPointF(0.5, 0.5)
         self.update()
+        if self.zoom != old:
+            self.zoom_changed.emit(self.zoom)
 
     # ------------------------------------------------------------------ geometry
     def image_rect(self) -> QRectF:
@@ -144,7 +165,7 @@ class PhotoView(QWidget):
         if self._patch is not None and not self._holding:
             k = r.width() / self._before.width()
             o = self.from_photo(self._offset)
-            p.drawImage(QRectF(o.x(), o.y(), self._patch.width() * k, self._patch.height() * k), self._patch)
+            p.drawImage(QRectF(o.x(), o.y(), self._patch_size.width() * k, self._patch_size.height() * k), self._patch)
         if self.compare == "split" and not self._holding:
             p.save()
             p.setClipRect(QRectF(r.x(), r.y(), r.width() / 2, r.height()))

@@ -278,3 +278,27 @@ def test_the_zoom_keys_zoom_the_photo_while_one_is_shown(qtbot, window, photo_pn
     assert view.zoom == pytest.approx(1.25) and view.image_rect().width() > fitted.width()
     win.act_fit.trigger()
     assert view.zoom == 1.0 and view.image_rect() == fitted
+
+
+def test_a_photo_shown_reduced_is_composited_at_the_display_resolution_until_zoomed_in(qtbot, window, photo_array, tmp_path, tiny_model):
+    win = window
+    src = tmp_path / "large.png"
+    large = np.asarray(Image.fromarray(photo_array).resize((W * 4, H * 4), Image.Resampling.BICUBIC))
+    Image.fromarray(large).save(src)
+    open_photo(qtbot, win, src)
+    view = win.photo_panel.view
+    assert view.display_scale() < 0.5  # 1920 px shown in a few hundred
+    win.attributes.row("Smiling").slider.setValue(150)
+    wait_for_photo(qtbot, win)
+    assert view.patch_scale() < 0.8  # pasted at the display's resolution: fewer pixels to paste
+    for _ in range(8):  # zoom in until a photo pixel takes more than 2/3 of a screen pixel
+        win.act_zoom_in.trigger()
+    assert view.display_scale() >= 0.67
+    qtbot.waitUntil(lambda: view.patch_scale() == 1.0 and win.photo_ctl.settled(), timeout=WAIT_MS)
+    # Save is at full resolution whatever the view shows
+    out = tmp_path / "large-edited.png"
+    win.photo_ctl.save_photo_to(str(out))
+    qtbot.waitUntil(lambda: out.exists() and not win.jobs.pending, timeout=WAIT_MS)
+    saved = np.asarray(Image.open(out).convert("RGB"))
+    assert saved.shape == large.shape
+    np.testing.assert_allclose(saved.astype(int), expected_composite(tiny_model, large, {"Smiling": 1.5}).astype(int), atol=1)
