@@ -473,7 +473,7 @@ class Engine:
 
     # ------------------------------------------------------------------ a photo at full size
     # (explorer.photo_session: align, composite, save; added for issue #14's photo editing)
-    def open_photo(self, source: Any, label: str, box: Optional[tuple] = None, centre_crop: bool = False, progress: Optional[ProgressFn] = None) -> Optional[Any]:
+    def open_photo(self, source: Any, label: str, box: Optional[tuple] = None, centre_crop: bool = False, progress: Optional[ProgressFn] = None, face: int = 0) -> Optional[Any]:
         """Read, align and encode a photo larger than the model; it becomes the current photo
         (a :class:`~explorer.photo_session.PhotoSession`). None for a photo not larger than the
         model or a one-channel model: the caller frames it as a face only (:meth:`load_photo`)."""
@@ -487,7 +487,7 @@ class Engine:
             return None
         if progress:
             progress(1, 3, "finding the face")
-        aligned, found = ps.align_face(arr, m.config.image_size, label, box, centre_crop)
+        aligned, found = ps.align_face(arr, m.config.image_size, label, box, centre_crop, face)
         if progress:
             progress(2, 3, "encoding")
         lat = m.encode(np.array(aligned.face[None], dtype=np.uint8))

@@ -76,14 +76,14 @@ def centre_frame(width: int, height: int) -> np.ndarray:
     return np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
 
 
-def align_face(arr: np.ndarray, size: int, label: str, box: Optional[tuple] = None, centre_crop: bool = False) -> tuple[Any, bool]:
+def align_face(arr: np.ndarray, size: int, label: str, box: Optional[tuple] = None, centre_crop: bool = False, face: int = 0) -> tuple[Any, bool]:
     """Align the face (or the given ``box``; or the centre square when asked, or when no usable
     face is found). Returns ``(aligned, found)``; ``aligned.message`` says what was done in one line."""
     from glowcore.align import AlignedFace, align, render_face
 
     if not centre_crop:
         try:
-            return align(arr, size, box=box, name=label), True
+            return align(arr, size, box=box, face=face, name=label), True
         except ValueError as e:
             if box is not None or not ("no face found" in str(e) or "too small" in str(e)):
                 raise

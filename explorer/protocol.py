@@ -209,6 +209,7 @@ class OpenPhoto(Job):
     label: str = "photo"
     box: Optional[tuple[float, float, float, float]] = None
     centre_crop: bool = False
+    face: int = 0  # which detected face: 0 = the largest
     kind: ClassVar[str] = "open_photo"
     title: ClassVar[str] = "Opening photo"
     fail_title: ClassVar[str] = "Could not open the photo"
@@ -393,6 +394,8 @@ class PhotoOpened:
     landmarks: dict
     found: bool
     path: Optional[str] = None
+    faces: tuple[tuple[float, float, float, float], ...] = ()  # every face detected, largest first
+    face_index: int = 0  # the one used
 
 
 # ====================================================================== the photo composite

@@ -418,7 +418,7 @@ class ModelWorker(QObject):
 
     @_run_job.register
     def _(self, job: OpenPhoto, eng: Any, ctx: _JobContext) -> Any:
-        ph = eng.open_photo(job.source, job.label, job.box, job.centre_crop, progress=ctx.progress)
+        ph = eng.open_photo(job.source, job.label, job.box, job.centre_crop, progress=ctx.progress, face=job.face)
         if ph is None:  # not larger than the model: its face only
             latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
             return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
@@ -426,7 +426,7 @@ class ModelWorker(QObject):
         return PhotoOpened(
             ph.latent_id, array_to_qimage(eng.decode_images(eng.latent(ph.latent_id))[0]), array_to_qimage(ph.array), job.label,
             ph.message, (int(ph.array.shape[1]), int(ph.array.shape[0])), tuple(a.box), ph.frame, dict(a.landmarks),
-            ph.found, ph.path,
+            ph.found, ph.path, tuple(tuple(float(v) for v in f) for f in a.faces), job.face,
         )
 
     @_run_job.register

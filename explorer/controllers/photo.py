@@ -47,6 +47,7 @@ class PhotoController(QObject):
         p.quality.setValue(win.settings.jpeg_quality())
         p.quality.valueChanged.connect(win.settings.set_jpeg_quality)
         self.view.box_drawn.connect(self.use_box)
+        self.view.face_picked.connect(self.use_face)
         self.view.zoom_changed.connect(lambda _z: self._rerequest())
         self._last: Optional[RenderResult] = None  # the face picture the photo follows
         self._scale = 1.0  # the resolution of the composite on screen (see PhotoCompositeRequest)
@@ -55,9 +56,9 @@ class PhotoController(QObject):
         self.panel.hide()
 
     # ------------------------------------------------------------------ opening
-    def open(self, source: Union[str, bytes], label: str, box: Optional[tuple] = None, centre_crop: bool = False) -> int:
+    def open(self, source: Union[str, bytes], label: str, box: Optional[tuple] = None, centre_crop: bool = False, face: int = 0) -> int:
         self.source = source
-        return self.win.jobs.run(OpenPhoto(source, label, box, centre_crop), self._on_opened)
+        return self.win.jobs.run(OpenPhoto(source, label, box, centre_crop, face), self._on_opened)
 
     def _on_opened(self, r: Any) -> None:
         win = self.win
@@ -70,7 +71,7 @@ class PhotoController(QObject):
         self.composite_stamp = self.shown_stamp = 0
         self.panel.draw_box.setChecked(False)
         self.view.set_photo(r.photo)
-        self.view.set_face(r.frame, r.box, r.landmarks)
+        self.view.set_face(r.frame, r.box, r.landmarks, r.faces, r.face_index)
         w, h = r.size
         self.panel.title.setText(f"{r.label} · {w}×{h}")
         self.panel.note.setText(r.message)
@@ -105,6 +106,11 @@ class PhotoController(QObject):
         self.panel.draw_box.setChecked(False)
         if self.photo is not None and self.source is not None:
             self.open(self.source, self.photo.label, box=(x, y, w, h))
+
+    def use_face(self, index: int) -> None:
+        """Edit another of the faces found (clicked on the photo)."""
+        if self.photo is not None and self.source is not None:
+            self.open(self.source, self.photo.label, face=index)
 
     def use_centre_square(self) -> None:
         if self.photo is not None and self.source is not None:

@@ -24,6 +24,7 @@ class PhotoView(QWidget):
     """
 
     box_drawn = Signal(float, float, float, float)
+    face_picked = Signal(int)  # another detected face was clicked (its index, largest first)
     painted = Signal(int)  # the stamp of the composite painted
     zoom_changed = Signal(float)
 
@@ -38,6 +39,8 @@ class PhotoView(QWidget):
         self._stamp = 0
         self.frame: tuple = ()
         self.box: Optional[tuple[float, float, float, float]] = None
+        self.faces: tuple = ()  # every detected face's box; the others are drawn grey, click one to use it
+        self.face_index = 0
         self.landmarks: dict = {}
         self.show_marks = True
         self.compare = "off"
@@ -69,9 +72,18 @@ class PhotoView(QWidget):
         self.update()
         self.painted.emit(stamp)
 
-    def set_face(self, frame: tuple, box: Optional[tuple], landmarks: dict) -> None:
+    def set_face(self, frame: tuple, box: Optional[tuple], landmarks: dict, faces: tuple = (), face_index: int = 0) -> None:
         self.frame, self.box, self.landmarks = tuple(frame), box, dict(landmarks)
+        self.faces, self.face_index = tuple(faces), face_index
         self.update()
+
+    def face_at(self, pos: QPointF) -> Optional[int]:
+        """The index of the other detected face under ``pos`` (widget coordinates), if any."""
+        pt = self.to_photo(pos)
+        for i, (x, y, w, h) in enumerate(self.faces):
+            if i != self.face_index and x <= pt.x() <= x + w and y <= pt.y() <= y + h:
+                return i
+        return None
 
     def before(self) -> Optional[QImage]:
         return self._before
@@ -204,6 +216,10 @@ class PhotoView(QWidget):
             x, y, w, h = self.box
             p.setPen(QPen(QColor(255, 255, 255, 120), 1, Qt.PenStyle.DashLine))
             p.drawRect(QRectF(self.from_photo(QPointF(x, y)), self.from_photo(QPointF(x + w, y + h))))
+        p.setPen(QPen(QColor(200, 200, 200, 160), 1, Qt.PenStyle.DotLine))
+        for i, (x, y, w, h) in enumerate(self.faces):
+            if i != self.face_index:  # another face: click it to edit that one
+                p.drawRect(QRectF(self.from_photo(QPointF(x, y)), self.from_photo(QPointF(x + w, y + h))))
         if self.frame:
             p.setPen(QPen(QColor(80, 200, 255, 220), 2))
             p.drawPolygon(QPolygonF([self.from_photo(QPointF(x, y)) for x, y in self.frame]))
@@ -225,6 +241,8 @@ class PhotoView(QWidget):
             return
         if self.box_mode:
             self._rubber = (e.position(), e.position())
+        elif (i := self.face_at(e.position())) is not None:
+            self.face_picked.emit(i)
         else:
             self._drag = e.position()
 

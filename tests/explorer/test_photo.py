@@ -302,3 +302,30 @@ def test_a_photo_shown_reduced_is_composited_at_the_display_resolution_until_zoo
     saved = np.asarray(Image.open(out).convert("RGB"))
     assert saved.shape == large.shape
     np.testing.assert_allclose(saved.astype(int), expected_composite(tiny_model, large, {"Smiling": 1.5}).astype(int), atol=1)
+
+
+def test_with_two_faces_the_largest_is_used_and_a_click_on_the_other_edits_that_one(qtbot, window, tmp_path):
+    import torch
+
+    import glowcore
+
+    m = glowcore.load_model(None, device="cpu")
+    with torch.inference_mode():
+        faces = glowcore.to_uint8(m.decode(m.sample_latent(2, 0.6, seed=1)))
+    rng = np.random.default_rng(1)
+    photo = np.clip(rng.normal(120, 15, (360, 640, 3)), 0, 255).astype(np.uint8)
+    for face, (x, y, s) in zip(faces, [(40, 60, 220), (400, 120, 170)]):
+        photo[y : y + s, x : x + s] = np.asarray(Image.fromarray(face).resize((s, s), Image.Resampling.BICUBIC))
+    src = tmp_path / "two.png"
+    Image.fromarray(photo).save(src)
+    win = window
+    open_photo(qtbot, win, src)
+    ph, view = win.photo_ctl.photo, win.photo_panel.view
+    assert len(ph.faces) == 2 and ph.face_index == 0 and "2 faces" in ph.message
+    assert ph.box[0] < 320  # the largest, on the left
+    other = ph.faces[1]
+    at = view.from_photo(QPointF(other[0] + other[2] / 2, other[1] + other[3] / 2))
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=at.toPoint())
+    qtbot.waitUntil(lambda: win.photo_ctl.photo is not ph, timeout=WAIT_MS)
+    got = win.photo_ctl.photo
+    assert got.face_index == 1 and got.box[0] > 320 and win.state.face.latent_id == got.latent_id
