@@ -230,15 +230,15 @@ def measure_drags(model: str, moves: int, rate: float, threads: int | None, attr
             s.setValue(70)
             wait(win.settled)
         elif scenario == "morph":
-            win.add_current_keyframe()
+            win.morph_ctl.add_current_keyframe()
             wait(lambda: win.interpolate.keyframes.count() >= 1)
             win.new_face()
             wait(win.settled)
-            win.add_current_keyframe()
+            win.morph_ctl.add_current_keyframe()
             wait(lambda: win.interpolate.keyframes.count() >= 2)
             win.tools.setCurrentWidget(win.interpolate)
             s = win.interpolate.scrub
-            wait(lambda: win.interpolate._shown_stamp > 0)
+            wait(lambda: win.interpolate.shown_stamp > 0)
             info = _drag(win, wait, s.setValue, _wave(moves, s.minimum(), s.maximum()), rate, "morph")
             info["what"] = f"morph scrub over {s.maximum() + 1} frames between two keyframes"
         else:
@@ -277,7 +277,7 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
     from PySide6.QtCore import QTimer
 
     canvas = win.canvas if target == "canvas" else win.interpolate.preview
-    stamp_of = (lambda: win.last_render_stamp) if target == "canvas" else (lambda: win._preview_stamp)
+    stamp_of = (lambda: win.last_render_stamp) if target == "canvas" else (lambda: win.morph_ctl.preview_stamp)
     painted: list[tuple[int, float]] = []  # (stamp, time) of each paint with a new picture
     last = {"stamp": -1}
 
@@ -294,7 +294,7 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
         work_ms.append(res.ms)
 
     signal.connect(on_result)
-    renders0, abandoned0, dropped0 = win.worker.render_count, win.worker.renders_abandoned, win._dropped
+    renders0, abandoned0, dropped0 = win.worker.render_count, win.worker.renders_abandoned, win.renderer.dropped
     engine = win.worker._engine
     hinted0, prefetched0 = getattr(engine, "hinted_renders", 0), getattr(engine, "prefetched_frames", 0)
     events: list[tuple[int, float]] = []
@@ -325,7 +325,7 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
     if target == "canvas":
         wait(win.settled)
     else:
-        wait(lambda: win.interpolate._shown_stamp >= win._preview_stamp)
+        wait(lambda: win.interpolate.shown_stamp >= win.morph_ctl.preview_stamp)
     from PySide6.QtWidgets import QApplication
 
     QApplication.processEvents()
@@ -347,7 +347,7 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
         "event_rate_hz": round(len(events) / duration, 1),
         "renders": win.worker.render_count - renders0 if target == "canvas" else len(work_ms),
         "renders_abandoned": win.worker.renders_abandoned - abandoned0,
-        "stale_results_dropped": win._dropped - dropped0,
+        "stale_results_dropped": win.renderer.dropped - dropped0,
         # far-edit pictures decoded damped at once, morph frames decoded while idle (explorer.engine)
         "renders_with_drag_hint": getattr(engine, "hinted_renders", 0) - hinted0,
         "frames_prefetched": getattr(engine, "prefetched_frames", 0) - prefetched0,

@@ -6,8 +6,11 @@ The GUI thread talks to it through thread-safe methods that never block:
   :meth:`~ModelWorker.request_analysis` put a stamped request into a one-slot mailbox; a newer
   request replaces an older one that has not started (latest wins), so while a slider moves the
   worker renders the newest value only and never builds a backlog.
-* :meth:`ModelWorker.submit` queues a command (open a model, encode a photo, inpaint, export, fit a
-  direction, ...) and returns its id; :meth:`~ModelWorker.cancel` stops it at its next check.
+* :meth:`ModelWorker.submit` queues a job (a typed message from :mod:`explorer.protocol`:
+  :class:`~explorer.protocol.OpenModel`, :class:`~explorer.protocol.LoadPhoto`,
+  :class:`~explorer.protocol.Inpaint`, ...) and returns its id; :meth:`~ModelWorker.cancel`
+  stops it at its next check. Each job type has one handler here (``_run_job``, dispatched on the
+  type), and each returns a typed result (:class:`~explorer.protocol.FaceResult`, ...).
 
 Results come back through Qt signals (queued to the GUI thread) as plain messages holding
 ``QImage`` objects made from numpy in the worker thread. The torch side lives in
@@ -18,6 +21,7 @@ requests, so sliders stay live during inpainting or export.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import threading
@@ -29,7 +33,36 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from .protocol import AnalysisRequest, AnalysisResult, PreviewRequest, PreviewResult, RenderRequest, RenderResult
+from .protocol import (
+    AdoptCandidate,
+    AnalysisRequest,
+    AnalysisResult,
+    Candidates,
+    Directions,
+    Done,
+    Export,
+    FaceResult,
+    FilmFrame,
+    Filmstrip,
+    FitDirection,
+    Inpaint,
+    Job,
+    LoadPhoto,
+    Materialize,
+    OpenModel,
+    OpenPhoto,
+    PhotoComposite,
+    PhotoCompositeRequest,
+    PhotoOpened,
+    PhotoResult,
+    PreviewRequest,
+    PreviewResult,
+    Principal,
+    RenderRequest,
+    RenderResult,
+    SaveModel,
+    SavePhoto,
+)
 from .qimage import array_to_qimage
 
 __all__ = ["ModelWorker", "WorkerHost", "describe_error"]
@@ -52,9 +85,17 @@ def describe_error(exc: BaseException) -> str:
 @dataclass
 class _Command:
     id: int
-    kind: str
-    params: dict
+    job: Job
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _JobContext:
+    """What a job handler gets besides its job: progress, cancel token and the job's id."""
+
+    id: int
+    progress: Callable[[int, int, str], None]
+    cancel: Any  # engine.CancelToken
 
 
 class ModelWorker(QObject):
@@ -63,11 +104,12 @@ class ModelWorker(QObject):
     engine_ready = Signal(str)  # device label
     rendered = Signal(object)  # RenderResult
     render_failed = Signal(int, str)  # stamp, message
+    composited = Signal(object)  # PhotoComposite
     previewed = Signal(object)  # PreviewResult
     analysed = Signal(object)  # AnalysisResult
-    command_started = Signal(int, str)  # id, kind
-    command_done = Signal(int, str, object)  # id, kind, result
-    command_failed = Signal(int, str, str, bool)  # id, kind, message, cancelled
+    command_started = Signal(int, object)  # id, Job
+    command_done = Signal(int, object, object)  # id, Job, its typed result
+    command_failed = Signal(int, object, str, bool)  # id, Job, message, cancelled
     progress = Signal(int, int, int, str)  # id, done, total, message
 
     _wake = Signal()
@@ -113,6 +155,10 @@ class ModelWorker(QObject):
         """Render for the main canvas; replaces any render request not yet started."""
         self._post_slot("render", request)
 
+    def request_composite(self, request: PhotoCompositeRequest) -> None:
+        """The full-size photo with the edited face pasted back; replaces any not yet started."""
+        self._post_slot("composite", request)
+
     def request_preview(self, request: PreviewRequest) -> None:
         """Render a morph frame; replaces any preview request not yet started."""
         self._post_slot("preview", request)
@@ -121,9 +167,11 @@ class ModelWorker(QObject):
         """Projections and bits/dim; done when no render is waiting."""
         self._post_slot("analysis", request)
 
-    def submit(self, kind: str, **params: Any) -> int:
-        """Queue a command; returns its id. Results arrive as ``command_done``/``command_failed``."""
-        cmd = _Command(next(self._ids), kind, params)
+    def submit(self, job: Job) -> int:
+        """Queue a job; returns its id. Results arrive as ``command_done``/``command_failed``."""
+        if not isinstance(job, Job):
+            raise TypeError(f"submit takes a protocol.Job, not {type(job).__name__}")
+        cmd = _Command(next(self._ids), job)
         with self._lock:
             if self._stopping:
                 return cmd.id
@@ -152,9 +200,9 @@ class ModelWorker(QObject):
             self._commands.clear()
 
     @property
-    def busy_command(self) -> Optional[tuple[int, str]]:
+    def busy_command(self) -> Optional[tuple[int, Job]]:
         cmd = self._running
-        return (cmd.id, cmd.kind) if cmd is not None else None
+        return (cmd.id, cmd.job) if cmd is not None else None
 
     # ================================================================== worker thread
     def _ensure_engine(self) -> Any:
@@ -179,6 +227,8 @@ class ModelWorker(QObject):
                     item: Any = self._commands.popleft()
                 elif "render" in self._slots:
                     item = self._slots.pop("render")
+                elif "composite" in self._slots:
+                    item = self._slots.pop("composite")
                 elif "preview" in self._slots:
                     item = self._slots.pop("preview")
                 elif "analysis" in self._slots:
@@ -213,6 +263,8 @@ class ModelWorker(QObject):
                     return
                 if "render" in self._slots:
                     item = self._slots.pop("render")
+                elif "composite" in self._slots:
+                    item = self._slots.pop("composite")
                 elif "preview" in self._slots:
                     item = self._slots.pop("preview")
                 else:
@@ -222,6 +274,8 @@ class ModelWorker(QObject):
     def _handle(self, item: Any) -> None:
         if isinstance(item, RenderRequest):
             self._render(item)
+        elif isinstance(item, PhotoCompositeRequest):
+            self._composite(item)
         elif isinstance(item, PreviewRequest):
             self._preview(item)
         elif isinstance(item, AnalysisRequest):
@@ -270,6 +324,23 @@ class ModelWorker(QObject):
             self._log(e)
             self.render_failed.emit(req.stamp, describe_error(e))
 
+    def _composite(self, req: PhotoCompositeRequest) -> None:
+        try:
+            eng = self._ensure_engine()
+            t0 = time.perf_counter()
+            got = eng.photo_patch(req.spec, req.scale)
+            if got is None:  # that photo is no longer kept: nothing to show
+                return
+            patch = got[1]
+            if patch is None:
+                self.composited.emit(PhotoComposite(req.stamp, req.spec, None, ms=(time.perf_counter() - t0) * 1000.0))
+                return
+            x0, y0, x1, y1, pixels = patch
+            self.composited.emit(PhotoComposite(req.stamp, req.spec, array_to_qimage(pixels), (x0, y0), (x1 - x0, y1 - y0), (time.perf_counter() - t0) * 1000.0))
+        except Exception as e:
+            self._log(e)
+            self.render_failed.emit(req.stamp, describe_error(e))
+
     def _preview(self, req: PreviewRequest) -> None:
         try:
             eng = self._ensure_engine()
@@ -295,7 +366,7 @@ class ModelWorker(QObject):
             if now - self._last_progress >= 0.05 or (total > 0 and done >= total):
                 self._last_progress = now
                 self.progress.emit(cmd.id, int(done), int(total), str(message))
-            if cmd.kind not in ("open_model",):
+            if cmd.job.serves_renders:
                 self._serve_interactive()
             if cmd.cancel.is_set():
                 self._eng_mod.CancelToken(when=cmd.cancel.is_set).check()
@@ -304,62 +375,97 @@ class ModelWorker(QObject):
 
     def _run_command(self, cmd: _Command) -> None:
         self._running = cmd
+        job = cmd.job
         try:
             if cmd.cancel.is_set():
-                self.command_failed.emit(cmd.id, cmd.kind, "cancelled", True)
+                self.command_failed.emit(cmd.id, job, "cancelled", True)
                 return
-            self.command_started.emit(cmd.id, cmd.kind)
+            self.command_started.emit(cmd.id, job)
             try:
                 eng = self._ensure_engine()
-                result = self._dispatch(eng, cmd)
+                ctx = _JobContext(cmd.id, self._progress_fn(cmd), self._eng_mod.CancelToken(when=cmd.cancel.is_set))
+                result = self._run_job(job, eng, ctx)
             except Exception as e:
                 cancelled = self._eng_mod is not None and isinstance(e, self._eng_mod.Cancelled)
                 if not cancelled:
                     self._log(e)
-                self.command_failed.emit(cmd.id, cmd.kind, "cancelled" if cancelled else describe_error(e), cancelled)
+                self.command_failed.emit(cmd.id, job, "cancelled" if cancelled else describe_error(e), cancelled)
                 return
-            self.command_done.emit(cmd.id, cmd.kind, result)
+            self.command_done.emit(cmd.id, job, result)
         finally:
             self._running = None
             with self._lock:
                 self._all.pop(cmd.id, None)
 
-    def _dispatch(self, eng: Any, cmd: _Command) -> Any:
-        p = cmd.params
-        progress = self._progress_fn(cmd)
-        token = self._eng_mod.CancelToken(when=cmd.cancel.is_set)
-        k = cmd.kind
-        if k == "open_model":
-            return eng.open_model(p.get("path"), progress=progress)
-        if k == "materialize":
-            latent_id, img = eng.materialize(p["spec"])
-            return latent_id, array_to_qimage(img)
-        if k == "load_photo":
-            latent_id, img, message = eng.load_photo(p["source"], progress=progress)
-            return latent_id, array_to_qimage(img), message, p.get("label", "photo")
-        if k == "adopt_candidate":
-            latent_id, img = eng.adopt_candidate(p["index"], p.get("batch"))
-            return latent_id, array_to_qimage(img)
-        if k == "filmstrip":
-            return [(i, array_to_qimage(a)) for i, a in eng.filmstrip(p["keyframes"], p["params"], p.get("count", 12))]
-        if k == "inpaint":
-            arr = eng.inpaint(
-                p["image"], p["mask"], candidates=p.get("candidates", 4), steps=p.get("steps"),
-                temperature=p.get("temperature", 0.7), seed=p.get("seed", 0), progress=progress, cancel=token,
-                batch=cmd.id,
-            )
-            return [array_to_qimage(a) for a in arr]
-        if k == "export":
-            return eng.export(p["keyframes"], p["params"], p["export"], p["path"], progress=progress, cancel=token)
-        if k == "fit_direction":
-            return eng.fit_direction(p["name"], p["positives"], p["negatives"])
-        if k == "principal":
-            return eng.principal(
-                p.get("k", 8), p.get("samples", 256), p.get("temperature", 0.7), p.get("seed", 0), progress=progress, cancel=token
-            )
-        if k == "save_model":
-            return eng.save_model(p["path"])
-        raise ValueError(f"unknown command {k!r}")
+    # ------------------------------------------------------------------ one handler per job type
+    @functools.singledispatchmethod
+    def _run_job(self, job: Job, eng: Any, ctx: _JobContext) -> Any:
+        raise TypeError(f"no handler for the job {type(job).__name__}")
+
+    @_run_job.register
+    def _(self, job: OpenModel, eng: Any, ctx: _JobContext) -> Any:
+        return eng.open_model(job.path, progress=ctx.progress)
+
+    @_run_job.register
+    def _(self, job: Materialize, eng: Any, ctx: _JobContext) -> FaceResult:
+        latent_id, img = eng.materialize(job.spec)
+        return FaceResult(latent_id, array_to_qimage(img))
+
+    @_run_job.register
+    def _(self, job: LoadPhoto, eng: Any, ctx: _JobContext) -> PhotoResult:
+        latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
+        return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
+
+    @_run_job.register
+    def _(self, job: OpenPhoto, eng: Any, ctx: _JobContext) -> Any:
+        ph = eng.open_photo(job.source, job.label, job.box, job.centre_crop, progress=ctx.progress, face=job.face)
+        if ph is None:  # not larger than the model: its face only
+            latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
+            return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
+        a = ph.aligned
+        return PhotoOpened(
+            ph.latent_id, array_to_qimage(eng.decode_images(eng.latent(ph.latent_id))[0]), array_to_qimage(ph.array), job.label,
+            ph.message, (int(ph.array.shape[1]), int(ph.array.shape[0])), tuple(a.box), ph.frame, dict(a.landmarks),
+            ph.found, ph.path, tuple(tuple(float(v) for v in f) for f in a.faces), job.face,
+        )
+
+    @_run_job.register
+    def _(self, job: SavePhoto, eng: Any, ctx: _JobContext) -> Done:
+        return Done(eng.save_photo(job.spec, job.path, job.quality, job.overwrite_input))
+
+    @_run_job.register
+    def _(self, job: AdoptCandidate, eng: Any, ctx: _JobContext) -> FaceResult:
+        latent_id, img = eng.adopt_candidate(job.index, job.batch)
+        return FaceResult(latent_id, array_to_qimage(img))
+
+    @_run_job.register
+    def _(self, job: Filmstrip, eng: Any, ctx: _JobContext) -> list:
+        return [FilmFrame(i, array_to_qimage(a)) for i, a in eng.filmstrip(job.keyframes, job.params, job.count)]
+
+    @_run_job.register
+    def _(self, job: Inpaint, eng: Any, ctx: _JobContext) -> Candidates:
+        p = job.params
+        arr = eng.inpaint(
+            job.image, job.mask, candidates=p.candidates, steps=p.steps, temperature=p.temperature, seed=p.seed,
+            progress=ctx.progress, cancel=ctx.cancel, batch=ctx.id,
+        )
+        return Candidates(tuple(array_to_qimage(a) for a in arr))
+
+    @_run_job.register
+    def _(self, job: Export, eng: Any, ctx: _JobContext) -> Done:
+        return Done(eng.export(job.keyframes, job.params, job.export, job.path, progress=ctx.progress, cancel=ctx.cancel))
+
+    @_run_job.register
+    def _(self, job: FitDirection, eng: Any, ctx: _JobContext) -> Directions:
+        return Directions(eng.fit_direction(job.name, list(job.positives), list(job.negatives)))
+
+    @_run_job.register
+    def _(self, job: Principal, eng: Any, ctx: _JobContext) -> Directions:
+        return Directions(eng.principal(job.k, job.samples, job.temperature, job.seed, progress=ctx.progress, cancel=ctx.cancel))
+
+    @_run_job.register
+    def _(self, job: SaveModel, eng: Any, ctx: _JobContext) -> Done:
+        return Done(eng.save_model(job.path))
 
     @staticmethod
     def _log(exc: BaseException) -> None:

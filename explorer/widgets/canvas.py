@@ -77,6 +77,10 @@ class FaceCanvas(QWidget):
     def image(self) -> Optional[QImage]:
         return self._image
 
+    def has_before(self) -> bool:
+        """Whether a picture before the edits is known (to compare with)."""
+        return self._before is not None
+
     def stamp(self) -> int:
         return self._stamp
 

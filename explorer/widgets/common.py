@@ -111,7 +111,7 @@ class JobBar(QWidget):
         self.cancel = QPushButton("Cancel")
         self.cancel.setIcon(icon("cancel"))
         self.cancel.setToolTip("Stop this job (Esc)")
-        self.cancel.clicked.connect(self._cancel)
+        self.cancel.clicked.connect(self.request_cancel)
         lay.addWidget(self.label)
         lay.addWidget(self.bar)
         lay.addWidget(self.cancel)
@@ -139,7 +139,8 @@ class JobBar(QWidget):
             self.job_id = None
             self.hide()
 
-    def _cancel(self) -> None:
+    def request_cancel(self) -> None:
+        """Ask to cancel the job shown (the Cancel button; Esc in the window)."""
         if self.job_id is not None:
             self.cancel.setEnabled(False)
             self.label.setText(self.title + ": cancelling…")

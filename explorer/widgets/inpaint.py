@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..icons import icon
+from ..protocol import InpaintParams
 from .canvas import FaceCanvas
 from .common import ThumbStrip
 
@@ -31,7 +32,7 @@ __all__ = ["InpaintPanel"]
 class InpaintPanel(QWidget):
     """Controls the canvas's mask brush and asks the window to run inpainting."""
 
-    run_requested = Signal(dict)
+    run_requested = Signal(object)  # InpaintParams
     pick_requested = Signal(int)
 
     def __init__(self, canvas: FaceCanvas, parent: Optional[QWidget] = None) -> None:
@@ -168,13 +169,13 @@ class InpaintPanel(QWidget):
         self.coverage.setText("mask: empty" if frac == 0 else f"mask: {100 * frac:.0f}% of the picture")
         self.run.setEnabled(frac > 0)
 
-    def params(self) -> dict:
-        return {
-            "candidates": self.candidates.value(),
-            "steps": self.steps.value(),
-            "temperature": self.temperature.value(),
-            "seed": self.seed.value(),
-        }
+    def params(self) -> InpaintParams:
+        return InpaintParams(
+            candidates=self.candidates.value(),
+            steps=self.steps.value(),
+            temperature=self.temperature.value(),
+            seed=self.seed.value(),
+        )
 
     def _run(self) -> None:
         self.run_requested.emit(self.params())

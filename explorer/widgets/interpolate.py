@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..icons import icon
-from ..protocol import EASES, MODES, VIDEO_FORMATS, ExportParams, InterpParams, PreviewResult
+from ..protocol import EASES, MODES, VIDEO_FORMATS, ExportParams, FilmFrame, InterpParams, PreviewResult
 from .canvas import FaceCanvas
 from .common import ThumbStrip
 
@@ -156,7 +156,7 @@ class InterpolatePanel(QWidget):
         self.export.setIcon(icon("export"))
         self.export.setProperty("primary", True)
         self.export.setToolTip("Write the morph as MP4, GIF or WebP (Ctrl+E)")
-        self.export.clicked.connect(self._choose_export)
+        self.export.clicked.connect(self.choose_export)
         for i, w in enumerate((self.fps, self.scale, self.filter, self.format)):
             el.addWidget(w, 0, i)
         el.addWidget(self.export, 1, 0, 1, 4)
@@ -165,7 +165,7 @@ class InterpolatePanel(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self.fps.valueChanged.connect(lambda v: self._timer.setInterval(int(1000 / max(1, v))))
-        self._shown_stamp = 0
+        self.shown_stamp = 0
         self._update_enabled()
 
     # ------------------------------------------------------------------ keyframes
@@ -214,7 +214,7 @@ class InterpolatePanel(QWidget):
     def export_params(self) -> ExportParams:
         return ExportParams(fps=self.fps.value(), scale=self.scale.value(), filter=self.filter.currentText())
 
-    def _choose_export(self) -> None:
+    def choose_export(self) -> None:
         fmt = self.format.currentText()
         path, _ = QFileDialog.getSaveFileName(self, "Export the morph", f"morph.{fmt}", VIDEO_FORMATS[fmt])
         if path:
@@ -227,9 +227,9 @@ class InterpolatePanel(QWidget):
         return self.keyframes.count() >= 2
 
     def show_preview(self, res: PreviewResult) -> None:
-        if res.stamp < self._shown_stamp:
+        if res.stamp < self.shown_stamp:
             return
-        self._shown_stamp = res.stamp
+        self.shown_stamp = res.stamp
         self.preview.set_image(res.image, res.stamp)
         if self.scrub.maximum() != res.frames - 1:
             self.scrub.blockSignals(True)
@@ -237,10 +237,10 @@ class InterpolatePanel(QWidget):
             self.scrub.blockSignals(False)
         self.frame_label.setText(f"{res.index + 1} / {res.frames}")
 
-    def set_filmstrip(self, frames: list[tuple[int, QImage]]) -> None:
+    def set_filmstrip(self, frames: list[FilmFrame]) -> None:
         self.filmstrip.clear()
-        for i, img in frames:
-            self.filmstrip.add(img, i, tooltip=f"frame {i + 1}")
+        for f in frames:
+            self.filmstrip.add(f.image, f.index, tooltip=f"frame {f.index + 1}")
 
     def _on_play(self, on: bool) -> None:
         self.play.setIcon(icon("pause" if on else "play"))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, Qt, QtMsgType, Slot, qInstallMessageHandler
+from PySide6.QtCore import QObject, QPoint, QPointF, Qt, QtMsgType, Slot, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
@@ -156,16 +156,16 @@ class _Relay(QObject):
         self.monkey = monkey
 
     @Slot(int, str)
-    def started(self, cid: int, kind: str) -> None:
-        self.monkey._on_started(cid, kind)
+    def started(self, cid: int, job: Any) -> None:
+        self.monkey._on_started(cid, job.kind)
 
     @Slot(int, str, object)
-    def done(self, cid: int, kind: str, result: Any) -> None:
-        self.monkey._on_done(cid, kind, result)
+    def done(self, cid: int, job: Any, result: Any) -> None:
+        self.monkey._on_done(cid, job.kind, result)
 
     @Slot(int, str, str, bool)
-    def failed(self, cid: int, kind: str, message: str, cancelled: bool) -> None:
-        self.monkey._on_failed(cid, kind, message, cancelled)
+    def failed(self, cid: int, job: Any, message: str, cancelled: bool) -> None:
+        self.monkey._on_failed(cid, job.kind, message, cancelled)
 
 
 class Monkey:
@@ -207,6 +207,7 @@ class Monkey:
             "GIF cannot play faster than 50 fps",  # the Export box allows 1-120 fps for every format
             "both groups have the same mean encoding",  # the same face tagged as having and lacking it
             "replaced by newer ones",  # "Use this one" while a newer inpainting finished first
+            "the face is too small",  # a face box drawn smaller than glowcore.align.MIN_FACE
         ]
         self.stale: set[int] = set()
         self.jobs: collections.Counter[str] = collections.Counter()
@@ -221,7 +222,7 @@ class Monkey:
             (5, self.new_face), (3, self.seed), (3, self.temperature), (5, self.undo), (4, self.redo),
             (3, self.history_click), (2, self.history_step),
             (2, self.view_toggle), (2, self.zoom), (1, self.hold_before), (2, self.resize), (1, self.dock_toggle), (3, self.tab),
-            (1.5, self.open_photo), (0.5, self.paste_photo), (0.3, self.open_model), (1, self.save_picture),
+            (1.5, self.open_photo), (0.5, self.paste_photo), (0.3, self.open_model), (1, self.save_picture), (2, self.photo_tools),
             (4, self.add_keyframe), (0.7, self.keyframe_file), (1, self.remove_keyframe), (0.3, self.clear_keyframes),
             (2, self.morph_params), (3, self.scrub), (1, self.play), (1, self.filmstrip_click), (1.5, self.export),
             (5, self.stroke), (2, self.mask_tools), (1.5, self.inpaint_params), (2, self.inpaint_run), (1, self.use_candidate),
@@ -237,7 +238,7 @@ class Monkey:
     def _on_done(self, cid: int, kind: str, result: Any) -> None:
         self.jobs.update([f"{kind} done"])
         if kind == "open_model":  # (connected after the window: its callbacks left are those still pending)
-            self.stale.update(self.win._callbacks)
+            self.stale.update(self.win.jobs.pending_ids())
 
     def _on_failed(self, cid: int, kind: str, message: str, cancelled: bool) -> None:
         self.jobs.update([f"{kind} {'cancelled' if cancelled else 'failed'}"])
@@ -264,13 +265,13 @@ class Monkey:
 
     def _pace(self) -> None:
         # Keep the job queue short, as a user waiting for a job would: never more than a few queued.
-        if len(self.win._callbacks) > 4:
-            self.qtbot.waitUntil(lambda: len(self.win._callbacks) <= 1, timeout=WAIT_MS)
+        if self.win.jobs.pending > 4:
+            self.qtbot.waitUntil(lambda: self.win.jobs.pending <= 1, timeout=WAIT_MS)
 
     def settle(self) -> None:
         """Wait for every job and the newest picture."""
         win = self.win
-        self.qtbot.waitUntil(lambda: not win._callbacks and win.worker.busy_command is None and win.settled(), timeout=WAIT_MS)
+        self.qtbot.waitUntil(lambda: not win.jobs.pending and win.worker.busy_command is None and win.settled(), timeout=WAIT_MS)
 
     # ================================================================== helpers
     def _visible_rows(self) -> list[Any]:
@@ -310,7 +311,7 @@ class Monkey:
         for _ in range(tries):
             self.qtbot.wait(self.rng.choice(waits))
             busy = self.win.worker.busy_command
-            if busy is not None and busy[1] == kind and self.win.jobbar.job_id == busy[0]:
+            if busy is not None and busy[1].kind == kind and self.win.jobbar.job_id == busy[0]:
                 self._cancel_now()
                 return
 
@@ -497,6 +498,33 @@ class Monkey:
         a = self.rng.choice([self.win.act_save, self.win.act_save_big, self.win.act_copy])
         self._note(a.text())
         a.trigger()
+
+    def photo_tools(self) -> None:
+        """With a photo shown: drag a face box on it (mouse), the centre square, save it, save the
+        face, zoom or close it."""
+        win = self.win
+        panel, view = win.photo_panel, win.photo_panel.view
+        if not panel.isVisible():
+            return
+        what = self.rng.choice(["box", "centre", "save", "save", "face", "zoom", "close"])
+        self._note(f"photo {what}")
+        if what == "box":
+            panel.draw_box.click()
+            r = view.image_rect()
+            pts = [QPoint(int(r.x() + self.rng.random() * r.width()), int(r.y() + self.rng.random() * r.height())) for _ in range(2)]
+            self.qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=pts[0])
+            self.qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=pts[1])
+            if panel.draw_box.isChecked():  # too small a box: nothing asked
+                panel.draw_box.click()
+        elif what == "centre":
+            panel.centre.click()
+        elif what in ("save", "face"):
+            self.save_answer = str(self.saved_dir / f"photo{self.n}.{self.rng.choice(['png', 'jpg', 'webp'])}")
+            (panel.save if what == "save" else panel.save_face).click()
+        elif what == "zoom":
+            view.set_zoom(view.zoom * self.rng.choice([0.5, 2.0, 4.0]))
+        else:
+            panel.close_btn.click()
 
     # ================================================================== interpolation
     def add_keyframe(self) -> None:

@@ -115,7 +115,7 @@ def test_monkey_thousands_of_random_actions(qtbot, make_window, tiny_model, tmp_
     assert not catcher.bad_qt_messages(), "\n".join(catcher.problems()) + "\n" + explain()
     unexpected = monkey.unexpected_failures()
     assert not unexpected, f"jobs or renders failed: {unexpected[:10]}\n" + explain()
-    assert win.render_errors == [], f"renders failed: {win.render_errors[:5]}"
+    assert win.renderer.errors == [], f"renders failed: {win.renderer.errors[:5]}"
     assert growth < RSS_BOUND_MB, f"memory grew by {growth:.0f} MB (bound {RSS_BOUND_MB:.0f} MB)"
 
 
@@ -205,7 +205,7 @@ def test_close_mid_export_keeps_the_existing_file_and_leaves_no_temporary(qtbot,
     p.export.click()
     need = rng.randint(1, 5)
     qtbot.waitUntil(lambda: len(seen) >= need, timeout=WAIT_MS)
-    assert win.worker.busy_command is not None and win.worker.busy_command[1] == "export"
+    assert win.worker.busy_command is not None and win.worker.busy_command[1].kind == "export"
     close_and_time(qtbot, win, "mid-export")
     assert sorted(x.name for x in out_dir.iterdir()) == ["morph." + p.format.currentText(), "notes.txt"], "a partial or temporary file was left"
     assert target.read_bytes() == b"an earlier export the user keeps"
@@ -249,7 +249,7 @@ def test_close_mid_direction_fitting(qtbot, make_window, tiny_model, catcher, re
     seen = _progress_counter(win)
     d.compute.click()
     qtbot.waitUntil(lambda: len(seen) >= 1 + rep % 3, timeout=WAIT_MS)
-    assert win.worker.busy_command is not None and win.worker.busy_command[1] == "principal"
+    assert win.worker.busy_command is not None and win.worker.busy_command[1].kind == "principal"
     close_and_time(qtbot, win, "mid-principal-directions")
     _clean(catcher)
 
@@ -336,7 +336,7 @@ CHILD = textwrap.dedent(
             seen.clear()  # (opening the model reported progress too)
             if moment == "export":
                 win.interpolate.frames.setValue(2000)
-                win.export_video(str(out), ExportParams(fps=24, scale=8))
+                win.morph_ctl.export_video(str(out), ExportParams(fps=24, scale=8))
             else:
                 win.inpaint.steps.setValue(5000)
                 import numpy as np
@@ -448,7 +448,7 @@ def test_requests_made_while_another_model_opens_fail_silently(qtbot, make_windo
     qtbot.waitUntil(lambda: len(failed) >= 2, timeout=WAIT_MS)  # both did fail in the worker ...
     wait_settled(qtbot, win)
     qtbot.wait(50)
-    assert win.render_errors == [] and win.message.text() == ""  # ... and the window said nothing
+    assert win.renderer.errors == [] and win.message.text() == ""  # ... and the window said nothing
     _clean(catcher)
 
 
@@ -467,15 +467,15 @@ def test_cancelling_open_model_at_its_last_step_keeps_the_open_model(qtbot, make
     # Cancel at the last step, exactly: this runs in the worker thread as it reports (2, 2).
     win.worker.progress.connect(lambda cid, done, total, msg: win.worker.cancel(cid) if (done, total) == (2, 2) else None)
     cancelled = []
-    win.worker.command_failed.connect(lambda cid, kind, msg, c: cancelled.append((kind, c)))
+    win.worker.command_failed.connect(lambda cid, job, msg, c: cancelled.append((job.kind, c)))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_model / "config.json"), ""))
     win.act_open_model.trigger()
     qtbot.waitUntil(lambda: cancelled == [("open_model", True)], timeout=WAIT_MS)
     assert win.model_info is info and win.state.face.kind == "latent"
     stamp = win.canvas.stamp()
     win.attributes.row("Smiling").slider.setValue(150)  # the photo's face, on the model still open
-    qtbot.waitUntil(lambda: bool(win.render_errors) or (win.settled() and win.canvas.stamp() > stamp), timeout=WAIT_MS)
-    assert win.render_errors == []
+    qtbot.waitUntil(lambda: bool(win.renderer.errors) or (win.settled() and win.canvas.stamp() > stamp), timeout=WAIT_MS)
+    assert win.renderer.errors == []
     _clean(catcher)
 
 
@@ -524,7 +524,7 @@ def test_using_a_candidate_while_newer_ones_are_computed_never_adopts_another_pi
     p.run.click()
     p.results.setCurrentRow(0)
     p.use.click()  # candidate 1 of the set on screen, while the new set is computed
-    qtbot.waitUntil(lambda: p.results.images() != first_results and not win._callbacks, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: p.results.images() != first_results and not win.jobs.pending, timeout=WAIT_MS)
     wait_settled(qtbot, win)
     if win.state.face.kind == "latent":  # adopted: it must be the picture that was picked
         assert np.abs(canvas_array(win).astype(int) - picked.astype(int)).max() <= 1
@@ -536,7 +536,7 @@ def test_using_a_candidate_while_newer_ones_are_computed_never_adopts_another_pi
 
 # ====================================================================== faults in the model worker
 FAULT_METHODS = (
-    "render", "preview", "filmstrip", "analyse", "materialize", "load_photo", "adopt_candidate",
+    "render", "preview", "filmstrip", "analyse", "materialize", "open_photo", "adopt_candidate",
     "inpaint", "export", "fit_direction", "principal", "save_model",
 )
 
@@ -609,7 +609,7 @@ def test_the_worker_raising_in_any_request_leaves_the_window_usable(qtbot, make_
         qtbot.wait(400)
         win.act_keyframe.trigger()  # materialize
         answer["open"] = str(photos["png"])
-        win.act_open_photo.trigger()  # load_photo
+        win.act_open_photo.trigger()  # open_photo
         p.results.setCurrentRow(0)
         p.use.click()  # adopt_candidate
         p.run.click()  # inpaint
@@ -619,13 +619,13 @@ def test_the_worker_raising_in_any_request_leaves_the_window_usable(qtbot, make_
         d.compute.click()  # principal
         answer["save"] = str(out_dir / f"model-{tag}.safetensors")
         d.save.click()  # save_model
-        qtbot.waitUntil(lambda: not win._callbacks and win.worker.busy_command is None, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not win.jobs.pending and win.worker.busy_command is None, timeout=WAIT_MS)
 
     armed["on"] = True
     every_request("faulty")
     assert set(hits) == set(FAULT_METHODS), f"not reached: {set(FAULT_METHODS) - set(hits)}"
     shown = "out of memory" if error is MemoryError else "injected fault in render"
-    assert any(shown in m for m in win.render_errors), win.render_errors
+    assert any(shown in m for m in win.renderer.errors), win.renderer.errors
     assert win.message.text().startswith(("Could not", "The export failed", "Inpainting failed")), win.message.text()
     assert win.host.thread.isRunning()
     assert list(out_dir.iterdir()) == []  # neither a video nor a model, nor a temporary file

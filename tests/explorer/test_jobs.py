@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from explorer.protocol import ExportParams
+from explorer.protocol import ExportParams, InpaintParams
 from explorer.qimage import qimage_to_array
 
 from .conftest import WAIT_MS, canvas_array, wait_settled
@@ -64,11 +64,11 @@ def test_painted_mask_changes_only_masked_pixels(qtbot, window):
 
 
 def _two_keyframes(qtbot, win) -> None:
-    win.add_current_keyframe()
+    win.morph_ctl.add_current_keyframe()
     qtbot.waitUntil(lambda: win.interpolate.keyframes.count() == 1, timeout=WAIT_MS)
     win.seed_spin.setValue(99)
     wait_settled(qtbot, win)
-    win.add_current_keyframe()
+    win.morph_ctl.add_current_keyframe()
     qtbot.waitUntil(lambda: win.interpolate.keyframes.count() == 2, timeout=WAIT_MS)
 
 
@@ -88,7 +88,7 @@ def test_interpolation_preview_filmstrip_and_export(qtbot, window, tmp_path):
     assert np.array_equal(qimage_to_array(win.interpolate.preview.image()), first)  # frame 0 is keyframe 0
 
     out = tmp_path / "morph.mp4"
-    win.export_video(str(out), ExportParams(fps=12, scale=2, filter="nearest"))
+    win.morph_ctl.export_video(str(out), ExportParams(fps=12, scale=2, filter="nearest"))
     qtbot.waitUntil(lambda: "wrote" in win.message.text().lower(), timeout=WAIT_MS)
     info = probe_video(out)
     assert (info.frames, info.width, info.height) == (9, 32, 32)
@@ -103,7 +103,7 @@ def test_cancelling_an_export_leaves_no_file(qtbot, window, tmp_path):
     out_dir.mkdir()
     progress = []
     win.worker.progress.connect(lambda *a: progress.append(a))
-    job = win.export_video(str(out_dir / "long.mp4"), ExportParams(fps=24, scale=8))
+    job = win.morph_ctl.export_video(str(out_dir / "long.mp4"), ExportParams(fps=24, scale=8))
     qtbot.waitUntil(lambda: win.jobbar.job_id == job and len(progress) > 0, timeout=WAIT_MS)
     assert win.jobbar.isVisible()
     win.jobbar.cancel.click()
@@ -121,9 +121,9 @@ def test_closing_during_a_long_job_stops_the_worker(qtbot, make_window, tiny_mod
     win.canvas.set_mask_array(np.eye(16, dtype=bool))
     started = []
     win.worker.progress.connect(lambda *a: started.append(a))
-    win.run_inpaint({"candidates": 2, "steps": 1_000_000, "temperature": 0.7, "seed": 0})
+    win.inpaint_ctl.run(InpaintParams(candidates=2, steps=1_000_000, temperature=0.7, seed=0))
     qtbot.waitUntil(lambda: len(started) > 0, timeout=WAIT_MS)
-    assert win.worker.busy_command is not None and win.worker.busy_command[1] == "inpaint"
+    assert win.worker.busy_command is not None and win.worker.busy_command[1].kind == "inpaint"
     win.close()
     assert win.host.finished  # the job was cancelled and the thread ended: closing did not hang
 
@@ -134,7 +134,7 @@ def test_custom_direction_from_tagged_faces_and_principal_directions(qtbot, wind
     for seed, positive in ((1, True), (2, True), (3, False), (4, False)):
         win.seed_spin.setValue(seed)
         wait_settled(qtbot, win)
-        win.tag_current(positive)
+        win.directions_ctl.tag_current(positive)
     qtbot.waitUntil(lambda: win.directions.positives.count() == 2 and win.directions.negatives.count() == 2, timeout=WAIT_MS)
     assert win.directions.create.isEnabled()
     win.directions.create.click()

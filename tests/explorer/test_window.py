@@ -136,11 +136,11 @@ def _drop_then_finish(starts, go, slider) -> None:
 def test_stale_results_are_dropped(qtbot, window):
     win = window
     shown = win.canvas.stamp()
-    old = win._shown
+    old = win.renderer.shown
     # a result older than the picture on screen arrives late: it must not replace it
     stale = type(old)(stamp=shown - 1, spec=old.spec, image=old.image.copy(), before=None, ms=1.0, array=old.array)
     stale.image.fill(0)
-    win._on_rendered(stale)
+    win.renderer.on_rendered(stale)
     assert win.canvas.stamp() == shown
     assert canvas_array(win).std() > 0
 
@@ -218,7 +218,7 @@ def test_numeric_entry_and_search_filter(qtbot, window):
     win.attributes.search.clear()
     row.star.setChecked(False)
     assert "Eyeglasses" not in win.state.favourites
-    assert "Eyeglasses" not in (win.settings.value("favourites") or [])
+    assert "Eyeglasses" not in (win.settings.q.value("favourites") or [])
 
 
 def test_plots_receive_projections_bits_per_dim_and_render_times(qtbot, window):
@@ -305,7 +305,7 @@ def test_no_model_shows_a_message_and_file_open_works(qtbot, make_window, tmp_pa
     assert win.message.action.isVisible()
     win.open_model(str(tiny_model))
     qtbot.waitUntil(lambda: win.canvas.image() is not None, timeout=WAIT_MS)
-    assert win.settings.value("model/last") == str(tiny_model)
+    assert win.settings.q.value("model/last") == str(tiny_model)
 
 
 def test_paste_and_drop_a_picture(qtbot, window, tmp_path):

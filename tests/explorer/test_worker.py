@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from explorer.protocol import RenderRequest
+from explorer.protocol import Principal, RenderRequest
 from explorer.worker import WorkerHost
 
 from .conftest import WAIT_MS
@@ -104,12 +104,13 @@ def test_a_cancelled_command_is_reported_as_cancelled_not_as_an_error(qtbot):
     host.worker.command_failed.connect(lambda *a: failed.append(a))
     host.worker.command_done.connect(lambda *a: done.append(a))
     try:
-        job = host.worker.submit("principal", k=2)
+        principal = Principal(k=2)
+        job = host.worker.submit(principal)
         assert engine.starts.get(timeout=30) == "principal"
         host.worker.cancel(job)
         engine.go.release()
         qtbot.waitUntil(lambda: bool(failed or done), timeout=WAIT_MS)
-        assert done == [] and failed == [(job, "principal", "cancelled", True)]
+        assert done == [] and failed == [(job, principal, "cancelled", True)]
         assert engine.steps < 100  # it stopped at its next check
     finally:
         for _ in range(4):
