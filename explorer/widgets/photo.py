@@ -327,6 +327,8 @@ class PhotoPanel(QWidget):
             bar.addWidget(w)
         lay.addLayout(bar)
         self.view = PhotoView()
+        self.view.setToolTip("Your photo, edited at its own size. Wheel: zoom at the mouse; drag: pan; double-click: fit;\n"
+                             "click a dotted box to edit that face instead; Compare (Ctrl+B) or hold B: before the edits")
         lay.addWidget(self.view, 1)
         self.note = QLabel("")
         self.note.setWordWrap(True)
