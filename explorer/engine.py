@@ -131,6 +131,7 @@ class Engine:
         self._graphs_pending = False
         self._shown_since_open = False
         self._photos: OrderedDict = OrderedDict()  # photo sessions by latent id, newest last (open_photo)
+        self._photo_faces: OrderedDict = OrderedDict()  # faces made from a photo (materialize) -> its session
 
     # ------------------------------------------------------------------ model
     def device_label(self) -> str:
@@ -340,9 +341,16 @@ class Engine:
         return img, before
 
     def materialize(self, spec: Snapshot) -> tuple[int, np.ndarray]:
-        """Store the edited latent of ``spec`` as a new face; returns its id and picture."""
+        """Store the edited latent of ``spec`` as a new face; returns its id and picture. A face
+        made from an open photo remembers the photo (a morph keyframe carries its detail)."""
         lat = self.edited_latent(spec)
-        return self.store(lat), self._image(self.decode_images(lat)[0])
+        new_id = self.store(lat)
+        ph = self._photos.get(spec.face.latent_id) if spec.face is not None else None
+        if ph is not None:
+            self._photo_faces[new_id] = ph
+            while len(self._photo_faces) > 32:
+                self._photo_faces.popitem(last=False)
+        return new_id, self._image(self.decode_images(lat)[0])
 
     def load_photo(self, source: Any, progress: Optional[ProgressFn] = None) -> tuple[int, np.ndarray, str]:
         """Frame and encode a photo (path or encoded bytes). Returns (latent id, picture, message)."""
@@ -466,10 +474,13 @@ class Engine:
         from glowcore.ops.video import probe_video, render_morph
 
         keys = Latent.cat([self.latent(k) for k in keyframes])
+        side = eparams.scale * m.config.image_size
+        details = [self._photo_detail(k, side) for k in keyframes] if eparams.detail else []
+        sized = eparams.filter == "smooth" and any(d is not None for d in details)
         render_morph(
             m, keys, path, frames=params.frames, fps=eparams.fps, mode=params.mode, ease=params.ease,
             loop=params.loop, pingpong=params.pingpong, scale=eparams.scale, filter=eparams.filter,
-            progress=progress, cancel=cancel,
+            progress=progress, cancel=cancel, size=side if sized else None, details=details if sized else None,
         )
         try:
             info = probe_video(path)
@@ -477,7 +488,20 @@ class Engine:
             info = None
         size = os.path.getsize(path)
         extra = f", {info.frames} frames, {info.width}x{info.height}" if info is not None else ""
+        if sized:
+            extra += f"; the detail of {sum(d is not None for d in details)} photo(s) near their keyframes"
         return f"wrote {path} ({size / 1024:.0f} KiB{extra})"
+
+    def _photo_detail(self, latent_id: int, side: int) -> Optional[np.ndarray]:
+        """The detail of the photo a keyframe comes from at ``side`` px (its aligned face minus
+        the enlarged reconstruction; glowcore.ops.morphsize), or None for a face not from a photo."""
+        ph = self._photos.get(latent_id) or self._photo_faces.get(latent_id)
+        if ph is None or side > 1024:
+            return None
+        from glowcore.ops.align import render_face
+        from glowcore.ops.morphsize import resize
+
+        return render_face(ph.array, ph.aligned.transform, side).astype(np.float32) - resize(ph.reconstruction, side)
 
     # ------------------------------------------------------------------ inpainting
     def inpaint(

@@ -100,6 +100,9 @@ class ExportParams:
     fps: int = 24
     scale: int = 4
     filter: str = "smooth"  # or "nearest"
+    # frames near a keyframe that is a photo carry the photo's own detail at the exported size
+    # (glowcore.ops.morphsize); the frames between are the model's faces enlarged
+    detail: bool = True
 
 
 @dataclass(frozen=True)

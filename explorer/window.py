@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self.state.reset_session()
         self.state.set_directions(info.directions)
         self.interpolate.clear_keyframes()
+        self.interpolate.set_face_size(info.image_size)
         self.photo_ctl.close_photo()
         self.directions_ctl.clear()
         self.inpaint_ctl.clear()

@@ -146,7 +146,13 @@ class InterpolatePanel(QWidget):
         self.scale.setRange(1, 16)
         self.scale.setValue(4)
         self.scale.setPrefix("×")
-        self.scale.setToolTip("Upscale factor (64x64 is tiny: 4x or 8x)")
+        self.face_size = 64  # the model's image side (set_face_size): the frame size is stated in pixels
+        self.scale.valueChanged.connect(lambda _v: self._show_size())
+        self.detail = QCheckBox("Photo detail")
+        self.detail.setChecked(True)
+        self.detail.setToolTip("Frames near a keyframe that is a photo carry the photo's own detail at the exported size\n"
+                               "(the frame at the photo is the photo's face itself); the frames between are the model's faces enlarged")
+        self._show_size()
         self.filter = QComboBox()
         self.filter.addItems(["smooth", "nearest"])
         self.filter.setToolTip("Upscaling filter: smooth, or nearest for crisp pixels")
@@ -159,7 +165,8 @@ class InterpolatePanel(QWidget):
         self.export.clicked.connect(self.choose_export)
         for i, w in enumerate((self.fps, self.scale, self.filter, self.format)):
             el.addWidget(w, 0, i)
-        el.addWidget(self.export, 1, 0, 1, 4)
+        el.addWidget(self.detail, 1, 0, 1, 4)
+        el.addWidget(self.export, 2, 0, 1, 4)
         lay.addWidget(ex)
 
         self._timer = QTimer(self)
@@ -212,7 +219,18 @@ class InterpolatePanel(QWidget):
         )
 
     def export_params(self) -> ExportParams:
-        return ExportParams(fps=self.fps.value(), scale=self.scale.value(), filter=self.filter.currentText())
+        return ExportParams(fps=self.fps.value(), scale=self.scale.value(), filter=self.filter.currentText(),
+                            detail=self.detail.isChecked())
+
+    def set_face_size(self, side: int) -> None:
+        """The model's image side, so the export states the frame's size in pixels."""
+        self.face_size = int(side)
+        self._show_size()
+
+    def _show_size(self) -> None:
+        px = self.scale.value() * self.face_size
+        self.scale.setSuffix(f" = {px} px")
+        self.scale.setToolTip(f"Frame size: {self.scale.value()} x the model's {self.face_size} px = {px} x {px} px")
 
     def choose_export(self) -> None:
         fmt = self.format.currentText()

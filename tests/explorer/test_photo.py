@@ -329,3 +329,37 @@ def test_with_two_faces_the_largest_is_used_and_a_click_on_the_other_edits_that_
     qtbot.waitUntil(lambda: win.photo_ctl.photo is not ph, timeout=WAIT_MS)
     got = win.photo_ctl.photo
     assert got.face_index == 1 and got.box[0] > 320 and win.state.face.latent_id == got.latent_id
+
+
+def test_a_morph_exported_from_a_photo_carries_its_detail_at_the_chosen_size(tiny_model, photo_png, tmp_path):
+    """Issue #14 item 4 in the window: ×4 of the 16-px model = 64-px frames; the frame at a photo
+    keyframe (also one made from the photo with an edit) is the photo's own aligned face."""
+    from explorer.engine import Engine
+    from explorer.protocol import ExportParams, InterpParams
+    from explorer.state import FaceRef, Snapshot
+    from glowcore.ops.align import render_face
+    from glowcore.ops.video import probe_video
+
+    eng = Engine(device="cpu", threads=1)
+    eng.open_model(str(tiny_model))
+    ph = eng.open_photo(str(photo_png), "portrait")
+    edited_id, _ = eng.materialize(Snapshot(FaceRef("latent", latent_id=ph.latent_id), amounts=()))
+    seed_id = eng.store(eng.model.sample_latent(1, 0.7, seed=3))
+    want = render_face(ph.array, ph.aligned.transform, 64).astype(float)
+
+    def first_frame(keys, detail):
+        out = tmp_path / f"m{len(keys)}{detail}.webp"
+        msg = eng.export(keys, InterpParams(frames=4), ExportParams(scale=4, detail=detail), str(out))
+        with Image.open(out) as im:
+            frame = np.asarray(im.convert("RGB"), dtype=float)
+        assert probe_video(out).width == 64
+        return msg, np.abs(frame - want).mean()
+
+    msg, err = first_frame([ph.latent_id, seed_id], True)
+    assert "detail of 1 photo" in msg and err < 4  # the photo itself (WebP is lossy)
+    msg, err_plain = first_frame([ph.latent_id, seed_id], False)
+    assert "detail" not in msg and err_plain > 2 * err  # the model's 16-px face enlarged
+    msg, _ = first_frame([edited_id, seed_id, ph.latent_id], True)
+    assert "detail of 2 photo" in msg
+    msg, _ = first_frame([seed_id, eng.store(eng.model.sample_latent(1, 0.7, seed=4))], True)
+    assert "detail" not in msg  # no photo among the keyframes: plain enlargement
