@@ -44,7 +44,7 @@ def default_threads() -> int:
 
 def default_fast() -> bool:
     """Whether live pictures use the fast bf16 networks: where the CPU computes bf16 natively
-    (pixels within a few thousandths of the exact decoding, 1.2-1.9x faster per network), unless
+    (pixels within a few thousandths of the exact decoding; speed-up measured in docs/benchmarks.md), unless
     ``GLOW_EXACT_DECODE=1``. Exports, photos' encodings and saved latents are always exact."""
     from glowcore.nn.coupling import fast_networks_supported
 
