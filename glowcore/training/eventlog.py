@@ -40,6 +40,20 @@ SCALAR_TAGS = {
 RUNNING_TAG = "bits_per_dim/train_running"
 
 
+def _wait_for_a_later_second(run_dir: Path) -> None:
+    """TensorBoard reads a folder's event files in name order, and a resumed session's purge works
+    only if its file comes after the earlier ones. Names start with the creation time in whole
+    seconds, then host, process and a per-process counter (which sorts 10 before 9), so a session
+    started in the same second as an earlier file waits for the next second (at most 1 s)."""
+    latest = 0
+    for f in run_dir.glob("events.out.tfevents.*"):
+        stamp = f.name.split(".")[3]
+        if stamp.isdigit():
+            latest = max(latest, int(stamp))
+    while int(time.time()) <= latest:
+        time.sleep(0.05)
+
+
 def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
@@ -52,6 +66,7 @@ class EventLog:
     def __init__(self, run_dir: Path, purge_step: Optional[int] = None, running_interval: float = 10.0) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        _wait_for_a_later_second(Path(run_dir))
         self._writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.running_interval = running_interval
         self._last_running = -math.inf

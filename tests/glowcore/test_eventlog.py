@@ -77,3 +77,17 @@ def test_tensorboard_switch(tmp_path: Path, monkeypatch, capsys) -> None:
     assert main(args + ["--out", str(tmp_path / "asked2"), "--tensorboard"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install tensorboard" in err[0]
+
+
+def test_a_session_in_the_same_second_starts_a_file_that_sorts_last(tmp_path: Path) -> None:
+    """TensorBoard applies a resume's purge in file-name order; names start with whole seconds and
+    end with a per-process counter that sorts 10 before 9, so a later session waits for a new second."""
+    import time
+
+    now = int(time.time())
+    (tmp_path / f"events.out.tfevents.{now + 1}.host.123.9").write_bytes(b"")  # (a clock a second ahead)
+    log = eventlog.EventLog(tmp_path)
+    log.close()
+    ours = [p.name for p in tmp_path.glob("events.out.tfevents.*") if not p.name.endswith(".123.9")]
+    assert len(ours) == 1 and int(ours[0].split(".")[3]) > now + 1
+    assert sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))[-1] == ours[0]
