@@ -80,14 +80,18 @@ def _as_image(a: Any, what: str) -> np.ndarray:
     return np.repeat(out, 3, 2) if out.shape[2] == 1 else out
 
 
-def _region(aligned: AlignedFace, width: int, height: int) -> tuple[int, int, int, int]:
-    """Bounding box (x0, y0, x1, y1) in the photo of the mask's shape, clipped to the photo."""
+def _region(aligned: AlignedFace, width: int, height: int, margin: float = 0.0) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1) in the photo of the mask's shape (with ``margin``: of the
+    frame widened by that many frame pixels on every side), clipped to the photo."""
     inv = invert(aligned.transform)
-    a = np.linspace(0, 2 * np.pi, 128, endpoint=False)
-    c, sn = np.cos(a), np.sin(a)  # the shape's outline: |x|^p + |y|^p = 1
-    e = 2.0 / MASK_POWER
-    pts = np.stack([MASK_CENTRE[0] + MASK_RADII[0] * np.sign(c) * np.abs(c) ** e,
-                    MASK_CENTRE[1] + MASK_RADII[1] * np.sign(sn) * np.abs(sn) ** e], 1)
+    if margin:
+        pts = np.array([[-margin, -margin], [FRAME + margin, -margin], [-margin, FRAME + margin], [FRAME + margin, FRAME + margin]])
+    else:
+        a = np.linspace(0, 2 * np.pi, 128, endpoint=False)
+        c, sn = np.cos(a), np.sin(a)  # the shape's outline: |x|^p + |y|^p = 1
+        e = 2.0 / MASK_POWER
+        pts = np.stack([MASK_CENTRE[0] + MASK_RADII[0] * np.sign(c) * np.abs(c) ** e,
+                        MASK_CENTRE[1] + MASK_RADII[1] * np.sign(sn) * np.abs(sn) ** e], 1)
     p = apply(inv, pts)
     pad = 2.0 + 2.0 / math.hypot(aligned.transform[0, 0], aligned.transform[1, 0])  # polygon vs the curve, interpolation
     x0, y0 = (max(0, int(math.floor(v - pad))) for v in p.min(0))
@@ -95,29 +99,83 @@ def _region(aligned: AlignedFace, width: int, height: int) -> tuple[int, int, in
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def _warp_to_region(src: np.ndarray, aligned: AlignedFace, box: tuple[int, int, int, int]) -> np.ndarray:
-    """``src`` (a grid over the frame) warped into the photo's ``box``; zero outside the frame."""
+def _warp_to_region(src: np.ndarray, aligned: AlignedFace, box: tuple[int, int, int, int], margin: float = 0.0) -> np.ndarray:
+    """``src`` (a grid over the frame, widened by ``margin`` frame pixels on every side) warped
+    into the photo's ``box``; zero outside the grid."""
     import cv2
 
     x0, y0, x1, y1 = box
-    k = src.shape[0] / FRAME
-    region_to_src = compose(np.array([[k, 0, 0], [0, k, 0]]), compose(aligned.transform, np.array([[1.0, 0, x0], [0, 1.0, y0]])))
+    k = src.shape[0] / (FRAME + 2 * margin)
+    region_to_src = compose(np.array([[k, 0, k * margin], [0, k, k * margin]]),
+                            compose(aligned.transform, np.array([[1.0, 0, x0], [0, 1.0, y0]])))
     return cv2.warpAffine(src, warp_matrix(region_to_src), (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def paste_mask(aligned: AlignedFace, feather: float = FEATHER) -> np.ndarray:
+def paste_mask(aligned: AlignedFace, feather: float = FEATHER, spread: bool = False) -> np.ndarray:
     """The mask :func:`paste` uses, over the whole photo: ``(H, W)`` float32 in [0, 1]. Where it
-    is 0 the pasted photo is bit-identical to the input."""
+    is 0 the pasted photo is bit-identical to the input. With ``spread``: the weight a uniform
+    change gets (1 over the frame, fading past it)."""
+    import cv2
+
     w, h = aligned.photo_size
     out = np.zeros((h, w), np.float32)
-    box = _region(aligned, w, h)
+    margin = 0.0
+    if spread:
+        cells = max(1, round(SPREAD * aligned.size))
+        grid = spread_change(np.ones((aligned.size, aligned.size, 1), np.float32), cells)[..., 0]
+        side = UPSAMPLE * grid.shape[0]
+        src = cv2.resize(grid, (side, side), interpolation=cv2.INTER_LINEAR)
+        margin = cells * FRAME / aligned.size
+    else:
+        src = face_mask(UPSAMPLE * aligned.size, feather)
+    box = _region(aligned, w, h, margin)
     if box[2] > box[0] and box[3] > box[1]:
-        out[box[1] : box[3], box[0] : box[2]] = _warp_to_region(face_mask(UPSAMPLE * aligned.size, feather), aligned, box)
+        out[box[1] : box[3], box[0] : box[2]] = _warp_to_region(src, aligned, box, margin)
     return out
 
 
-def paste(aligned: AlignedFace, edited: Any, reconstruction: Any, photo: Any, *, feather: float = FEATHER, strength: float = 1.0) -> np.ndarray:
+#: ``spread``: how far past the frame (a fraction of its side, on every side) the change reaches.
+SPREAD = 0.25
+
+
+def spread_change(change: np.ndarray, margin: int, iterations: int = 120) -> np.ndarray:
+    """``change`` (``(n, n, C)`` float, over the frame) on a grid ``margin`` pixels wider on every
+    side: unchanged inside the frame, the harmonic continuation outside (each pixel the mean of its
+    neighbours: no edge, no ripple), falling to zero at the grid's edge. Red-black over-relaxation,
+    started from the frame's edge pixels carried outwards and faded linearly."""
+    n, c = change.shape[0], change.shape[2]
+    size = n + 2 * margin
+    out = np.zeros((size, size, c), np.float32)
+    out[margin : margin + n, margin : margin + n] = change
+    idx = np.clip(np.arange(size) - margin, 0, n - 1)
+    edge = change[idx][:, idx]  # nearest frame pixel
+    d = np.maximum(np.abs(np.arange(size) - (margin + (n - 1) / 2.0)) - (n - 1) / 2.0, 0.0)
+    dist = np.maximum(d[:, None], d[None, :])
+    fade = np.clip(1.0 - dist / margin, 0.0, 1.0).astype(np.float32)[..., None]
+    free = dist > 0
+    free[0, :] = free[-1, :] = free[:, 0] = free[:, -1] = False
+    out[free] = (edge * fade)[free]
+    yy, xx = np.mgrid[0:size, 0:size]
+    colours = [free & ((yy + xx) % 2 == k) for k in (0, 1)]
+    for _ in range(iterations):
+        for sel in colours:
+            nb = np.zeros_like(out)
+            nb[1:] += out[:-1]
+            nb[:-1] += out[1:]
+            nb[:, 1:] += out[:, :-1]
+            nb[:, :-1] += out[:, 1:]
+            out[sel] += 1.9 * (0.25 * nb[sel] - out[sel])
+    return out
+
+
+def paste(aligned: AlignedFace, edited: Any, reconstruction: Any, photo: Any, *, feather: float = FEATHER, strength: float = 1.0,
+          spread: bool = False) -> np.ndarray:
     """The photo with the face's change put back: ``photo + warp(edited - reconstruction) * mask``.
+
+    ``spread=True``: no mask; the whole change inside the frame, continued smoothly past it
+    (:func:`spread_change`, :data:`SPREAD` of the frame's side) and fading to nothing there: a hair
+    edit keeps its strength to the frame's edge and carries on into the hair beyond it, but a
+    change the edit makes to the background around the head spreads as far.
 
     ``aligned``: from :func:`glowcore.ops.align.align` on this photo; ``edited`` and
     ``reconstruction``: the edited and the unedited decode of the face at the model's resolution
@@ -138,14 +196,25 @@ def paste(aligned: AlignedFace, edited: Any, reconstruction: Any, photo: Any, *,
     out = img.copy()
     if not diff.any():
         return out
-    side = UPSAMPLE * e.shape[0]
+    margin = 0.0
+    if spread:
+        cells = max(1, round(SPREAD * e.shape[0]))
+        diff = spread_change(diff, cells)
+        margin = cells * FRAME / e.shape[0]
+    side = UPSAMPLE * diff.shape[0]
     big = cv2.resize(diff, (side, side), interpolation=cv2.INTER_CUBIC)
-    big *= face_mask(side, feather)[..., None]
-    box = _region(aligned, w, h)
+    if not spread:
+        big *= face_mask(side, feather)[..., None]
+    else:  # past the frame, linear (bicubic would ring around the smooth continuation)
+        lo, hi = UPSAMPLE * cells, side - UPSAMPLE * cells
+        linear = cv2.resize(diff, (side, side), interpolation=cv2.INTER_LINEAR)
+        linear[lo:hi, lo:hi] = big[lo:hi, lo:hi]
+        big = linear
+    box = _region(aligned, w, h, margin)
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return out
-    delta = _warp_to_region(big, aligned, box)
+    delta = _warp_to_region(big, aligned, box, margin)
     sub = out[y0:y1, x0:x1]
     np.rint(delta, out=delta)
     delta += sub
@@ -244,9 +313,11 @@ def edit_photo(
     levels=None,
     box=None,
     face: int = 0,
+    spread: bool = False,
 ) -> tuple[np.ndarray, AlignedFace]:
-    """Align, encode, edit along named directions, decode, and paste back into the full photo.
-    Returns ``(photo, aligned)``; see :func:`glowcore.ops.directions.edit` for ``amounts``."""
+    """Align, encode, edit along named directions, decode, and paste back into the full photo
+    (``spread``: see :func:`paste`). Returns ``(photo, aligned)``; see
+    :func:`glowcore.ops.directions.edit` for ``amounts``."""
     import torch
 
     from .directions import edit
@@ -258,4 +329,4 @@ def edit_photo(
     edited = edit(model, latent, dict(amounts), fixed=fixed, levels=levels)
     with torch.inference_mode():
         both = model.decode(type(latent).cat([latent, edited]))
-    return paste(aligned, both[1], both[0], img), aligned
+    return paste(aligned, both[1], both[0], img, spread=spread), aligned

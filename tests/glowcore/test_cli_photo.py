@@ -115,3 +115,16 @@ def test_a_folder_of_photos_gives_a_folder_of_edits(tmp_path, model_dir, capsys,
         code, so, se = run(capsys, "edit", src, "--model", model_dir, "--set", "Smiling=1", "-o", target)
         assert code == 2 and msg in se and se.count("\n") == 1, se
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+
+
+def test_edit_spread_pastes_the_change_past_the_mask(tmp_path, model_dir, photo, capsys):
+    outs = {}
+    for flag in ([], ["--spread"]):
+        out = tmp_path / f"out{len(flag)}.png"
+        code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1.0", "--box", "60,30,80,80", "-o", out, *flag)
+        assert code == 0, se
+        outs[len(flag)] = np.asarray(Image.open(out)).astype(int)
+    src = np.asarray(Image.open(photo)).astype(int)
+    plain, spread = np.abs(outs[0] - src).sum(2) > 0, np.abs(outs[1] - src).sum(2) > 0
+    assert spread.sum() > plain.sum() and (spread | ~plain).all()  # wider, and covers the masked paste
+    assert not spread[:, :5].any() and not spread[:, -5:].any()  # still far from the face: untouched

@@ -122,3 +122,36 @@ def test_fill_lands_in_the_painted_hole_and_nowhere_else():
     assert np.array_equal(paste_fill(aligned, np.zeros((16, 16, 3), np.uint8), photo, np.zeros((300, 420), bool)), photo)
     with pytest.raises(ValueError, match="the mask is 10x10 but the photo is 420x300"):
         paste_fill(aligned, np.zeros((16, 16, 3), np.uint8), photo, np.zeros((10, 10), bool))
+
+
+def test_spread_change_is_the_change_inside_and_a_smooth_continuation_outside():
+    from glowcore.ops.paste import spread_change
+
+    rng = np.random.default_rng(1)
+    change = rng.normal(0, 20, (16, 16, 3)).astype(np.float32)
+    out = spread_change(change, 4)
+    assert out.shape == (24, 24, 3)
+    assert np.array_equal(out[4:20, 4:20], change)  # untouched inside the frame
+    assert not out[0].any() and not out[-1].any() and not out[:, 0].any() and not out[:, -1].any()
+    lap = out[1:-1, 1:-1] - 0.25 * (out[:-2, 1:-1] + out[2:, 1:-1] + out[1:-1, :-2] + out[1:-1, 2:])
+    outside = np.ones((22, 22), bool)
+    outside[3:19, 3:19] = False
+    assert np.abs(lap[outside]).max() < 1e-2  # harmonic: each pixel the mean of its neighbours
+    ones = spread_change(np.ones((16, 16, 1), np.float32), 4)[..., 0]
+    assert (ones[1:-1, 1:-1] > 0).all() and ones.max() == 1.0 and np.all(np.diff(ones[12, :5]) > 0)
+
+
+def test_spread_paste_keeps_the_whole_change_to_the_frames_edge(scene):
+    photo, aligned, _, recon = scene
+    up = np.clip(recon.astype(int) + 30, 0, 255).astype(np.uint8)
+    plain, spread = paste(aligned, up, recon, photo), paste(aligned, up, recon, photo, spread=True)
+    inv = invert(aligned.transform)
+    corner = apply(inv, [[3.0, 3.0]])[0]  # near the frame's corner: outside the round mask, inside the frame
+    cx, cy = int(corner[0]), int(corner[1])
+    assert np.array_equal(plain[cy, cx], photo[cy, cx])
+    got = spread[cy, cx].astype(int) - photo[cy, cx].astype(int)
+    assert (np.abs(got - 30) <= 4).all(), got  # the whole +30 (bicubic enlargement overshoots a little at the frame's edge)
+    mask = paste_mask(aligned, spread=True)
+    assert np.array_equal(spread[mask == 0], photo[mask == 0]) and (mask == 0).mean() > 0.2
+    assert (mask > paste_mask(aligned)).sum() > 0 and (paste_mask(aligned, spread=True) >= paste_mask(aligned) - 1e-3).all()
+    assert np.array_equal(paste(aligned, recon, recon, photo, spread=True), photo)

@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-frame", action="store_true", help="centre-crop the photo instead of looking for a face (implies --face-only)")
     p.add_argument("--face-only", action="store_true", help="write the model-size face instead of the full-size photo")
     p.add_argument("--box", type=_box, default=None, metavar="X,Y,W,H", help="the face's box in photo pixels, when none is found")
+    p.add_argument("--spread", action="store_true", help="full-size photos: paste the whole change up to the frame's edge and continue it smoothly past it (hair edits keep their strength; a background tint the edit makes spreads too) instead of the feathered face mask")
     p.add_argument("--face", type=int, default=0, metavar="N", help="which face when there are several: 0 = the largest (default), 1 = the next, ...")
     p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N inputs (default 0.7)")
     p.add_argument("--latent-out", default=None, help="also save the edited latent(s) as .npz")
@@ -185,7 +186,7 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list)
     edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels)
     with torch.inference_mode():
         recon, out_face = model.decode(latent), model.decode(edited)
-    result = paste(aligned, out_face[0], recon[0], photo)
+    result = paste(aligned, out_face[0], recon[0], photo, spread=args.spread)
     with atomic_path(dst, suffix=suffix) as tmp:
         Image.fromarray(result).save(tmp, format=formats[suffix], **({"quality": 95} if formats[suffix] in ("JPEG", "WEBP") else {}))
     before = project(model, latent[:1], list(amounts) + fixed)
