@@ -128,3 +128,32 @@ def test_edit_spread_pastes_the_change_past_the_mask(tmp_path, model_dir, photo,
     plain, spread = np.abs(outs[0] - src).sum(2) > 0, np.abs(outs[1] - src).sum(2) > 0
     assert spread.sum() > plain.sum() and (spread | ~plain).all()  # wider, and covers the masked paste
     assert not spread[:, :5].any() and not spread[:, -5:].any()  # still far from the face: untouched
+
+
+def test_a_folder_of_photos_with_a_folder_of_masks_gives_a_folder_of_fills(tmp_path, model_dir, capsys, monkeypatch):
+    import glowcore.ops.align as al
+
+    monkeypatch.setattr(al, "locate", lambda photo, *a, **k: ((60.0, 30.0, 80.0, 80.0), al._coarse((60, 30, 80, 80)), [(60.0, 30.0, 80.0, 80.0)]))
+    src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    masks.mkdir()
+    (masks / "sub").mkdir()
+    hole = np.zeros((150, 200), np.uint8)
+    hole[60:90, 90:120] = 255
+    Image.fromarray(busy(150, 200, seed=9)).save(src / "a.jpg")
+    Image.fromarray(hole).save(masks / "a.png")  # same name, another suffix
+    Image.fromarray(busy(150, 200, seed=10)).save(src / "sub" / "b.png")
+    Image.fromarray(hole).save(masks / "sub" / "b.png")
+    Image.fromarray(busy(150, 200, seed=11)).save(src / "c.png")  # no mask: one line, the rest go on
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, so, se = run(capsys, "inpaint", src, "--mask", masks, "--model", model_dir, "--candidates", 1, "--steps", 2, "-o", out)
+    assert code == 1, se
+    for name, orig in (("a.png", src / "a.jpg"), ("sub/b.png", src / "sub" / "b.png")):
+        res, photo = np.asarray(Image.open(out / name)).astype(int), np.asarray(Image.open(orig)).astype(int)
+        assert res.shape == photo.shape and np.array_equal(res[:, :40], photo[:, :40])  # far from the hole
+        assert (res[65:85, 95:115] != photo[65:85, 95:115]).any()
+    assert not (out / "c.png").exists() and "filled 2 of 3 photos" in so
+    assert [ln for ln in se.splitlines() if "not filled" in ln] == [ln for ln in se.splitlines() if "c.png" in ln]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents} == before
+    code, so, se = run(capsys, "inpaint", src, "--mask", masks / "a.png", "--model", model_dir, "-o", tmp_path / "o2")
+    assert code == 2 and "--mask must name a folder of masks" in se and se.count("\n") == 1

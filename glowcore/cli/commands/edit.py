@@ -203,7 +203,7 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list)
 KEEP_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 
-def _check_folders(args: argparse.Namespace) -> None:
+def _check_folders(args: argparse.Namespace, default_out: str = "edited.png", what: str = "edited") -> None:
     """A folder in: -o must name a folder that is neither the input folder nor inside it, nor
     inside the installed package."""
     from pathlib import Path
@@ -211,8 +211,8 @@ def _check_folders(args: argparse.Namespace) -> None:
     from ._guard import _resolved, inside_package
 
     src, dst = Path(args.image), Path(args.out)
-    if args.out == "edited.png" or dst.suffix.lower() in KEEP_SUFFIXES:
-        raise ValueError(f"{src} is a folder: give -o OUT_FOLDER for the edited photos (same names)")
+    if args.out == default_out or dst.suffix.lower() in KEEP_SUFFIXES:
+        raise ValueError(f"{src} is a folder: give -o OUT_FOLDER for the {what} photos (same names)")
     if dst.exists() and not dst.is_dir():
         raise ValueError(f"{dst}: is a file; -o must name a folder when the input is a folder")
     s, d = _resolved(src), _resolved(dst)
@@ -220,7 +220,7 @@ def _check_folders(args: argparse.Namespace) -> None:
         raise ValueError(f"{dst}: the output folder must not be the input folder or inside it (the photos there would be replaced)")
     if inside_package(dst) is not None:
         raise ValueError(f"{dst}: inside the installed package; choose another output folder")
-    if args.latent_out or args.sweep or args.compare or args.box:
+    if getattr(args, "latent_out", None) or getattr(args, "sweep", None) or getattr(args, "compare", False) or args.box:
         raise ValueError("--latent-out, --sweep, --compare and --box take one photo, not a folder")
 
 

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
         "completion in latent space, several candidates from different starts. The mask may be painted "
         "over the original photo (it is framed the same way) or at the model's size.",
     )
-    p.add_argument("image", help="photo to complete")
+    p.add_argument("image", help="photo to complete, or a folder of photos (with --mask a folder of masks of the same names, -o an output folder)")
     p.add_argument("--mask", required=True, help="mask image, the photo's size or the model's: light pixels (gray >= 128), "
                    "or opaque ones over transparency, are filled; dark or transparent ones are kept")
     add_model_args(p)
@@ -41,30 +41,39 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import numpy as np
-    import torch
-
-    from ...io.checkpoint import load_model
-    from ...io.grid import save_grid
-    from ...base.images import to_tensor
-    from ...ops.inpaint import load_mask
-    from ...ops.photo import crop_like, frame_photo
     from ...base.limits import MAX_CANDIDATES
+    from ...io.checkpoint import load_model
     from ._common import output_path
     from ._guard import check_model_decodes, check_outputs, model_files, seed, temperature
-    from ._mask import check_mask
 
-    out = output_path(args.out, (".png",), "output")
     if not 1 <= args.candidates <= MAX_CANDIDATES:
         raise ValueError(f"--candidates must be from 1 to {MAX_CANDIDATES}, got {args.candidates}")
     if args.scale < 1:
         raise ValueError(f"--scale must be at least 1, got {args.scale}")
     temperature(args.temperature)
     seed(args.seed)
+    if Path(args.image).is_dir():
+        return _inpaint_folder(args)
+    out = output_path(args.out, (".png",), "output")
     outputs = [out] + ([out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(args.candidates)] if args.each else [])
     check_outputs(outputs, [args.image, args.mask, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
     check_model_decodes(model, model.source_path)
+    return _inpaint_one(args, model, out)
+
+
+def _inpaint_one(args: argparse.Namespace, model, out) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from ...base.images import to_tensor
+    from ...io.grid import save_grid
+    from ...ops.inpaint import load_mask
+    from ...ops.photo import crop_like, frame_photo
+    from ._mask import check_mask
+
     size, channels = model.config.image_size, model.config.channels
     if not (args.face_only or args.no_frame) and channels == 3 and _inpaint_full_size(args, model, out):
         return 0
@@ -95,6 +104,52 @@ def run(args: argparse.Namespace) -> int:
             save_grid(result[i : i + 1], each, ncol=1, scale=args.scale, pad=0)
             print(f"wrote {each}")
     return 0
+
+
+def _inpaint_folder(args: argparse.Namespace) -> int:
+    """Every photo under the folder with the mask of the same name (any image suffix, same
+    sub-folder) in the --mask folder, each written to the output folder as NAME.png (the full-size
+    photo with the fill when its mask is the photo's size). A photo without a mask, or that fails,
+    gets one line and the others go on."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from ...io.checkpoint import load_model
+    from ...io.imagefiles import list_images
+    from ._common import console
+    from ._guard import check_model_decodes
+    from .edit import _check_folders
+
+    src, masks_dir, dst = Path(args.image), Path(args.mask), Path(args.out)
+    if not masks_dir.is_dir():
+        raise ValueError(f"{src} is a folder: --mask must name a folder of masks, one per photo with the photo's name")
+    _check_folders(args, default_out="inpainted.png", what="filled")
+    masks = {p.relative_to(masks_dir).with_suffix(""): p for p in list_images(masks_dir)}
+    files = list_images(src)
+    model = load_model(args.model, device=args.device)
+    check_model_decodes(model, model.source_path)
+    bar = console("filling")
+    failed = 0
+    for i, f in enumerate(files):
+        rel = f.relative_to(src)
+        mask = masks.get(rel.with_suffix(""))
+        out = (dst / rel).with_suffix(".png")
+        try:
+            if mask is None:
+                raise ValueError(f"{f}: not filled: no mask {rel.with_suffix('')}.* in {masks_dir}")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            one = argparse.Namespace(**{**vars(args), "image": str(f), "mask": str(mask), "out": str(out), "box": None})
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                _inpaint_one(one, model, out)
+        except (ValueError, OSError) as e:
+            failed += 1
+            why = str(e)
+            bar.write(why if "not filled" in why else (f"not filled: {why}" if why.startswith(str(f)) else f"{f}: not filled: {why}"))
+        bar(i + 1, len(files), f.name)
+    bar.close()
+    print(f"filled {len(files) - failed} of {len(files)} photos into {dst}" + (f"; {failed} not filled (named above)" if failed else ""))
+    return 0 if not failed else 1
 
 
 def _image_size(path) -> tuple[int, int] | None:
