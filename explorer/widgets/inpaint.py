@@ -205,7 +205,9 @@ class InpaintPanel(QWidget):
         m = self.target.mask_array()
         frac = float(m.mean()) if m.size else 0.0
         what = "photo" if self.painting_on_photo() else "picture"
-        self.coverage.setText("mask: empty" if not m.any() else f"mask: {100 * frac:.1f}% of the {what}" if frac < 0.1 else f"mask: {100 * frac:.0f}% of the {what}")
+        pct = f"{100 * frac:.1f}" if frac < 0.1 else f"{100 * frac:.0f}"
+        self.coverage.setText("mask: empty" if not m.any() else f"mask: {pct}%")
+        self.coverage.setToolTip(f"The painted part of the {what}")
         self.run.setEnabled(bool(m.any()))
 
     def params(self) -> InpaintParams:

@@ -6,6 +6,7 @@ undo goes back. The photo is the generated one of test_photo.py (no CelebA pixel
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
@@ -51,6 +52,11 @@ def test_a_fill_painted_on_the_photo_is_pasted_back_at_full_size_and_undo_goes_b
     paint(qtbot, view, [(x + 0.35 * s, y + 0.5 * s), (x + 0.5 * s, y + 0.52 * s), (x + 0.65 * s, y + 0.5 * s)])
     mask = view.mask_array()
     assert mask.shape == (H, W) and 50 < mask.sum() < 0.1 * H * W
+    per_screen_px = W / view.image_rect().width()  # the brush is 10 screen pixels at any zoom
+    assert view.photo_brush() == pytest.approx(10 * per_screen_px)
+    view.set_zoom(2.0)
+    assert view.photo_brush() == pytest.approx(5 * per_screen_px)
+    view.set_zoom(1.0)
     assert not mask[: y].any() and not mask[:, : x].any()  # only on the face
 
     win.inpaint.candidates.setValue(2)
