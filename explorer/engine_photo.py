@@ -1,5 +1,6 @@
-"""The engine's side of a user's photo at full size (issue #14): open, composite, save, and the
-photo's detail for a morph exported at a chosen size. A mixin of :class:`explorer.engine.Engine`,
+"""The engine's side of a user's photo at full size (issue #14): open, composite, save, fills
+painted on the photo (filled at the model's resolution, pasted back), and the photo's detail for
+a morph exported at a chosen size. A mixin of :class:`explorer.engine.Engine`,
 run in the worker thread only (it imports torch); the photo work itself is in
 :mod:`explorer.photo_session` and glowcore."""
 
@@ -13,16 +14,24 @@ import numpy as np
 import torch
 
 import glowcore
-from glowcore.base.progress import ProgressFn
+from glowcore.base.progress import CancelToken, ProgressFn
 
 from .state import Snapshot
 
 
 class PhotoMixin:
-    """Needs from the engine: ``_need_model``, ``store``, ``edited_latent``."""
+    """Needs from the engine: ``_need_model``, ``store``, ``edited_latent``, ``inpaint`` (which
+    keeps the candidates in ``_candidates`` / ``_candidates_batch``)."""
 
-    _photos: OrderedDict  # photo sessions by latent id, newest last (open_photo)
+    _photos: OrderedDict  # photo sessions by latent id, newest last (open_photo, adopt_photo_fill)
     _photo_faces: OrderedDict  # faces made from a photo (materialize) -> its session
+    _candidates: Optional[np.ndarray]
+    _candidates_batch: Optional[int]
+    #: The last fill painted on a photo: (batch, session, the photo as filled (edits pasted),
+    #: its alignment with that face, the painted mask at the photo's size).
+    _photo_fill: Optional[tuple] = None
+    #: Photo versions kept (opened photos and fills pasted into them): undo goes back through these.
+    PHOTOS_KEPT = 6
 
     # (explorer.photo_session: align, composite, save; added for issue #14's photo editing)
     def open_photo(self, source: Any, label: str, box: Optional[tuple] = None, centre_crop: bool = False, progress: Optional[ProgressFn] = None, face: int = 0) -> Optional[Any]:
@@ -47,9 +56,7 @@ class PhotoMixin:
             recon = glowcore.to_uint8(m.decode(lat))[0]
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
         ph = ps.PhotoSession(arr, aligned, self.store(lat), recon, path, label, aligned.message, found, icc, exif, tuple(ps.frame_corners(aligned)))
-        self._photos[ph.latent_id] = ph  # a few are kept: a save asked for before another photo opened still works
-        while len(self._photos) > 3:
-            self._photos.popitem(last=False)
+        self._keep_photo(ph)  # a few are kept: a save asked for before another photo opened still works
         if progress:
             progress(3, 3, "done")
         return ph
@@ -101,3 +108,80 @@ class PhotoMixin:
         from glowcore.ops.morphsize import resize
 
         return render_face(ph.array, ph.aligned.transform, side).astype(np.float32) - resize(ph.reconstruction, side)
+
+    def _keep_photo(self, ph: Any) -> None:
+        self._photos[ph.latent_id] = ph
+        while len(self._photos) > self.PHOTOS_KEPT:
+            self._photos.popitem(last=False)
+
+    # ------------------------------------------------------------------ fills painted on the photo
+    def inpaint_photo(self, spec: Snapshot, mask: np.ndarray, candidates: int = 4, steps: Optional[int] = None, temperature: float = 0.7,
+                      seed: int = 0, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None, batch: Optional[int] = None) -> np.ndarray:
+        """Fill the ``mask`` painted on the open photo of ``spec`` (bool, the photo's size): it is
+        carried into the face's frame at the model's resolution (glowcore.ops.paste.mask_to_face)
+        and the face (with the edits of ``spec``) is filled there; returns the candidates (faces,
+        model size). Painted pixels outside the frame are left alone, as the CLI does; a mask that
+        does not touch the frame is refused. :meth:`adopt_photo_fill` pastes one back."""
+        from dataclasses import replace
+
+        from glowcore.ops.align import render_face
+        from glowcore.ops.paste import mask_to_face
+
+        from . import photo_session as ps
+
+        ph = self._photo_of(spec)
+        mask = np.asarray(mask, dtype=bool)
+        h, w = ph.array.shape[:2]
+        if mask.shape != (h, w):
+            raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the photo is {w}x{h}")
+        if not mask.any():
+            raise ValueError("paint the area to fill in on the photo first (the mask is empty)")
+        edited = self._photo_edit(spec)
+        aligned = ph.aligned
+        base = ph.array
+        if edited is not None:  # fill the photo as shown: its face with the edits pasted back
+            base = ps.composite(ph, edited)
+            aligned = replace(aligned, face=render_face(base, aligned.transform, aligned.size))
+        face_mask = mask_to_face(aligned, mask)
+        if not face_mask.any():
+            raise ValueError(f"the painted area does not touch the face: the model fills only the face's frame (the blue square, "
+                             f"{aligned.size} px across); nothing was changed")
+        out = self.inpaint(aligned.face, face_mask, candidates=candidates, steps=steps, temperature=temperature, seed=seed,
+                           progress=progress, cancel=cancel, batch=batch)
+        self._photo_fill = (batch, ph, base, aligned, mask)
+        return out
+
+    def adopt_photo_fill(self, index: int, batch: Optional[int] = None) -> Any:
+        """Paste candidate ``index`` of the photo inpainting ``batch`` into the full photo
+        (glowcore.ops.paste.paste_fill: the painted pixels inside the face's frame get the
+        enlarged fill, feathered into the photo around them; everywhere else the photo is
+        bit-identical). The result is a new version of the photo, aligned as before and encoded:
+        a :class:`~explorer.photo_session.PhotoSession` of its own (the old one is kept, for undo)."""
+        from dataclasses import replace
+
+        from glowcore.ops.align import render_face
+        from glowcore.ops.paste import paste_fill
+
+        from . import photo_session as ps
+
+        fill = self._photo_fill
+        if fill is None or self._candidates is None or fill[0] != self._candidates_batch:
+            raise ValueError("that fill is no longer available; paint on the photo and fill in again")
+        if batch is not None and batch != fill[0]:
+            raise ValueError("those candidates were replaced by newer ones; pick one of the candidates shown now")
+        if not 0 <= index < len(self._candidates):
+            raise ValueError("that inpainting candidate is no longer available; run inpainting again")
+        _, ph, base, aligned, mask = fill
+        cand = self._candidates[index]
+        if cand.shape[-1] != 3:
+            raise ValueError("fills on a photo need a colour model")
+        photo = paste_fill(aligned, cand, base, mask)
+        m = self._need_model()
+        face_aligned = replace(aligned, face=render_face(photo, aligned.transform, aligned.size))
+        lat = m.encode(np.array(face_aligned.face[None], dtype=np.uint8))
+        with torch.inference_mode():
+            recon = glowcore.to_uint8(m.decode(lat))[0]
+        message = f"{ph.label}: candidate #{index + 1} pasted into the photo (filled areas are at the model's resolution)"
+        new = ps.PhotoSession(photo, face_aligned, self.store(lat), recon, ph.path, ph.label, message, ph.found, ph.icc, ph.exif, ph.frame)
+        self._keep_photo(new)
+        return new

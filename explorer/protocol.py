@@ -37,6 +37,8 @@ __all__ = [
     "Filmstrip",
     "InpaintParams",
     "Inpaint",
+    "InpaintPhoto",
+    "AdoptPhotoFill",
     "Export",
     "FitDirection",
     "Principal",
@@ -282,6 +284,36 @@ class Inpaint(Job):
     kind: ClassVar[str] = "inpaint"
     title: ClassVar[str] = "Filling in"
     fail_title: ClassVar[str] = "Inpainting failed"
+
+
+@dataclass(frozen=True, eq=False)
+class InpaintPhoto(Job):
+    """Fill the ``mask`` painted on the open photo (bool (H, W), the photo's size) of the face of
+    ``spec`` (the photo's face, with its edits): the mask is carried into the face's frame at the
+    model's resolution and the face filled there. Painted pixels outside the frame are left
+    alone. Result: :class:`Candidates` (the filled faces, model size); :class:`AdoptPhotoFill`
+    pastes one back into the photo."""
+
+    spec: Snapshot
+    mask: Any
+    params: InpaintParams = InpaintParams()
+    kind: ClassVar[str] = "inpaint_photo"
+    title: ClassVar[str] = "Filling in the photo"
+    fail_title: ClassVar[str] = "Inpainting failed"
+
+
+@dataclass(frozen=True, eq=False)
+class AdoptPhotoFill(Job):
+    """Paste candidate ``index`` of the photo inpainting ``batch`` back into the full photo (the
+    hole gets the enlarged fill, feathered into the photo's own pixels): a new version of the
+    photo, opened as a photo. Result: :class:`PhotoOpened` (``face``: the detected face used)."""
+
+    index: int
+    batch: Optional[int] = None
+    face: int = 0
+    kind: ClassVar[str] = "adopt_photo_fill"
+    title: ClassVar[str] = "Pasting the fill into the photo"
+    fail_title: ClassVar[str] = "Could not use this candidate"
 
 
 @dataclass(frozen=True, eq=False)

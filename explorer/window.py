@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
     def _on_state_changed(self, what: frozenset) -> None:
         self._update_face_controls()
         self.photo_ctl.sync_visibility()
+        self._update_mask_mode()
         self.renderer.request()
 
     def new_face(self) -> None:
@@ -352,7 +353,15 @@ class MainWindow(QMainWindow):
         super().keyReleaseEvent(e)
 
     def _update_mask_mode(self, *_: Any) -> None:
-        self.canvas.set_mask_mode(self.tool_shown(self.inpaint))
+        """The Inpaint tab paints its mask on the full photo while a photo is shown, else on the face."""
+        shown = self.tool_shown(self.inpaint)
+        on_photo = self.photo_ctl.active()
+        self.canvas.set_mask_mode(shown and not on_photo)
+        self.photo_panel.view.set_mask_mode(shown and on_photo)
+        size = self.model_info.image_size if self.model_info else 64
+        note = (f"Painting on the full photo. Filled areas are at the model's resolution ({size} px across the face), "
+                "blended into the photo; painted pixels outside the face's frame (the blue square) are left alone.") if on_photo else ""
+        self.inpaint.set_target(self.photo_panel.view if on_photo else self.canvas, note)
 
     def focus_search(self) -> None:
         self.attr_dock.show()

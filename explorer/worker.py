@@ -35,6 +35,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from .protocol import (
     AdoptCandidate,
+    AdoptPhotoFill,
     AnalysisRequest,
     AnalysisResult,
     Candidates,
@@ -46,6 +47,7 @@ from .protocol import (
     Filmstrip,
     FitDirection,
     Inpaint,
+    InpaintPhoto,
     Job,
     LoadPhoto,
     Materialize,
@@ -422,11 +424,15 @@ class ModelWorker(QObject):
         if ph is None:  # not larger than the model: its face only
             latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
             return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
+        return self._opened(eng, ph, job.label, job.face)
+
+    @staticmethod
+    def _opened(eng: Any, ph: Any, label: str, face: int) -> PhotoOpened:
         a = ph.aligned
         return PhotoOpened(
-            ph.latent_id, array_to_qimage(eng.decode_images(eng.latent(ph.latent_id))[0]), array_to_qimage(ph.array), job.label,
+            ph.latent_id, array_to_qimage(eng.decode_images(eng.latent(ph.latent_id))[0]), array_to_qimage(ph.array), label,
             ph.message, (int(ph.array.shape[1]), int(ph.array.shape[0])), tuple(a.box), ph.frame, dict(a.landmarks),
-            ph.found, ph.path, tuple(tuple(float(v) for v in f) for f in a.faces), job.face,
+            ph.found, ph.path, tuple(tuple(float(v) for v in f) for f in a.faces), face,
         )
 
     @_run_job.register
@@ -450,6 +456,20 @@ class ModelWorker(QObject):
             progress=ctx.progress, cancel=ctx.cancel, batch=ctx.id,
         )
         return Candidates(tuple(array_to_qimage(a) for a in arr))
+
+    @_run_job.register
+    def _(self, job: InpaintPhoto, eng: Any, ctx: _JobContext) -> Candidates:
+        p = job.params
+        arr = eng.inpaint_photo(
+            job.spec, job.mask, candidates=p.candidates, steps=p.steps, temperature=p.temperature, seed=p.seed,
+            progress=ctx.progress, cancel=ctx.cancel, batch=ctx.id,
+        )
+        return Candidates(tuple(array_to_qimage(a) for a in arr))
+
+    @_run_job.register
+    def _(self, job: AdoptPhotoFill, eng: Any, ctx: _JobContext) -> PhotoOpened:
+        ph = eng.adopt_photo_fill(job.index, job.batch)
+        return self._opened(eng, ph, ph.label, job.face)
 
     @_run_job.register
     def _(self, job: Export, eng: Any, ctx: _JobContext) -> Done:

@@ -8,6 +8,10 @@ goes to the worker's one-slot mailbox (newest wins): it pastes the edit back int
 (glowcore's detail transfer) off the GUI thread, and the photo view shows the newest composite.
 Save writes the full-size photo (a :class:`~explorer.protocol.SavePhoto` job); the input is
 never overwritten unless the user confirms.
+
+A fill painted on the photo (Inpaint tab) and pasted back in the worker comes back as a new
+version of the photo (:meth:`PhotoController.show_fill`, its own latent); the versions are kept
+here by latent id, so undo (which goes back to the face before) shows the photo before the fill.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ class PhotoController(QObject):
         self.win = win
         self.panel = win.photo_panel
         self.view = self.panel.view
-        self.photo: Optional[PhotoOpened] = None  # the photo open
+        self.photo: Optional[PhotoOpened] = None  # the photo open (the version shown)
+        self.versions: dict[int, PhotoOpened] = {}  # the open photo and the fills pasted into it, by latent id
         self.source: Union[str, bytes, None] = None
         self.composite_stamp = 0  # the newest composite asked for
         self.shown_stamp = 0  # the composite on screen
@@ -67,6 +72,7 @@ class PhotoController(QObject):
             win.on_face_loaded(r)
             return
         self.photo = r
+        self.versions = {r.latent_id: r}
         self._last = None
         self.composite_stamp = self.shown_stamp = 0
         self.panel.draw_box.setChecked(False)
@@ -82,17 +88,40 @@ class PhotoController(QObject):
         else:
             win.show_error(r.message, ("Draw face box", lambda: self.panel.draw_box.setChecked(True)))
 
+    def show_fill(self, r: PhotoOpened) -> None:
+        """A fill pasted into the photo (by the worker): the new version of the photo becomes the
+        one shown and its face the current face (undo goes back to the photo before)."""
+        if self.photo is None:
+            return
+        self.versions[r.latent_id] = r
+        while len(self.versions) > 8:
+            self.versions.pop(next(iter(self.versions)))
+        self._show_version(r)
+        self.win.state.set_face(FaceRef.from_latent(r.latent_id, f"{r.label} (filled)"))
+
+    def _show_version(self, r: PhotoOpened) -> None:
+        self.photo = r
+        self._last = None
+        self.composite_stamp = self.shown_stamp = 0
+        self.view.set_photo(r.photo, keep_view=True)
+        self.panel.note.setText(r.message)
+
     def active(self) -> bool:
         """Whether the face shown is the open photo's (the photo view is then shown)."""
         face = self.win.state.face
-        return self.photo is not None and face is not None and face.latent_id == self.photo.latent_id
+        return self.photo is not None and face is not None and face.latent_id in self.versions
 
     def sync_visibility(self) -> None:
-        """Show the photo while its face is the current face (undo, history and new faces move away)."""
+        """Show the photo while its face is the current face (undo, history and new faces move
+        away); undo or redo across a fill shows that version of the photo."""
+        face = self.win.state.face
+        if self.active() and face.latent_id != self.photo.latent_id:
+            self._show_version(self.versions[face.latent_id])
         self.panel.setVisible(self.active())
 
     def close_photo(self) -> None:
         self.photo = None
+        self.versions = {}
         self.source = None
         self.panel.hide()
 

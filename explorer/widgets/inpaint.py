@@ -1,8 +1,9 @@
-"""The Inpaint tab: brush tools for the mask on the canvas, run, candidates side by side, pick one."""
+"""The Inpaint tab: brush tools for the mask on the canvas (or, while a photo is open, on the
+full photo), run, candidates side by side, pick one."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
@@ -37,7 +38,8 @@ class InpaintPanel(QWidget):
 
     def __init__(self, canvas: FaceCanvas, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.canvas = canvas
+        self.canvas = canvas  # the face canvas
+        self.target: Any = canvas  # where the mask is painted: the canvas, or the photo view (set_target)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.setSpacing(8)
@@ -46,6 +48,12 @@ class InpaintPanel(QWidget):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: #8b93a1;")
         lay.addWidget(hint)
+        self.hint = hint
+        self.photo_note = QLabel("")
+        self.photo_note.setWordWrap(True)
+        self.photo_note.setProperty("role", "hint")
+        self.photo_note.hide()
+        lay.addWidget(self.photo_note)
 
         tools = QGroupBox("Mask")
         tl = QGridLayout(tools)
@@ -72,17 +80,17 @@ class InpaintPanel(QWidget):
         self.clear.setText("Clear")
         self.clear.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.clear.setToolTip("Clear the mask")
-        self.clear.clicked.connect(canvas.clear_mask)
+        self.clear.clicked.connect(lambda: self.target.clear_mask())
         self.invert = QToolButton()
         self.invert.setIcon(icon("invert"))
         self.invert.setText("Invert")
         self.invert.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.invert.setToolTip("Swap painted and unpainted areas")
-        self.invert.clicked.connect(canvas.invert_mask)
+        self.invert.clicked.connect(lambda: self.target.invert_mask())
         self.size = QSlider(Qt.Orientation.Horizontal)
         self.size.setRange(1, 32)
         self.size.setValue(int(canvas.brush_size))
-        self.size.setToolTip("Brush size in picture pixels")
+        self.size.setToolTip("Brush size in picture pixels (on the photo: in screen pixels)")
         self.size_label = QLabel(f"{int(canvas.brush_size)} px")
         self.size.valueChanged.connect(self._on_size)
         self.overlay = QCheckBox("Show mask")
@@ -152,22 +160,55 @@ class InpaintPanel(QWidget):
         lay.addWidget(res, 1)
         self._update_coverage()
 
+    def set_target(self, target: Any, note: str = "") -> None:
+        """Paint the mask on ``target`` (the face canvas, or the photo view while a photo is open:
+        the same mask interface; ``note`` is then said above the tools). The brush, eraser and
+        overlay settings carry over; the brush size is in the target's pixels (picture pixels on
+        the canvas, screen pixels on the photo)."""
+        if target is self.target and note == self.photo_note.text():
+            return
+        if self.target is not target:
+            try:
+                self.target.mask_changed.disconnect(self._update_coverage)
+            except (RuntimeError, TypeError):
+                pass
+            self.target = target
+            target.mask_changed.connect(self._update_coverage)
+        target.erase = self.eraser.isChecked()
+        target.show_overlay = self.overlay.isChecked()
+        self.size.blockSignals(True)
+        self.size.setRange(1, 32 if target is self.canvas else 128)
+        self.size.setValue(int(target.brush_size))
+        self.size.blockSignals(False)
+        self.size_label.setText(f"{int(target.brush_size)} px")
+        self.photo_note.setText(note)
+        self.photo_note.setVisible(bool(note))
+        self.hint.setText(("Paint over the part of the photo to replace (middle button pans)" if note else
+                           "Paint over the part of the face to replace") + ", then <b>Fill in</b>. Shift+wheel changes the brush size.")
+        self._update_coverage()
+
+    def painting_on_photo(self) -> bool:
+        return self.target is not self.canvas
+
     def _on_eraser(self, on: bool) -> None:
-        self.canvas.erase = on
+        self.target.erase = on
 
     def _on_size(self, v: int) -> None:
-        self.canvas.brush_size = float(v)
+        self.target.brush_size = float(v)
         self.size_label.setText(f"{v} px")
 
     def _on_overlay(self, on: bool) -> None:
-        self.canvas.show_overlay = on
-        self.canvas.update()
+        self.target.show_overlay = on
+        self.target.update()
 
     def _update_coverage(self) -> None:
-        m = self.canvas.mask_array()
+        m = self.target.mask_array()
         frac = float(m.mean()) if m.size else 0.0
-        self.coverage.setText("mask: empty" if frac == 0 else f"mask: {100 * frac:.0f}% of the picture")
-        self.run.setEnabled(frac > 0)
+        what = "photo" if self.painting_on_photo() else "picture"
+        pct = f"{100 * frac:.1f}" if frac < 0.1 else f"{100 * frac:.0f}"
+        self.coverage.setText("mask: empty" if not m.any() else f"mask: {pct}%")
+        self.coverage.setToolTip(f"The painted part of the {what}")
+        self.run.setEnabled(bool(m.any()))
 
     def params(self) -> InpaintParams:
         return InpaintParams(
@@ -181,7 +222,7 @@ class InpaintPanel(QWidget):
         self.run_requested.emit(self.params())
 
     def set_busy(self, busy: bool) -> None:
-        self.run.setEnabled(not busy and bool(self.canvas.mask_array().any()))
+        self.run.setEnabled(not busy and bool(self.target.mask_array().any()))
 
     def show_candidates(self, images: list[QImage]) -> None:
         self.results.clear()

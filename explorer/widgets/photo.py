@@ -1,15 +1,17 @@
 """The whole photo beside the face: zoom and pan, the face box and landmarks, before/after, and
-a rectangle drawn by hand when no face was found."""
+a rectangle drawn by hand when no face was found, and the inpainting mask painted on the photo."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..icons import icon
+from .canvas import MASK_COLOR
 
 __all__ = ["PhotoView", "PhotoPanel"]
 
@@ -20,13 +22,18 @@ class PhotoView(QWidget):
     Overlays, in photo pixels: the face's ``frame`` (a turned square), the detector's ``box``
     and the ``landmarks``. ``compare`` "split" shows the photo before the edits left of the
     divider and after it right; :meth:`hold_before` shows the photo before. In box mode
-    (:meth:`set_box_mode`) a drag draws a rectangle and emits ``box_drawn(x, y, w, h)``.
+    (:meth:`set_box_mode`) a drag draws a rectangle and emits ``box_drawn(x, y, w, h)``. In mask
+    mode (:meth:`set_mask_mode`, the Inpaint tab) the left button paints the inpainting mask over
+    the photo at its own size (``brush_size`` in screen pixels; the eraser removes; the middle
+    button pans), shown as a translucent red overlay; :meth:`mask_array` reads it, the same
+    interface as the face canvas's mask.
     """
 
     box_drawn = Signal(float, float, float, float)
     face_picked = Signal(int)  # another detected face was clicked (its index, largest first)
     painted = Signal(int)  # the stamp of the composite painted
     zoom_changed = Signal(float)
+    mask_changed = Signal()
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -51,16 +58,30 @@ class PhotoView(QWidget):
         self.box_mode = False
         self._rubber: Optional[tuple[QPointF, QPointF]] = None
         self._fitted: Optional[tuple[tuple[int, int, int], QImage]] = None  # (key, the photo scaled to fit)
+        # the inpainting mask, at the photo's size
+        self.mask_mode = False
+        self.brush_size = 16.0  # screen pixels
+        self.erase = False
+        self.show_overlay = True
+        self._mask: Optional[QImage] = None
+        self._painting: Optional[QPointF] = None  # the last point of the stroke being painted (photo pixels)
+        self._mouse: Optional[QPointF] = None
 
     # ------------------------------------------------------------------ content
-    def set_photo(self, image: QImage) -> None:
-        """A new photo: shown as it is (before and after), fitted."""
+    def set_photo(self, image: QImage, keep_view: bool = False) -> None:
+        """A new photo: shown as it is (before and after), fitted. ``keep_view``: another version
+        of the same photo (a fill pasted in): zoom, pan and the mask stay."""
+        same = keep_view and self._before is not None and self._before.size() == image.size()
         self._before = image
         self._fitted = None
         self._patch = None
         self._stamp = 0
-        self.zoom = 1.0
-        self._centre = QPointF(0.5, 0.5)
+        if not same:
+            self.zoom = 1.0
+            self._centre = QPointF(0.5, 0.5)
+            self._mask = QImage(image.size(), QImage.Format.Format_ARGB32_Premultiplied)
+            self._mask.fill(Qt.GlobalColor.transparent)
+            self.mask_changed.emit()
         self.update()
 
     def set_composite(self, patch: Optional[QImage], offset: tuple[int, int], size: tuple[int, int], stamp: int) -> None:
@@ -140,6 +161,73 @@ class PhotoView(QWidget):
         if self.zoom != old:
             self.zoom_changed.emit(self.zoom)
 
+    # ------------------------------------------------------------------ the inpainting mask
+    def set_mask_mode(self, on: bool) -> None:
+        self.mask_mode = bool(on)
+        self._painting = None
+        if not self.box_mode:
+            self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    def mask_array(self) -> np.ndarray:
+        """The painted mask as bool (H, W) at the photo's size, True where the model should fill in."""
+        if self._mask is None:
+            return np.zeros((0, 0), dtype=bool)
+        m = self._mask.convertToFormat(QImage.Format.Format_ARGB32)
+        w, h, bpl = m.width(), m.height(), m.bytesPerLine()
+        buf = np.frombuffer(m.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl // 4, 4)[:, :w]
+        return buf[..., 3] >= 128  # alpha
+
+    def set_mask_array(self, mask: np.ndarray) -> None:
+        if self._before is None:
+            return
+        mask = np.asarray(mask, dtype=bool)
+        h, w = self._before.height(), self._before.width()
+        if mask.shape != (h, w):
+            raise ValueError(f"mask shape {mask.shape} does not match the photo ({h}, {w})")
+        argb = np.zeros((h, w, 4), dtype=np.uint8)
+        argb[mask] = (MASK_COLOR.blue(), MASK_COLOR.green(), MASK_COLOR.red(), 255)
+        self._mask = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()
+        self.mask_changed.emit()
+        self.update()
+
+    def clear_mask(self) -> None:
+        if self._mask is not None:
+            self._mask.fill(Qt.GlobalColor.transparent)
+            self.mask_changed.emit()
+            self.update()
+
+    def invert_mask(self) -> None:
+        if self._mask is not None:
+            self.set_mask_array(~self.mask_array())
+
+    def photo_brush(self) -> float:
+        """The brush's diameter in photo pixels (``brush_size`` is in screen pixels)."""
+        r, img = self.image_rect(), self._before
+        if r.isEmpty() or img is None:
+            return self.brush_size
+        return max(1.0, self.brush_size * img.width() / r.width())
+
+    def paint_mask(self, a: QPointF, b: QPointF) -> None:
+        """Paint (or erase) a stroke from ``a`` to ``b``, in photo pixels, with the brush."""
+        if self._mask is None:
+            return
+        size = self.photo_brush()
+        p = QPainter(self._mask)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if self.erase:
+            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
+        if a == b:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(MASK_COLOR)
+            p.drawEllipse(a, max(0.5, size / 2), max(0.5, size / 2))
+        else:
+            p.setPen(QPen(MASK_COLOR, size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+            p.drawLine(a, b)
+        p.end()
+        self.mask_changed.emit()
+        self.update()
+
     # ------------------------------------------------------------------ geometry
     def image_rect(self) -> QRectF:
         """Where the photo is drawn, in widget coordinates."""
@@ -189,8 +277,17 @@ class PhotoView(QWidget):
             self._label(p, QPointF(r.center().x() + 8, r.top() + 18), "after")
         elif self._holding:
             self._label(p, QPointF(r.left() + 8, r.top() + 18), "before")
+        if self.mask_mode and self.show_overlay and self._mask is not None:
+            p.setOpacity(0.5)
+            p.drawImage(r, self._mask)
+            p.setOpacity(1.0)
         if self.show_marks:
             self._paint_marks(p)
+        if self.mask_mode and self._mouse is not None and r.contains(self._mouse):
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor(255, 255, 255, 200), 1.2, Qt.PenStyle.DashLine if self.erase else Qt.PenStyle.SolidLine))
+            p.drawEllipse(self._mouse, self.brush_size / 2, self.brush_size / 2)
         if self._rubber is not None:
             a, b = self._rubber
             p.setPen(QPen(QColor(255, 200, 0), 2, Qt.PenStyle.DashLine))
@@ -237,17 +334,31 @@ class PhotoView(QWidget):
 
     # ------------------------------------------------------------------ mouse
     def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if e.button() == Qt.MouseButton.MiddleButton:
+            self._drag = e.position()  # pan, also while painting the mask
+            return
         if e.button() != Qt.MouseButton.LeftButton:
             return
         if self.box_mode:
             self._rubber = (e.position(), e.position())
+        elif self.mask_mode and self._mask is not None:
+            pt = self.to_photo(e.position())
+            self._painting = pt
+            self.paint_mask(pt, pt)
         elif (i := self.face_at(e.position())) is not None:
             self.face_picked.emit(i)
         else:
             self._drag = e.position()
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
-        if self._rubber is not None:
+        if self.mask_mode:
+            self._mouse = e.position()
+            self.update()
+        if self._painting is not None:
+            pt = self.to_photo(e.position())
+            self.paint_mask(self._painting, pt)
+            self._painting = pt
+        elif self._rubber is not None:
             self._rubber = (self._rubber[0], e.position())
             self.update()
         elif self._drag is not None and self.zoom > 1.0:
@@ -266,12 +377,22 @@ class PhotoView(QWidget):
             if x1 - x0 >= 4 and y1 - y0 >= 4:
                 self.box_drawn.emit(x0, y0, x1 - x0, y1 - y0)
         self._drag = None
+        self._painting = None
+
+    def leaveEvent(self, e) -> None:  # noqa: N802
+        self._mouse = None
+        self.update()
 
     def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
         self.set_zoom(1.0)
 
     def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
         if self._before is None:
+            return
+        if self.mask_mode and e.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            steps = 1 if (e.angleDelta().y() or e.angleDelta().x()) > 0 else -1
+            self.brush_size = float(min(128, max(1, self.brush_size + 2 * steps)))
+            self.update()
             return
         at = self.to_photo(e.position())
         self.set_zoom(self.zoom * (1.25 if e.angleDelta().y() > 0 else 0.8))
