@@ -448,22 +448,20 @@ class ModelWorker(QObject):
     def _(self, job: Filmstrip, eng: Any, ctx: _JobContext) -> list:
         return [FilmFrame(i, array_to_qimage(a)) for i, a in eng.filmstrip(job.keyframes, job.params, job.count)]
 
+    @staticmethod
+    def _fill_options(job: Inpaint | InpaintPhoto, ctx: _JobContext) -> dict:
+        p = job.params
+        return dict(candidates=p.candidates, steps=p.steps, temperature=p.temperature, seed=p.seed,
+                    progress=ctx.progress, cancel=ctx.cancel, batch=ctx.id)
+
     @_run_job.register
     def _(self, job: Inpaint, eng: Any, ctx: _JobContext) -> Candidates:
-        p = job.params
-        arr = eng.inpaint(
-            job.image, job.mask, candidates=p.candidates, steps=p.steps, temperature=p.temperature, seed=p.seed,
-            progress=ctx.progress, cancel=ctx.cancel, batch=ctx.id,
-        )
+        arr = eng.inpaint(job.image, job.mask, **self._fill_options(job, ctx))
         return Candidates(tuple(array_to_qimage(a) for a in arr))
 
     @_run_job.register
     def _(self, job: InpaintPhoto, eng: Any, ctx: _JobContext) -> Candidates:
-        p = job.params
-        arr = eng.inpaint_photo(
-            job.spec, job.mask, candidates=p.candidates, steps=p.steps, temperature=p.temperature, seed=p.seed,
-            progress=ctx.progress, cancel=ctx.cancel, batch=ctx.id,
-        )
+        arr = eng.inpaint_photo(job.spec, job.mask, **self._fill_options(job, ctx))
         return Candidates(tuple(array_to_qimage(a) for a in arr))
 
     @_run_job.register
