@@ -74,7 +74,7 @@ class PhotoMixin:
         with torch.inference_mode():
             return glowcore.to_uint8(self._need_model().decode(self.edited_latent(spec)))[0]
 
-    def photo_patch(self, spec: Snapshot, scale: float = 1.0) -> Optional[tuple[bool, Any]]:
+    def photo_patch(self, spec: Snapshot, scale: float = 1.0, spread: bool = False) -> Optional[tuple[bool, Any]]:
         """For the display: ``(True, (x0, y0, x1, y1, pixels))`` the changed region of the open photo with
         the face of ``spec`` pasted back, ``(True, None)`` no change, or None when that photo is no
         longer kept (stale: nothing to show)."""
@@ -83,20 +83,20 @@ class PhotoMixin:
         ph = self._photos.get(spec.face.latent_id) if spec.face is not None else None
         if ph is None:
             return None
-        return True, ps.composite_patch(ph, self._photo_edit(spec), scale)
+        return True, ps.composite_patch(ph, self._photo_edit(spec), scale, spread)
 
-    def photo_composite(self, spec: Snapshot) -> np.ndarray:
+    def photo_composite(self, spec: Snapshot, spread: bool = False) -> np.ndarray:
         """The open photo at full size with the face of ``spec`` pasted back (exact decoding)."""
         from . import photo_session as ps
 
         ph = self._photo_of(spec)
-        return ps.composite(ph, self._photo_edit(spec))
+        return ps.composite(ph, self._photo_edit(spec), spread)
 
-    def save_photo(self, spec: Snapshot, path: str, quality: int = 95, overwrite_input: bool = False) -> str:
+    def save_photo(self, spec: Snapshot, path: str, quality: int = 95, overwrite_input: bool = False, spread: bool = False) -> str:
         """Write the full-size edited photo (see :func:`explorer.photo_session.save`)."""
         from . import photo_session as ps
 
-        return ps.save(self.photo_composite(spec), path, self._photo_of(spec), quality, overwrite_input)
+        return ps.save(self.photo_composite(spec, spread), path, self._photo_of(spec), quality, overwrite_input)
 
     def _photo_detail(self, latent_id: int, side: int) -> Optional[np.ndarray]:
         """The detail of the photo a keyframe comes from at ``side`` px (its aligned face minus

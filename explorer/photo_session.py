@@ -106,13 +106,21 @@ def frame_corners(aligned: Any) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in pts]
 
 
-def face_region(session: PhotoSession) -> tuple[int, int, int, int]:
+def face_region(session: PhotoSession, spread: bool = False) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the face's frame in the photo with a margin, clipped to the photo. The
-    paste mask lies inside the frame, so nothing outside this region ever changes."""
+    paste mask lies inside the frame (with ``spread``, the change reaches the frame widened by
+    glowcore.ops.paste.SPREAD on every side), so nothing outside this region ever changes."""
     import math
 
     pts = np.array(session.frame, dtype=np.float64)
     m = session.aligned.transform
+    if spread:
+        from glowcore.ops.alignnet import FRAME, apply, invert
+        from glowcore.ops.paste import SPREAD
+
+        size = session.aligned.size
+        e = max(1, round(SPREAD * size)) * FRAME / size
+        pts = apply(invert(m), np.array([[-e, -e], [FRAME + e, -e], [FRAME + e, FRAME + e], [-e, FRAME + e]], dtype=np.float64))
     pad = 4.0 + 2.0 / math.hypot(m[0, 0], m[1, 0])
     h, w = session.array.shape[:2]
     x0, y0 = (max(0, int(math.floor(v - pad))) for v in pts.min(0))
@@ -120,7 +128,7 @@ def face_region(session: PhotoSession) -> tuple[int, int, int, int]:
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: float = 1.0) -> Optional[tuple[int, int, int, int, np.ndarray]]:
+def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: float = 1.0, spread: bool = False) -> Optional[tuple[int, int, int, int, np.ndarray]]:
     """The edited face pasted back, as the changed region only: ``(x0, y0, x1, y1, pixels)``, or None for
     no change. Pasting into the face's region costs the same for any photo size, and only the
     region travels to the GUI (which draws it over the photo). ``scale`` < 1: the region is
@@ -132,7 +140,7 @@ def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: 
 
     from glowcore.ops.paste import paste
 
-    x0, y0, x1, y1 = face_region(session)
+    x0, y0, x1, y1 = face_region(session, spread)
     if x1 <= x0 or y1 <= y0:
         return None
     region = session.array[y0:y1, x0:x1]
@@ -148,12 +156,12 @@ def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: 
     m[:, 0] /= sx
     m[:, 1] /= sy
     crop = replace(session.aligned, transform=m, photo_size=(region.shape[1], region.shape[0]))
-    return x0, y0, x1, y1, paste(crop, edited, session.reconstruction, region)
+    return x0, y0, x1, y1, paste(crop, edited, session.reconstruction, region, spread=spread)
 
 
-def composite(session: PhotoSession, edited: Optional[np.ndarray]) -> np.ndarray:
+def composite(session: PhotoSession, edited: Optional[np.ndarray], spread: bool = False) -> np.ndarray:
     """The full photo with the edited face pasted back (``None``: the photo itself, unchanged)."""
-    patch = composite_patch(session, edited)  # full resolution
+    patch = composite_patch(session, edited, spread=spread)  # full resolution
     if patch is None:
         return session.array
     x0, y0, x1, y1, pixels = patch

@@ -229,6 +229,7 @@ class SavePhoto(Job):
     path: str
     quality: int = 95
     overwrite_input: bool = False
+    spread: bool = False  # glowcore.ops.paste.paste(spread=...)
     kind: ClassVar[str] = "save_photo"
     title: ClassVar[str] = "Saving photo"
     fail_title: ClassVar[str] = "Could not save the photo"
@@ -443,6 +444,7 @@ class PhotoCompositeRequest:
     stamp: int
     spec: Snapshot
     scale: float = 1.0
+    spread: bool = False  # glowcore.ops.paste.paste(spread=...): the change continued past the frame
 
 
 @dataclass

@@ -330,7 +330,7 @@ class ModelWorker(QObject):
         try:
             eng = self._ensure_engine()
             t0 = time.perf_counter()
-            got = eng.photo_patch(req.spec, req.scale)
+            got = eng.photo_patch(req.spec, req.scale, req.spread)
             if got is None:  # that photo is no longer kept: nothing to show
                 return
             patch = got[1]
@@ -437,7 +437,7 @@ class ModelWorker(QObject):
 
     @_run_job.register
     def _(self, job: SavePhoto, eng: Any, ctx: _JobContext) -> Done:
-        return Done(eng.save_photo(job.spec, job.path, job.quality, job.overwrite_input))
+        return Done(eng.save_photo(job.spec, job.path, job.quality, job.overwrite_input, job.spread))
 
     @_run_job.register
     def _(self, job: AdoptCandidate, eng: Any, ctx: _JobContext) -> FaceResult:

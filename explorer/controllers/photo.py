@@ -51,6 +51,7 @@ class PhotoController(QObject):
         p.close_requested.connect(self.close_photo)
         p.quality.setValue(win.settings.jpeg_quality())
         p.quality.valueChanged.connect(win.settings.set_jpeg_quality)
+        p.spread.toggled.connect(lambda _on: self._rerequest(force=True))
         self.view.box_drawn.connect(self.use_box)
         self.view.face_picked.connect(self.use_face)
         self.view.zoom_changed.connect(lambda _z: self._rerequest())
@@ -153,7 +154,7 @@ class PhotoController(QObject):
         self._last = res
         self.composite_stamp = res.stamp
         self._scale = self._wanted_scale()
-        self.win.worker.request_composite(PhotoCompositeRequest(res.stamp, res.spec, self._scale))
+        self.win.worker.request_composite(PhotoCompositeRequest(res.stamp, res.spec, self._scale, self.panel.spread.isChecked()))
 
     def _wanted_scale(self) -> float:
         """Paste at the resolution the view shows (a margin of 1.5x for smooth scaling); full
@@ -161,14 +162,15 @@ class PhotoController(QObject):
         s = 1.5 * self.view.display_scale()
         return 1.0 if s >= 1.0 else s
 
-    def _rerequest(self) -> None:
-        """Zoomed in past the resolution of the composite on screen: ask for a sharper one."""
+    def _rerequest(self, force: bool = False) -> None:
+        """Zoomed in past the resolution of the composite on screen (or ``force``: the paste
+        changed, e.g. Spread): ask for a new one."""
         res = self._last
-        if res is None or not self.active() or res.spec.face.latent_id != self.photo.latent_id or self._wanted_scale() <= self._scale:
+        if res is None or not self.active() or res.spec.face.latent_id != self.photo.latent_id or (self._wanted_scale() <= self._scale and not force):
             return
-        self._scale = self._wanted_scale()
+        self._scale = max(self._scale, self._wanted_scale())
         self.composite_stamp = self.win.state.next_stamp()
-        self.win.worker.request_composite(PhotoCompositeRequest(self.composite_stamp, res.spec, self._scale))
+        self.win.worker.request_composite(PhotoCompositeRequest(self.composite_stamp, res.spec, self._scale, self.panel.spread.isChecked()))
 
     def on_composited(self, res: PhotoComposite) -> None:
         if res.stamp <= self.shown_stamp or not self.active() or res.spec.face.latent_id != self.photo.latent_id:
@@ -219,7 +221,7 @@ class PhotoController(QObject):
         def done(r: Done) -> None:
             self.win.show_info(r.message.capitalize(), 8000)
 
-        return self.win.jobs.run(SavePhoto(self.win.state.snapshot(), path, q, overwrite), done)
+        return self.win.jobs.run(SavePhoto(self.win.state.snapshot(), path, q, overwrite, self.panel.spread.isChecked()), done)
 
 
 def _same(a: str, b: str) -> bool:

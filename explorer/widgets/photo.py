@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..icons import icon
 from .canvas import MASK_COLOR
@@ -436,6 +436,10 @@ class PhotoPanel(QWidget):
         self.save_face = QPushButton("Save face…")
         self.save_face.setToolTip("Save the model-size face")
         self.save_face.clicked.connect(self.save_face_requested)
+        self.spread = QCheckBox("Spread")
+        self.spread.setToolTip("Paste the whole change up to the face frame's edge and continue it smoothly past it\n"
+                               "(hair edits keep their strength into the hair beyond the frame; a tint the edit gives\n"
+                               "the background around the head spreads too). Off: a feathered mask inside the frame")
         self.quality = QSpinBox()
         self.quality.setRange(1, 100)
         self.quality.setValue(95)
@@ -444,7 +448,7 @@ class PhotoPanel(QWidget):
         self.close_btn = QPushButton(icon("cancel"), "")
         self.close_btn.setToolTip("Close the photo (the face stays)")
         self.close_btn.clicked.connect(self.close_requested)
-        for w in (self.draw_box, self.centre, self.save, self.save_face, self.quality, self.close_btn):
+        for w in (self.draw_box, self.centre, self.spread, self.save, self.save_face, self.quality, self.close_btn):
             bar.addWidget(w)
         lay.addLayout(bar)
         self.view = PhotoView()

@@ -363,3 +363,33 @@ def test_a_morph_exported_from_a_photo_carries_its_detail_at_the_chosen_size(tin
     assert "detail of 2 photo" in msg
     msg, _ = first_frame([seed_id, eng.store(eng.model.sample_latent(1, 0.7, seed=4))], True)
     assert "detail" not in msg  # no photo among the keyframes: plain enlargement
+
+
+def test_spread_continues_the_edit_past_the_frame_on_screen_and_in_the_saved_photo(qtbot, window, photo_png, photo_array, tiny_model, tmp_path):
+    import glowcore
+    from glowcore.ops.paste import edit_photo, paste_mask
+
+    win = window
+    open_photo(qtbot, win, photo_png)
+    win.attributes.row("Smiling").slider.setValue(150)
+    wait_for_photo(qtbot, win)
+    masked = qimage_to_array(win.photo_panel.view.image())
+    before = win.photo_ctl.composite_stamp
+    win.photo_panel.spread.setChecked(True)  # asks for a new composite at once
+    qtbot.waitUntil(lambda: win.photo_ctl.composite_stamp > before, timeout=WAIT_MS)
+    wait_for_photo(qtbot, win)
+    spread = qimage_to_array(win.photo_panel.view.image())
+    m = glowcore.load_model(tiny_model, device="cpu")
+    want, aligned = edit_photo(m, photo_array, {"Smiling": 1.5}, spread=True)
+    np.testing.assert_allclose(spread.astype(int), want.astype(int), atol=1)
+    reach = paste_mask(aligned, spread=True) > 0
+    assert (np.abs(spread.astype(int) - masked.astype(int)).sum(2) > 0).any()
+    assert np.array_equal(spread[~reach], photo_array[~reach])  # beyond its reach: the photo's own pixels
+    out = tmp_path / "spread.png"
+    win.photo_ctl.save_photo_to(str(out))
+    qtbot.waitUntil(lambda: out.exists() and not win.jobs.pending, timeout=WAIT_MS)
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), spread)
+    win.photo_panel.spread.setChecked(False)
+    qtbot.waitUntil(lambda: win.photo_ctl.composite_stamp > before + 1, timeout=WAIT_MS)
+    wait_for_photo(qtbot, win)
+    assert np.array_equal(qimage_to_array(win.photo_panel.view.image()), masked)  # back to the mask, nothing left over
