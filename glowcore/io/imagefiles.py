@@ -14,7 +14,7 @@ import numpy as np
 
 from .walk import list_files
 
-__all__ = ["MAX_PIXELS", "IMAGE_SUFFIXES", "is_image_name", "image_files", "list_images", "to_rgb"]
+__all__ = ["MAX_PIXELS", "IMAGE_SUFFIXES", "is_image_name", "image_files", "list_images", "check_image_file", "to_rgb"]
 
 #: Images with more pixels than this are refused before decoding (twice Pillow's own bomb limit,
 #: which can be switched off globally, so it is not relied on).
@@ -44,6 +44,19 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not files:
         raise ValueError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+def check_image_file(path: str | os.PathLike, what: str = "image") -> Path:
+    """``path`` as a Path if it is a regular file; else one error naming it: missing
+    (``FileNotFoundError``), a folder, or a pipe or device, which would block or never end."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such {what} file")
+    if p.is_dir():
+        raise ValueError(f"{p}: the {what} is a folder, not an image")
+    if not p.is_file():
+        raise ValueError(f"{p}: the {what} is not a regular file (a pipe or a device?)")
+    return p
 
 
 def to_rgb(im, channels: int = 3):

@@ -39,7 +39,6 @@ import contextlib
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -107,13 +106,7 @@ def load_mask(mask: Any, height: int, width: int) -> np.ndarray:
     from PIL import Image
 
     if isinstance(mask, (str, os.PathLike)):
-        p = Path(mask)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such mask file")
-        if p.is_dir():
-            raise ValueError(f"{p}: the mask is a folder, not an image")
-        if not p.is_file():  # a pipe or a device would block or never end
-            raise ValueError(f"{p}: the mask is not a regular file (a pipe or a device?)")
+        p = imagefiles.check_image_file(mask, "mask")
         try:
             with Image.open(p) as im:
                 if im.width * im.height > imagefiles.MAX_PIXELS:

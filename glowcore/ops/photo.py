@@ -100,14 +100,7 @@ def _open(source: PhotoSource, max_side: int | None, channels: int):
         opened = False
     else:
         if isinstance(source, (str, os.PathLike)):
-            p = Path(source)
-            if not p.exists():
-                raise FileNotFoundError(f"{p}: no such file")
-            if p.is_dir():
-                raise ValueError(f"{p}: is a folder, not an image")
-            if not p.is_file():  # a pipe or a device would block or never end
-                raise ValueError(f"{p}: is not a regular file (a pipe or a device?), not an image")
-            fp: Any = p
+            fp: Any = imagefiles.check_image_file(source)
         elif isinstance(source, (bytes, bytearray, memoryview)):
             fp = io.BytesIO(bytes(source))
         elif hasattr(source, "read"):
