@@ -8,6 +8,7 @@ from glowcore.cli.main import main
 
 from .latent_helpers import saved_model_with_smiling
 from .test_align import busy
+from .test_cli_ops import run
 
 
 @pytest.fixture()
@@ -20,12 +21,6 @@ def photo(tmp_path):
     p = tmp_path / "photo.png"
     Image.fromarray(busy(150, 200, seed=5)).save(p)
     return p
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_edit_writes_the_full_size_photo_with_the_background_untouched(tmp_path, model_dir, photo, capsys):
