@@ -101,13 +101,12 @@ class PhotoMixin:
     def _photo_detail(self, latent_id: int, side: int) -> Optional[np.ndarray]:
         """The detail of the photo a keyframe comes from at ``side`` px (its aligned face minus
         the enlarged reconstruction; glowcore.ops.morphsize), or None for a face not from a photo."""
-        ph = self._photos.get(latent_id) or self._photo_faces.get(latent_id)
-        if ph is None or side > 1024:
-            return None
-        from glowcore.ops.align import render_face
-        from glowcore.ops.morphsize import resize
+        from glowcore.ops.morphsize import MAX_SIZE, photo_detail
 
-        return render_face(ph.array, ph.aligned.transform, side).astype(np.float32) - resize(ph.reconstruction, side)
+        ph = self._photos.get(latent_id) or self._photo_faces.get(latent_id)
+        if ph is None or side > MAX_SIZE:
+            return None
+        return photo_detail(ph.array, ph.aligned.transform, ph.reconstruction, side)
 
     def _keep_photo(self, ph: Any) -> None:
         self._photos[ph.latent_id] = ph

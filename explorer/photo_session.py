@@ -116,10 +116,9 @@ def face_region(session: PhotoSession, spread: bool = False) -> tuple[int, int, 
     m = session.aligned.transform
     if spread:
         from glowcore.ops.alignnet import FRAME, apply, invert
-        from glowcore.ops.paste import SPREAD
+        from glowcore.ops.paste import spread_margin
 
-        size = session.aligned.size
-        e = max(1, round(SPREAD * size)) * FRAME / size
+        e = spread_margin(session.aligned.size)[1]
         pts = apply(invert(m), np.array([[-e, -e], [FRAME + e, -e], [FRAME + e, FRAME + e], [-e, FRAME + e]], dtype=np.float64))
     pad = 4.0 + 2.0 / math.hypot(m[0, 0], m[1, 0])
     h, w = session.array.shape[:2]

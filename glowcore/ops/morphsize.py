@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["MIN_SIZE", "MAX_SIZE", "REACH", "PhotoKeyframe", "photo_keyframe", "detail_weights", "resize", "sized_frames", "check_size"]
+__all__ = ["MIN_SIZE", "MAX_SIZE", "REACH", "PhotoKeyframe", "photo_keyframe", "photo_detail", "detail_weights", "resize", "sized_frames", "check_size"]
 
 MIN_SIZE = 16
 #: Larger frames than this take minutes per second of video and, for GIF/WebP (collected before
@@ -61,7 +61,7 @@ def photo_keyframe(model, photo: Any, size: int, *, name: Optional[str] = None, 
     it, and measure its detail at ``size`` px. ``ValueError`` names the photo when no face is found."""
     import torch
 
-    from .align import align, read_photo, render_face
+    from .align import align, read_photo
     from ..base.images import to_uint8
 
     size = check_size(size)
@@ -70,8 +70,16 @@ def photo_keyframe(model, photo: Any, size: int, *, name: Optional[str] = None, 
     latent = model.encode(aligned.face[None])
     with torch.inference_mode():
         recon = to_uint8(model.decode(latent))[0]
-    big = render_face(arr, aligned.transform, size)
-    return PhotoKeyframe(latent, big.astype(np.float32) - resize(recon, size), aligned.message)
+    return PhotoKeyframe(latent, photo_detail(arr, aligned.transform, recon, size), aligned.message)
+
+
+def photo_detail(photo: np.ndarray, transform: np.ndarray, reconstruction: np.ndarray, size: int) -> np.ndarray:
+    """A photo's detail at ``size`` px: its face cut out through ``transform`` (photo -> frame) at
+    that size, minus the model's reconstruction of the face (uint8) enlarged to it; float32."""
+    from .align import render_face
+
+    size = check_size(size)
+    return render_face(photo, transform, size).astype(np.float32) - resize(reconstruction, size)
 
 
 def _fade(x: np.ndarray) -> np.ndarray:

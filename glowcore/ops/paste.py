@@ -28,7 +28,7 @@ import numpy as np
 from .align import AlignedFace, align, read_photo, warp_matrix
 from .alignnet import FRAME, apply, compose, invert
 
-__all__ = ["paste", "paste_mask", "face_mask", "edit_photo", "seam_ratio", "mask_to_face", "paste_fill", "MASK_CENTRE", "MASK_RADII"]
+__all__ = ["paste", "paste_mask", "face_mask", "edit_photo", "seam_ratio", "mask_to_face", "paste_fill", "spread_change", "spread_margin", "SPREAD", "MASK_CENTRE", "MASK_RADII", "MASK_POWER"]
 
 #: The mask in the 64x64 frame: the rounded square |x|^4 + |y|^4 = 1 inscribed in it (face, hair
 #: and the background between them; it fades to zero at the frame's edge, so the edge never
@@ -121,11 +121,10 @@ def paste_mask(aligned: AlignedFace, feather: float = FEATHER, spread: bool = Fa
     out = np.zeros((h, w), np.float32)
     margin = 0.0
     if spread:
-        cells = max(1, round(SPREAD * aligned.size))
+        cells, margin = spread_margin(aligned.size)
         grid = spread_change(np.ones((aligned.size, aligned.size, 1), np.float32), cells)[..., 0]
         side = UPSAMPLE * grid.shape[0]
         src = cv2.resize(grid, (side, side), interpolation=cv2.INTER_LINEAR)
-        margin = cells * FRAME / aligned.size
     else:
         src = face_mask(UPSAMPLE * aligned.size, feather)
     box = _region(aligned, w, h, margin)
@@ -136,6 +135,13 @@ def paste_mask(aligned: AlignedFace, feather: float = FEATHER, spread: bool = Fa
 
 #: ``spread``: how far past the frame (a fraction of its side, on every side) the change reaches.
 SPREAD = 0.25
+
+
+def spread_margin(size: int) -> tuple[int, float]:
+    """How far a spread change reaches past the frame of a ``size``-px face: in model pixels
+    (the grid :func:`spread_change` adds on every side) and in frame units."""
+    cells = max(1, round(SPREAD * size))
+    return cells, cells * FRAME / size
 
 
 def spread_change(change: np.ndarray, margin: int, iterations: int = 120) -> np.ndarray:
@@ -198,9 +204,8 @@ def paste(aligned: AlignedFace, edited: Any, reconstruction: Any, photo: Any, *,
         return out
     margin = 0.0
     if spread:
-        cells = max(1, round(SPREAD * e.shape[0]))
+        cells, margin = spread_margin(e.shape[0])
         diff = spread_change(diff, cells)
-        margin = cells * FRAME / e.shape[0]
     side = UPSAMPLE * diff.shape[0]
     big = cv2.resize(diff, (side, side), interpolation=cv2.INTER_CUBIC)
     if not spread:
