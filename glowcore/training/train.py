@@ -561,21 +561,22 @@ class Trainer:
                         f"training diverged: {run_len} steps in a row had NaN/Inf loss or gradients (at step {step}); "
                         f"the last checkpoint is {self.run_dir / 'latest'}; try a lower --lr, a longer --warmup or --grad-clip"
                     )
-                if self.events is not None:
-                    cnt = self.loss_count.item()
-                    self.events.running(step, self.loss_sum.item() / cnt if cnt else float("nan"))
-                if self.progress is not None and self.is_main:
-                    self._report(now, start_step)
+                if self.events is not None or (self.progress is not None and self.is_main):
+                    cnt = self.loss_count.item()  # (one sync for both)
+                    cur = self.loss_sum.item() / cnt if cnt else float("nan")
+                    if self.events is not None:
+                        self.events.running(step, cur)
+                    if self.progress is not None and self.is_main:
+                        self._report(now, start_step, cur)
         if self.step > start_step or self.state_meta is None:
             self.evaluate_and_save()
         else:  # resumed at its stop condition (or stopped at once): the checkpoint is already current
             self.say(f"{self.run_dir} is already at step {self.step}; nothing to train (raise --max-steps or --epochs to continue)")
         return interrupted
 
-    def _report(self, now: float, start_step: int) -> None:
+    def _report(self, now: float, start_step: int, cur: float) -> None:
+        """Progress: ``cur`` is the running training bits/dim since the last evaluation."""
         cfg, step, total_steps = self.cfg, self.step, self.total_steps
-        cnt = self.loss_count.item()
-        cur = self.loss_sum.item() / cnt if cnt else float("nan")
         dt = now - self.session_start
         ips = (step - start_step) * cfg.batch / dt if dt > 0 else 0.0
         done = step - start_step
