@@ -147,6 +147,7 @@ class InterpolatePanel(QWidget):
         self.scale.setValue(4)
         self.scale.setPrefix("×")
         self.face_size = 64  # the model's image side (set_face_size): the frame size is stated in pixels
+        self.size_label = QLabel("")
         self.scale.valueChanged.connect(lambda _v: self._show_size())
         self.detail = QCheckBox("Photo detail")
         self.detail.setChecked(True)
@@ -165,7 +166,8 @@ class InterpolatePanel(QWidget):
         self.export.clicked.connect(self.choose_export)
         for i, w in enumerate((self.fps, self.scale, self.filter, self.format)):
             el.addWidget(w, 0, i)
-        el.addWidget(self.detail, 1, 0, 1, 4)
+        el.addWidget(self.size_label, 1, 0, 1, 2)
+        el.addWidget(self.detail, 1, 2, 1, 2)
         el.addWidget(self.export, 2, 0, 1, 4)
         lay.addWidget(ex)
 
@@ -229,7 +231,7 @@ class InterpolatePanel(QWidget):
 
     def _show_size(self) -> None:
         px = self.scale.value() * self.face_size
-        self.scale.setSuffix(f" = {px} px")
+        self.size_label.setText(f"frames {px} × {px} px")
         self.scale.setToolTip(f"Frame size: {self.scale.value()} x the model's {self.face_size} px = {px} x {px} px")
 
     def choose_export(self) -> None:
