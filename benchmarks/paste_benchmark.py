@@ -73,6 +73,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--save", default=None, help="folder for the composites (PNG)")
     ap.add_argument("--no-cli", action="store_true")
+    ap.add_argument("--face-mask", action="store_true", help="paste inside the feathered face mask (spread=False; glow edit --face-mask) instead of the default spread")
     args = ap.parse_args()
     import torch
 
@@ -88,7 +89,7 @@ def main() -> int:
     load_align_net()
     name, _, amount = args.edit.partition("=")
     amounts = {name: float(amount)}
-    res: dict = {"photo": "4000x3000", "cpu": _cpu(), "torch_threads": 1, "repeat": args.repeat, "edit": args.edit, "backgrounds": {}}
+    res: dict = {"photo": "4000x3000", "cpu": _cpu(), "torch_threads": 1, "repeat": args.repeat, "edit": args.edit, "spread": not args.face_mask, "backgrounds": {}}
     for bg in ("dark", "light", "busy"):
         photo, box = make_photo(orig, bg)
         t_align, aligned = median_time(lambda: align(photo, model.config.image_size, box=box), args.repeat)
@@ -101,8 +102,8 @@ def main() -> int:
             return both
 
         t_model, both = median_time(encode_edit_decode, args.repeat)
-        t_paste, out = median_time(lambda: paste(aligned, both[1], both[0], photo), args.repeat)
-        mask = paste_mask(aligned)
+        t_paste, out = median_time(lambda: paste(aligned, both[1], both[0], photo, spread=not args.face_mask), args.repeat)
+        mask = paste_mask(aligned, spread=not args.face_mask)
         x0, y0 = (int(v) for v in np.floor(np.argwhere(mask > 0).min(0))[::-1])
         x1, y1 = (int(v) + 1 for v in np.argwhere(mask > 0).max(0)[::-1])
         inside = mask > 0
@@ -132,7 +133,7 @@ def main() -> int:
             p = Path(tmp) / "photo.jpg"
             Image.fromarray(photo).save(p, quality=92)
             t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "glowcore.cli.main", "edit", str(p), "--set", args.edit, "-o", str(Path(tmp) / "out.jpg")], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            r = subprocess.run([sys.executable, "-m", "glowcore.cli.main", "edit", str(p), "--set", args.edit, "-o", str(Path(tmp) / "out.jpg"), *(["--face-mask"] if args.face_mask else [])], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
             res["cli_end_to_end_s"] = round(time.perf_counter() - t0, 2)
             res["cli_rc"] = r.returncode
             if r.returncode:

@@ -34,16 +34,24 @@ class PhotoMixin:
     PHOTOS_KEPT = 6
 
     # (explorer.photo_session: align, composite, save; added for issue #14's photo editing)
-    def open_photo(self, source: Any, label: str, box: Optional[tuple] = None, centre_crop: bool = False, progress: Optional[ProgressFn] = None, face: int = 0) -> Optional[Any]:
+    def open_photo(self, source: Any, label: str, box: Optional[tuple] = None, centre_crop: bool = False, progress: Optional[ProgressFn] = None, face: int = 0,
+                   reframe: Optional[int] = None) -> Optional[Any]:
         """Read, align and encode a photo larger than the model; it becomes the current photo
         (a :class:`~explorer.photo_session.PhotoSession`). None for a photo not larger than the
-        model or a one-channel model: the caller frames it as a face only (:meth:`load_photo`)."""
+        model or a one-channel model: the caller frames it as a face only (:meth:`load_photo`).
+        ``reframe``: the latent id of an open photo version, whose pixels (fills pasted into it
+        included) are framed again instead of reading ``source``."""
         from . import photo_session as ps
 
         m = self._need_model()
         if progress:
             progress(0, 3, "reading the photo")
-        arr, icc, exif = ps.read(source)
+        old = self._photos.get(reframe) if reframe is not None else None
+        if old is not None:
+            arr, icc, exif = old.array, old.icc, old.exif
+            source = old.path if old.path is not None else source
+        else:
+            arr, icc, exif = ps.read(source)
         if m.config.channels != 3 or max(arr.shape[:2]) <= m.config.image_size:
             return None
         if progress:
@@ -74,7 +82,7 @@ class PhotoMixin:
         with torch.inference_mode():
             return glowcore.to_uint8(self._need_model().decode(self.edited_latent(spec)))[0]
 
-    def photo_patch(self, spec: Snapshot, scale: float = 1.0, spread: bool = False) -> Optional[tuple[bool, Any]]:
+    def photo_patch(self, spec: Snapshot, scale: float = 1.0, spread: bool = True) -> Optional[tuple[bool, Any]]:
         """For the display: ``(True, (x0, y0, x1, y1, pixels))`` the changed region of the open photo with
         the face of ``spec`` pasted back, ``(True, None)`` no change, or None when that photo is no
         longer kept (stale: nothing to show)."""
@@ -85,14 +93,14 @@ class PhotoMixin:
             return None
         return True, ps.composite_patch(ph, self._photo_edit(spec), scale, spread)
 
-    def photo_composite(self, spec: Snapshot, spread: bool = False) -> np.ndarray:
+    def photo_composite(self, spec: Snapshot, spread: bool = True) -> np.ndarray:
         """The open photo at full size with the face of ``spec`` pasted back (exact decoding)."""
         from . import photo_session as ps
 
         ph = self._photo_of(spec)
         return ps.composite(ph, self._photo_edit(spec), spread)
 
-    def save_photo(self, spec: Snapshot, path: str, quality: int = 95, overwrite_input: bool = False, spread: bool = False) -> str:
+    def save_photo(self, spec: Snapshot, path: str, quality: int = 95, overwrite_input: bool = False, spread: bool = True) -> str:
         """Write the full-size edited photo (see :func:`explorer.photo_session.save`)."""
         from . import photo_session as ps
 
@@ -115,12 +123,15 @@ class PhotoMixin:
 
     # ------------------------------------------------------------------ fills painted on the photo
     def inpaint_photo(self, spec: Snapshot, mask: np.ndarray, candidates: int = 4, steps: Optional[int] = None, temperature: float = 0.7,
-                      seed: int = 0, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None, batch: Optional[int] = None) -> np.ndarray:
+                      seed: int = 0, progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None, batch: Optional[int] = None,
+                      spread: bool = True) -> np.ndarray:
         """Fill the ``mask`` painted on the open photo of ``spec`` (bool, the photo's size): it is
         carried into the face's frame at the model's resolution (glowcore.ops.paste.mask_to_face)
         and the face (with the edits of ``spec``) is filled there; returns the candidates (faces,
         model size). Painted pixels outside the frame are left alone, as the CLI does; a mask that
-        does not touch the frame is refused. :meth:`adopt_photo_fill` pastes one back."""
+        does not touch the frame is refused. ``spread``: how the edits are pasted into the photo
+        that is filled (as on screen, glowcore.ops.paste.paste). :meth:`adopt_photo_fill` pastes
+        one back."""
         from dataclasses import replace
 
         from glowcore.ops.align import render_face
@@ -139,7 +150,7 @@ class PhotoMixin:
         aligned = ph.aligned
         base = ph.array
         if edited is not None:  # fill the photo as shown: its face with the edits pasted back
-            base = ps.composite(ph, edited)
+            base = ps.composite(ph, edited, spread)
             aligned = replace(aligned, face=render_face(base, aligned.transform, aligned.size))
         face_mask = mask_to_face(aligned, mask)
         if not face_mask.any():

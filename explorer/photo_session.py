@@ -106,7 +106,7 @@ def frame_corners(aligned: Any) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in pts]
 
 
-def face_region(session: PhotoSession, spread: bool = False) -> tuple[int, int, int, int]:
+def face_region(session: PhotoSession, spread: bool = True) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the face's frame in the photo with a margin, clipped to the photo. The
     paste mask lies inside the frame (with ``spread``, the change reaches the frame widened by
     glowcore.ops.paste.SPREAD on every side), so nothing outside this region ever changes."""
@@ -127,7 +127,7 @@ def face_region(session: PhotoSession, spread: bool = False) -> tuple[int, int, 
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: float = 1.0, spread: bool = False) -> Optional[tuple[int, int, int, int, np.ndarray]]:
+def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: float = 1.0, spread: bool = True) -> Optional[tuple[int, int, int, int, np.ndarray]]:
     """The edited face pasted back, as the changed region only: ``(x0, y0, x1, y1, pixels)``, or None for
     no change. Pasting into the face's region costs the same for any photo size, and only the
     region travels to the GUI (which draws it over the photo). ``scale`` < 1: the region is
@@ -158,7 +158,7 @@ def composite_patch(session: PhotoSession, edited: Optional[np.ndarray], scale: 
     return x0, y0, x1, y1, paste(crop, edited, session.reconstruction, region, spread=spread)
 
 
-def composite(session: PhotoSession, edited: Optional[np.ndarray], spread: bool = False) -> np.ndarray:
+def composite(session: PhotoSession, edited: Optional[np.ndarray], spread: bool = True) -> np.ndarray:
     """The full photo with the edited face pasted back (``None``: the photo itself, unchanged)."""
     patch = composite_patch(session, edited, spread=spread)  # full resolution
     if patch is None:

@@ -207,6 +207,8 @@ class LoadPhoto(Job):
 class OpenPhoto(Job):
     """Open a photo to edit at its own size: read it (EXIF orientation applied), find and align
     the face (or use ``box``, (x, y, w, h) in photo pixels; or the centre square), encode it.
+    ``reframe``: frame again the photo of that open version (a new box, another face, the centre
+    square) with the fills pasted into it, rather than the file as it was read.
     Result: :class:`PhotoOpened`; a photo not larger than the model gives a :class:`PhotoResult`
     (its face only, as :class:`LoadPhoto`)."""
 
@@ -215,6 +217,7 @@ class OpenPhoto(Job):
     box: Optional[tuple[float, float, float, float]] = None
     centre_crop: bool = False
     face: int = 0  # which detected face: 0 = the largest
+    reframe: Optional[int] = None  # an open photo version (its face's latent id): frame its pixels, fills included, instead of reading source
     kind: ClassVar[str] = "open_photo"
     title: ClassVar[str] = "Opening photo"
     fail_title: ClassVar[str] = "Could not open the photo"
@@ -229,7 +232,7 @@ class SavePhoto(Job):
     path: str
     quality: int = 95
     overwrite_input: bool = False
-    spread: bool = False  # glowcore.ops.paste.paste(spread=...)
+    spread: bool = True  # glowcore.ops.paste.paste(spread=...)
     kind: ClassVar[str] = "save_photo"
     title: ClassVar[str] = "Saving photo"
     fail_title: ClassVar[str] = "Could not save the photo"
@@ -298,6 +301,7 @@ class InpaintPhoto(Job):
     spec: Snapshot
     mask: Any
     params: InpaintParams = InpaintParams()
+    spread: bool = True  # how the edits are pasted into the photo that is filled (as on screen)
     kind: ClassVar[str] = "inpaint_photo"
     title: ClassVar[str] = "Filling in the photo"
     fail_title: ClassVar[str] = "Inpainting failed"
@@ -444,7 +448,7 @@ class PhotoCompositeRequest:
     stamp: int
     spec: Snapshot
     scale: float = 1.0
-    spread: bool = False  # glowcore.ops.paste.paste(spread=...): the change continued past the frame
+    spread: bool = True  # glowcore.ops.paste.paste(spread=...): the change continued past the frame
 
 
 @dataclass

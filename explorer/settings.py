@@ -80,6 +80,7 @@ class Settings:
         if isinstance(st, (QByteArray, bytes)):
             win.restoreState(QByteArray(st))
         win.act_pixel.setChecked(_flag(s.value("view/pixelated", False)))
+        win.photo_panel.spread.setChecked(_flag(s.value("photo/spread", True)))
         try:
             win.tools.setCurrentIndex(int(s.value("view/tools_tab", 0)))
         except (TypeError, ValueError):
@@ -93,6 +94,7 @@ class Settings:
         s.setValue("window/geometry", win.saveGeometry())
         s.setValue("window/state", win.saveState())
         s.setValue("view/pixelated", win.act_pixel.isChecked())
+        s.setValue("photo/spread", win.photo_panel.spread.isChecked())
         s.setValue("view/tools_tab", win.tools.currentIndex())
         s.setValue("sampling/temperature", win.state.temperature)
         s.setValue("sampling/detail_temperature", win.state.detail_temperature)

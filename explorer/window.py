@@ -121,8 +121,8 @@ class MainWindow(QMainWindow):
         self.attributes.slider_released.connect(lambda _n: self.renderer.idle.start())
         self.history.activated_payload.connect(lambda entry_id: s.go_to_history(int(entry_id)))
         self.history.customContextMenuRequested.connect(self._history_menu)
-        self.tools.currentChanged.connect(self._update_mask_mode)
-        self.tools_dock.visibilityChanged.connect(lambda _v: self._update_mask_mode())
+        self.tools.currentChanged.connect(self.update_mask_mode)
+        self.tools_dock.visibilityChanged.connect(lambda _v: self.update_mask_mode())
         self.plots_dock.visibilityChanged.connect(lambda v: v and self.renderer.idle.start())
         self.seed_spin.valueChanged.connect(self._on_seed_entered)
         self._temp_gesture: Any = None
@@ -217,7 +217,7 @@ class MainWindow(QMainWindow):
     def _on_state_changed(self, what: frozenset) -> None:
         self._update_face_controls()
         self.photo_ctl.sync_visibility()
-        self._update_mask_mode()
+        self.update_mask_mode()
         self.renderer.request()
 
     def new_face(self) -> None:
@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
             return
         super().keyReleaseEvent(e)
 
-    def _update_mask_mode(self, *_: Any) -> None:
+    def update_mask_mode(self, *_: Any) -> None:
         """The Inpaint tab paints its mask on the full photo while a photo is shown, else on the face."""
         shown = self.tool_shown(self.inpaint)
         on_photo = self.photo_ctl.active()

@@ -420,7 +420,7 @@ class ModelWorker(QObject):
 
     @_run_job.register
     def _(self, job: OpenPhoto, eng: Any, ctx: _JobContext) -> Any:
-        ph = eng.open_photo(job.source, job.label, job.box, job.centre_crop, progress=ctx.progress, face=job.face)
+        ph = eng.open_photo(job.source, job.label, job.box, job.centre_crop, progress=ctx.progress, face=job.face, reframe=job.reframe)
         if ph is None:  # not larger than the model: its face only
             latent_id, img, message = eng.load_photo(job.source, progress=ctx.progress)
             return PhotoResult(latent_id, array_to_qimage(img), message, job.label)
@@ -461,7 +461,7 @@ class ModelWorker(QObject):
 
     @_run_job.register
     def _(self, job: InpaintPhoto, eng: Any, ctx: _JobContext) -> Candidates:
-        arr = eng.inpaint_photo(job.spec, job.mask, **self._fill_options(job, ctx))
+        arr = eng.inpaint_photo(job.spec, job.mask, spread=job.spread, **self._fill_options(job, ctx))
         return Candidates(tuple(array_to_qimage(a) for a in arr))
 
     @_run_job.register

@@ -53,7 +53,7 @@ class InpaintController(QObject):
         if not mask.any():
             win.show_error("Paint the area to fill in first (Inpaint tab, brush on the photo).")
             return 0
-        job = InpaintPhoto(win.state.snapshot(), mask.copy(), self.panel.params() if params is None else params)
+        job = InpaintPhoto(win.state.snapshot(), mask.copy(), self.panel.params() if params is None else params, win.photo_panel.spread.isChecked())
         return win.jobs.run(job, lambda r: self._show(r))
 
     def _show(self, result: Candidates) -> None:

@@ -62,9 +62,12 @@ class PhotoController(QObject):
         self.panel.hide()
 
     # ------------------------------------------------------------------ opening
-    def open(self, source: Union[str, bytes], label: str, box: Optional[tuple] = None, centre_crop: bool = False, face: int = 0) -> int:
+    def open(self, source: Union[str, bytes], label: str, box: Optional[tuple] = None, centre_crop: bool = False, face: int = 0,
+             reframe: Optional[int] = None) -> int:
+        """Open a photo (``reframe``: frame the open version with that latent id again, its fills
+        included, see :class:`~explorer.protocol.OpenPhoto`)."""
         self.source = source
-        return self.win.jobs.run(OpenPhoto(source, label, box, centre_crop, face), self._on_opened)
+        return self.win.jobs.run(OpenPhoto(source, label, box, centre_crop, face, reframe), self._on_opened)
 
     def _on_opened(self, r: Any) -> None:
         win = self.win
@@ -125,6 +128,7 @@ class PhotoController(QObject):
         self.versions = {}
         self.source = None
         self.panel.hide()
+        self.win.update_mask_mode()  # the Inpaint brush goes back to the face
 
     # ------------------------------------------------------------------ manual face box
     def set_box_mode(self, on: bool) -> None:
@@ -135,16 +139,16 @@ class PhotoController(QObject):
     def use_box(self, x: float, y: float, w: float, h: float) -> None:
         self.panel.draw_box.setChecked(False)
         if self.photo is not None and self.source is not None:
-            self.open(self.source, self.photo.label, box=(x, y, w, h))
+            self.open(self.source, self.photo.label, box=(x, y, w, h), reframe=self.photo.latent_id)
 
     def use_face(self, index: int) -> None:
         """Edit another of the faces found (clicked on the photo)."""
         if self.photo is not None and self.source is not None:
-            self.open(self.source, self.photo.label, face=index)
+            self.open(self.source, self.photo.label, face=index, reframe=self.photo.latent_id)
 
     def use_centre_square(self) -> None:
         if self.photo is not None and self.source is not None:
-            self.open(self.source, self.photo.label, centre_crop=True)
+            self.open(self.source, self.photo.label, centre_crop=True, reframe=self.photo.latent_id)
 
     # ------------------------------------------------------------------ the composite
     def after_render(self, res: RenderResult) -> None:

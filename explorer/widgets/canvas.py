@@ -29,6 +29,7 @@ class FaceCanvas(QWidget):
     painted = Signal(int)
     mask_changed = Signal()
     zoom_changed = Signal(float)
+    brush_changed = Signal(float)  # Shift+wheel changed the brush size
 
     def __init__(self, parent: Optional[QWidget] = None, *, interactive: bool = True) -> None:
         super().__init__(parent)
@@ -317,7 +318,8 @@ class FaceCanvas(QWidget):
             return super().wheelEvent(e)
         steps = e.angleDelta().y() / 120.0
         if self.mask_mode and e.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            self.brush_size = float(min(64, max(1, self.brush_size + steps)))
+            self.brush_size = float(min(32, max(1, round(self.brush_size + steps))))
+            self.brush_changed.emit(self.brush_size)
             self.update()
         else:
             self.set_zoom(self.zoom * (1.15**steps))

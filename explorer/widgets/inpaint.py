@@ -100,6 +100,7 @@ class InpaintPanel(QWidget):
         self.coverage = QLabel("mask: empty")
         self.coverage.setStyleSheet("color: #8b93a1;")
         canvas.mask_changed.connect(self._update_coverage)
+        canvas.brush_changed.connect(self._show_size)
         tl.addWidget(self.brush, 0, 0)
         tl.addWidget(self.eraser, 0, 1)
         tl.addWidget(self.clear, 0, 2)
@@ -170,17 +171,18 @@ class InpaintPanel(QWidget):
         if self.target is not target:
             try:
                 self.target.mask_changed.disconnect(self._update_coverage)
+                self.target.brush_changed.disconnect(self._show_size)
             except (RuntimeError, TypeError):
                 pass
             self.target = target
             target.mask_changed.connect(self._update_coverage)
+            target.brush_changed.connect(self._show_size)
         target.erase = self.eraser.isChecked()
         target.show_overlay = self.overlay.isChecked()
         self.size.blockSignals(True)
         self.size.setRange(1, 32 if target is self.canvas else 128)
-        self.size.setValue(int(target.brush_size))
         self.size.blockSignals(False)
-        self.size_label.setText(f"{int(target.brush_size)} px")
+        self._show_size(target.brush_size)
         self.photo_note.setText(note)
         self.photo_note.setVisible(bool(note))
         self.hint.setText(("Paint over the part of the photo to replace (middle button pans)" if note else
@@ -192,6 +194,13 @@ class InpaintPanel(QWidget):
 
     def _on_eraser(self, on: bool) -> None:
         self.target.erase = on
+
+    def _show_size(self, size: float) -> None:
+        """The brush size of the target (changed by Shift+wheel on it) on the slider and label."""
+        self.size.blockSignals(True)
+        self.size.setValue(int(size))
+        self.size.blockSignals(False)
+        self.size_label.setText(f"{int(size)} px")
 
     def _on_size(self, v: int) -> None:
         self.target.brush_size = float(v)

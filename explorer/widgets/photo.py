@@ -34,6 +34,7 @@ class PhotoView(QWidget):
     painted = Signal(int)  # the stamp of the composite painted
     zoom_changed = Signal(float)
     mask_changed = Signal()
+    brush_changed = Signal(float)  # Shift+wheel changed the brush size
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -392,6 +393,7 @@ class PhotoView(QWidget):
         if self.mask_mode and e.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             steps = 1 if (e.angleDelta().y() or e.angleDelta().x()) > 0 else -1
             self.brush_size = float(min(128, max(1, self.brush_size + 2 * steps)))
+            self.brush_changed.emit(self.brush_size)
             self.update()
             return
         at = self.to_photo(e.position())
@@ -437,9 +439,11 @@ class PhotoPanel(QWidget):
         self.save_face.setToolTip("Save the model-size face")
         self.save_face.clicked.connect(self.save_face_requested)
         self.spread = QCheckBox("Spread")
-        self.spread.setToolTip("Paste the whole change up to the face frame's edge and continue it smoothly past it\n"
-                               "(hair edits keep their strength into the hair beyond the frame; a tint the edit gives\n"
-                               "the background around the head spreads too). Off: a feathered mask inside the frame")
+        self.spread.setChecked(True)
+        self.spread.setToolTip("On (default): the photo gets the whole change the edit made, up to the face frame's edge,\n"
+                               "continued smoothly past it (hair edits reach the hair beyond the frame; a tint the edit\n"
+                               "gives the background around the head spreads too).\n"
+                               "Off: the change inside a feathered mask within the frame (keeps the background; hair edits fade)")
         self.quality = QSpinBox()
         self.quality.setRange(1, 100)
         self.quality.setValue(95)

@@ -111,10 +111,10 @@ def _warp_to_region(src: np.ndarray, aligned: AlignedFace, box: tuple[int, int, 
     return cv2.warpAffine(src, warp_matrix(region_to_src), (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def paste_mask(aligned: AlignedFace, feather: float = FEATHER, spread: bool = False) -> np.ndarray:
+def paste_mask(aligned: AlignedFace, feather: float = FEATHER, spread: bool = True) -> np.ndarray:
     """The mask :func:`paste` uses, over the whole photo: ``(H, W)`` float32 in [0, 1]. Where it
-    is 0 the pasted photo is bit-identical to the input. With ``spread``: the weight a uniform
-    change gets (1 over the frame, fading past it)."""
+    is 0 the pasted photo is bit-identical to the input. With ``spread`` (the default): the weight
+    a uniform change gets (1 over the frame, fading past it); without: the feathered face mask."""
     import cv2
 
     w, h = aligned.photo_size
@@ -162,26 +162,35 @@ def spread_change(change: np.ndarray, margin: int, iterations: int = 120) -> np.
     free[0, :] = free[-1, :] = free[:, 0] = free[:, -1] = False
     out[free] = (edge * fade)[free]
     yy, xx = np.mgrid[0:size, 0:size]
-    colours = [free & ((yy + xx) % 2 == k) for k in (0, 1)]
+    # each colour's over-relaxation weight (1.9 on its free pixels, 0 elsewhere): whole-array
+    # arithmetic, five times faster than indexing the pixels of each colour
+    weights = [np.float32(1.9) * np.broadcast_to((free & ((yy + xx) % 2 == k))[..., None], out.shape).astype(np.float32) for k in (0, 1)]
+    nb, step = np.empty_like(out), np.empty_like(out)
     for _ in range(iterations):
-        for sel in colours:
-            nb = np.zeros_like(out)
-            nb[1:] += out[:-1]
+        for wk in weights:
+            nb[0] = 0
+            nb[1:] = out[:-1]
             nb[:-1] += out[1:]
             nb[:, 1:] += out[:, :-1]
             nb[:, :-1] += out[:, 1:]
-            out[sel] += 1.9 * (0.25 * nb[sel] - out[sel])
+            np.multiply(nb, np.float32(0.25), out=step)
+            step -= out
+            step *= wk
+            out += step
     return out
 
 
 def paste(aligned: AlignedFace, edited: Any, reconstruction: Any, photo: Any, *, feather: float = FEATHER, strength: float = 1.0,
-          spread: bool = False) -> np.ndarray:
+          spread: bool = True) -> np.ndarray:
     """The photo with the face's change put back: ``photo + warp(edited - reconstruction) * mask``.
 
-    ``spread=True``: no mask; the whole change inside the frame, continued smoothly past it
-    (:func:`spread_change`, :data:`SPREAD` of the frame's side) and fading to nothing there: a hair
-    edit keeps its strength to the frame's edge and carries on into the hair beyond it, but a
-    change the edit makes to the background around the head spreads as far.
+    ``spread=True`` (the default): the whole change inside the frame, continued smoothly past it
+    (:func:`spread_change`, :data:`SPREAD` of the frame's side) and fading to nothing there: the
+    photo gets exactly the change the model's edit made, and a hair edit carries on into the hair
+    beyond the frame; a change the edit makes to the background around the head (Blond_Hair
+    brightens it) spreads as far. ``spread=False``: the change times the feathered face mask
+    (:func:`face_mask`), which keeps the background but weakens edits whose change reaches the
+    frame's edge (docs/latent_ops.md has the judge's figures for both).
 
     ``aligned``: from :func:`glowcore.ops.align.align` on this photo; ``edited`` and
     ``reconstruction``: the edited and the unedited decode of the face at the model's resolution
@@ -318,7 +327,7 @@ def edit_photo(
     levels=None,
     box=None,
     face: int = 0,
-    spread: bool = False,
+    spread: bool = True,
 ) -> tuple[np.ndarray, AlignedFace]:
     """Align, encode, edit along named directions, decode, and paste back into the full photo
     (``spread``: see :func:`paste`). Returns ``(photo, aligned)``; see

@@ -107,7 +107,14 @@ def test_a_slider_edits_the_whole_photo_and_save_keeps_its_size_and_background(q
     saved = np.asarray(Image.open(out).convert("RGB"))
     assert saved.shape == photo_array.shape  # full size
     assert np.array_equal(saved, shown)  # what was shown is what was saved
-    for region in (np.s_[:60, :], np.s_[:, :100], np.s_[-40:, :], np.s_[:, -100:]):  # the background, far from the face
+    import glowcore
+    from glowcore.ops.align import align
+    from glowcore.ops.paste import paste_mask
+
+    aligned = align(photo_array, glowcore.load_model(tiny_model, device="cpu").config.image_size)
+    outside = paste_mask(aligned) == 0  # beyond the (spread) change's reach
+    assert outside.mean() > 0.25 and np.array_equal(saved[outside], photo_array[outside])
+    for region in (np.s_[:, :40], np.s_[:, -40:]):  # the background, far from the face
         assert np.array_equal(saved[region], photo_array[region])
     np.testing.assert_allclose(saved.astype(int), expected_composite(tiny_model, photo_array, {"Smiling": 1.5}).astype(int), atol=1)
     # back to no edit: the photo bit-identical everywhere
@@ -370,26 +377,33 @@ def test_spread_continues_the_edit_past_the_frame_on_screen_and_in_the_saved_pho
     from glowcore.ops.paste import edit_photo, paste_mask
 
     win = window
+    assert win.photo_panel.spread.isChecked()  # the default
     open_photo(qtbot, win, photo_png)
     win.attributes.row("Smiling").slider.setValue(150)
-    wait_for_photo(qtbot, win)
-    masked = qimage_to_array(win.photo_panel.view.image())
-    before = win.photo_ctl.composite_stamp
-    win.photo_panel.spread.setChecked(True)  # asks for a new composite at once
-    qtbot.waitUntil(lambda: win.photo_ctl.composite_stamp > before, timeout=WAIT_MS)
     wait_for_photo(qtbot, win)
     spread = qimage_to_array(win.photo_panel.view.image())
     m = glowcore.load_model(tiny_model, device="cpu")
     want, aligned = edit_photo(m, photo_array, {"Smiling": 1.5}, spread=True)
     np.testing.assert_allclose(spread.astype(int), want.astype(int), atol=1)
     reach = paste_mask(aligned, spread=True) > 0
-    assert (np.abs(spread.astype(int) - masked.astype(int)).sum(2) > 0).any()
     assert np.array_equal(spread[~reach], photo_array[~reach])  # beyond its reach: the photo's own pixels
     out = tmp_path / "spread.png"
     win.photo_ctl.save_photo_to(str(out))
     qtbot.waitUntil(lambda: out.exists() and not win.jobs.pending, timeout=WAIT_MS)
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), spread)
-    win.photo_panel.spread.setChecked(False)
+    before = win.photo_ctl.composite_stamp
+    win.photo_panel.spread.setChecked(False)  # the face mask: asks for a new composite at once
+    qtbot.waitUntil(lambda: win.photo_ctl.composite_stamp > before, timeout=WAIT_MS)
+    wait_for_photo(qtbot, win)
+    masked = qimage_to_array(win.photo_panel.view.image())
+    want_masked, _ = edit_photo(m, photo_array, {"Smiling": 1.5}, spread=False)
+    np.testing.assert_allclose(masked.astype(int), want_masked.astype(int), atol=1)
+    assert (np.abs(spread.astype(int) - masked.astype(int)).sum(2) > 0).any()
+    out2 = tmp_path / "masked.png"
+    win.photo_ctl.save_photo_to(str(out2))
+    qtbot.waitUntil(lambda: out2.exists() and not win.jobs.pending, timeout=WAIT_MS)
+    assert np.array_equal(np.asarray(Image.open(out2).convert("RGB")), masked)
+    win.photo_panel.spread.setChecked(True)
     qtbot.waitUntil(lambda: win.photo_ctl.composite_stamp > before + 1, timeout=WAIT_MS)
     wait_for_photo(qtbot, win)
-    assert np.array_equal(qimage_to_array(win.photo_panel.view.image()), masked)  # back to the mask, nothing left over
+    assert np.array_equal(qimage_to_array(win.photo_panel.view.image()), spread)  # back to the spread, nothing left over

@@ -99,6 +99,14 @@ def test_a_fill_painted_on_the_photo_is_pasted_back_at_full_size_and_undo_goes_b
     wait_for_photo(qtbot, win)
     assert np.array_equal(qimage_to_array(view.image()), saved)
 
+    # a face box drawn by hand frames the photo as it is now, the fill included (not the file)
+    filled = win.photo_ctl.photo
+    win.photo_ctl.use_box(float(x), float(y), float(s), float(s))
+    qtbot.waitUntil(lambda: win.photo_ctl.photo is not filled and not win.jobs.pending, timeout=WAIT_MS)
+    wait_for_photo(qtbot, win)
+    assert np.array_equal(qimage_to_array(win.photo_ctl.photo.photo), saved)
+    assert np.array_equal(qimage_to_array(view.image()), saved)
+
     # the photo closed: the brush paints on the face canvas again
     win.photo_ctl.close_photo()
     win.state.undo()
@@ -125,3 +133,37 @@ def test_a_stroke_outside_the_face_frame_says_so_and_changes_nothing(qtbot, wind
     assert win.inpaint.results.count() == 0
     assert win.photo_ctl.photo is first
     assert np.array_equal(qimage_to_array(view.image()), photo_array)
+
+
+def shift_wheel(view, notches: int) -> None:
+    """Shift+wheel on ``view``: one event per notch, as a mouse wheel sends them."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(view.width() / 2, view.height() / 2)
+    for _ in range(abs(notches)):
+        ev = QWheelEvent(centre, view.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120 if notches > 0 else -120), Qt.MouseButton.NoButton,
+                         Qt.KeyboardModifier.ShiftModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(view, ev)
+
+
+def test_shift_wheel_on_the_photo_and_on_the_face_moves_the_brush_size_slider(qtbot, window, photo_png):  # noqa: F811
+    win = window
+    view = inpaint_tab_on_photo(qtbot, win, photo_png)
+    win.inpaint.size.setValue(20)
+    zoom = view.zoom
+    shift_wheel(view, 3)
+    assert view.brush_size == 26 and win.inpaint.size.value() == 26 and win.inpaint.size_label.text() == "26 px"
+    assert view.zoom == zoom  # Shift+wheel sizes the brush, it does not zoom
+    shift_wheel(view, -1)
+    assert view.brush_size == 24 and win.inpaint.size.value() == 24
+    win.photo_ctl.close_photo()
+    qtbot.waitUntil(lambda: not win.photo_ctl.active(), timeout=WAIT_MS)
+    win.show_tool(win.inpaint)
+    qtbot.waitUntil(lambda: win.canvas.mask_mode and not view.mask_mode, timeout=WAIT_MS)
+    win.inpaint.size.setValue(6)
+    shift_wheel(win.canvas, 2)
+    assert win.canvas.brush_size == 8 and win.inpaint.size.value() == 8 and win.inpaint.size_label.text() == "8 px"
+    shift_wheel(view, 5)  # the photo view is no longer the target: the slider stays
+    assert win.inpaint.size.value() == 8

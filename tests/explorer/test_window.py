@@ -334,11 +334,14 @@ def test_settings_remember_favourites_layout_and_model(qtbot, make_window, tiny_
     win = make_window(tiny_model)
     win.attributes.row("Bangs").star.setChecked(True)
     win.act_pixel.setChecked(True)
+    assert win.photo_panel.spread.isChecked()  # the photo paste's default: spread
+    win.photo_panel.spread.setChecked(False)
     win.close()
     again = make_window(None)  # no --model: the last model opens
     assert again.model_info.path == str(tiny_model)
     assert "Bangs" in again.state.favourites
     assert again.act_pixel.isChecked() and not again.canvas.smooth
+    assert not again.photo_panel.spread.isChecked()
 
 
 def test_live_pictures_use_the_fast_networks_unless_exact_decoding_is_asked(monkeypatch):

@@ -112,17 +112,21 @@ def test_a_folder_of_photos_gives_a_folder_of_edits(tmp_path, model_dir, capsys,
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
 
 
-def test_edit_spread_pastes_the_change_past_the_mask(tmp_path, model_dir, photo, capsys):
+def test_edit_spreads_the_change_past_the_mask_by_default_and_face_mask_keeps_it_inside(tmp_path, model_dir, photo, capsys):
     outs = {}
-    for flag in ([], ["--spread"]):
-        out = tmp_path / f"out{len(flag)}.png"
-        code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1.0", "--box", "60,30,80,80", "-o", out, *flag)
+    for flag in ("", "--spread", "--face-mask"):
+        out = tmp_path / f"out{flag}.png"
+        code, so, se = run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1.0", "--box", "60,30,80,80", "-o", out, *filter(None, [flag]))
         assert code == 0, se
-        outs[len(flag)] = np.asarray(Image.open(out)).astype(int)
+        outs[flag] = np.asarray(Image.open(out)).astype(int)
+    assert np.array_equal(outs[""], outs["--spread"])
     src = np.asarray(Image.open(photo)).astype(int)
-    plain, spread = np.abs(outs[0] - src).sum(2) > 0, np.abs(outs[1] - src).sum(2) > 0
+    plain, spread = np.abs(outs["--face-mask"] - src).sum(2) > 0, np.abs(outs[""] - src).sum(2) > 0
     assert spread.sum() > plain.sum() and (spread | ~plain).all()  # wider, and covers the masked paste
     assert not spread[:, :5].any() and not spread[:, -5:].any()  # still far from the face: untouched
+    with pytest.raises(SystemExit):
+        run(capsys, "edit", photo, "--model", model_dir, "--set", "Smiling=1.0", "-o", tmp_path / "x.png", "--spread", "--face-mask")
+    assert "not allowed with" in capsys.readouterr().err
 
 
 def test_a_folder_of_photos_with_a_folder_of_masks_gives_a_folder_of_fills(tmp_path, model_dir, capsys, monkeypatch):
