@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--amount", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mask-power", type=float, default=None, help="the paste mask's shape |x|^p+|y|^p=1 (default: glowcore.ops.paste.MASK_POWER)")
-    ap.add_argument("--spread", action="store_true", help="paste with spread=True (the change continued past the frame, no mask)")
+    ap.add_argument("--face-mask", action="store_true", help="paste inside the feathered face mask (spread=False, glow edit --face-mask) instead of the default spread")
     ap.add_argument("--feather", type=float, default=None, help="the paste mask's feather (default: glowcore.ops.paste.FEATHER)")
     args = ap.parse_args()
     import cv2
@@ -94,11 +94,11 @@ def main() -> int:
             for key, m in (("on_detail_64", 1.0), ("on_masked_64", mask64)):
                 face = np.clip(np.rint(aligned.face.astype(np.float32) + m * change), 0, 255).astype(np.uint8)
                 counts[attr][key] += int(predict_proba(net, face[None])[0, k] > 0.5)
-            composite = paste(aligned, out, recon, photo, feather=feather, spread=args.spread)
-            seams.append(seam_ratio(photo, composite, paste_mask(aligned, feather, spread=args.spread)))
+            composite = paste(aligned, out, recon, photo, feather=feather, spread=not args.face_mask)
+            seams.append(seam_ratio(photo, composite, paste_mask(aligned, feather, spread=not args.face_mask)))
             back = render_face(composite, aligned.transform, aligned.size)
             counts[attr]["on_photo"] += int(predict_proba(net, back[None])[0, k] > 0.5)
-    res = {"faces": len(files), "no_face": skipped, "amount": args.amount, "mask_power": paste_module.MASK_POWER, "feather": feather, "spread": args.spread,
+    res = {"faces": len(files), "no_face": skipped, "amount": args.amount, "mask_power": paste_module.MASK_POWER, "feather": feather, "spread": not args.face_mask,
            "seam_ratio": {"median": round(float(np.nanmedian(seams)), 3), "max": round(float(np.nanmax(seams)), 3)}, "turned_on": {}}
     for attr, c in counts.items():
         n = max(1, c["off_before"])
