@@ -167,3 +167,34 @@ def test_shift_wheel_on_the_photo_and_on_the_face_moves_the_brush_size_slider(qt
     assert win.canvas.brush_size == 8 and win.inpaint.size.value() == 8 and win.inpaint.size_label.text() == "8 px"
     shift_wheel(view, 5)  # the photo view is no longer the target: the slider stays
     assert win.inpaint.size.value() == 8
+
+
+@pytest.mark.parametrize("spread", [False, True])
+def test_a_fill_on_an_edited_photo_starts_from_the_photo_as_shown_in_either_paste_mode(qtbot, window, photo_png, photo_array, tiny_model, spread):  # noqa: F811
+    import glowcore
+    from glowcore.ops.align import render_face
+    from glowcore.ops.paste import edit_photo, mask_to_face
+
+    win = window
+    view = inpaint_tab_on_photo(qtbot, win, photo_png)
+    win.photo_panel.spread.setChecked(spread)
+    win.attributes.row("Smiling").slider.setValue(150)
+    wait_for_photo(qtbot, win)
+    shown = qimage_to_array(view.image())
+    win.inpaint.size.setValue(10)
+    x, y, s = FACE_AT
+    paint(qtbot, view, [(x + 0.4 * s, y + 0.5 * s), (x + 0.6 * s, y + 0.5 * s)])
+    mask = view.mask_array()
+    win.inpaint.candidates.setValue(1)
+    win.inpaint.steps.setValue(3)
+    win.inpaint.run.click()
+    qtbot.waitUntil(lambda: win.inpaint.results.count() == 1, timeout=WAIT_MS)
+    cand = qimage_to_array(win.inpaint.results.images()[0])
+    m = glowcore.load_model(tiny_model, device="cpu")
+    composite, aligned = edit_photo(m, photo_array, {"Smiling": 1.5}, spread=spread)
+    np.testing.assert_allclose(shown.astype(int), composite.astype(int), atol=1)  # the photo as shown
+    known = ~mask_to_face(aligned, mask)
+    face = render_face(composite, aligned.transform, aligned.size)
+    assert np.abs(cand[known].astype(int) - face[known]).max() <= 2  # the fill keeps the shown photo's face outside the hole
+    other, _ = edit_photo(m, photo_array, {"Smiling": 1.5}, spread=not spread)
+    assert np.abs(render_face(other, aligned.transform, aligned.size)[known].astype(int) - face[known]).max() > 4  # the modes differ there
