@@ -155,10 +155,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--fit-faces", type=int, default=10000)
     p.add_argument("--scale-faces", type=int, default=200)
     p.add_argument("--report-faces", type=int, default=300)
+    p.add_argument("--report-skip", type=int, default=0, metavar="N",
+                   help="report on validation faces after the first N of the (seeded) order: with N = an earlier run's --report-faces, faces it did not use "
+                        "(a fresh check of choices made on its figures)")
     p.add_argument("--amounts", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
     p.add_argument("--target", type=float, default=0.85, help="on/off rate the scales aim for on the scale-choosing faces")
+    p.add_argument("--target-on", type=float, default=None, help="on rate the scale for adding aims for (default --target)")
     p.add_argument("--l2", type=float, default=1e-2)
-    p.add_argument("--variants", nargs="+", default=["plain", "fixed"], help="plain, fixed, key or a name defined with --fixed-sets")
+    p.add_argument("--variants", nargs="*", default=["plain", "fixed"], help="plain, fixed, key or a name defined with --fixed-sets (none: only the model's own directions, --baseline)")
     p.add_argument("--fixed-sets", nargs="+", action="append", default=[], metavar="NAME ATTR=SPEC",
                    help="define a variant: NAME then ATTR=SPEC for the attributes it holds differently (see the module docstring); repeatable")
     p.add_argument("--attrs", nargs="+", default=EDITED, choices=EDITED, help="edited attributes to measure (default all five)")
@@ -190,51 +194,56 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     perm = np.random.default_rng([args.seed, 1]).permutation(len(train))
     fit_idx = np.sort(perm[: args.fit_faces])
     scale_idx = np.sort(perm[args.fit_faces : args.fit_faces + args.scale_faces])
-    rep_idx = np.sort(np.random.default_rng([args.seed, 2]).permutation(len(val))[: args.report_faces])
-    print(f"fit {len(fit_idx)} train faces, choose scales on {len(scale_idx)} other train faces, report on {len(rep_idx)} validation faces", flush=True)
+    rep_idx = np.sort(np.random.default_rng([args.seed, 2]).permutation(len(val))[args.report_skip : args.report_skip + args.report_faces])
+    print(f"fit {len(fit_idx)} train faces, choose scales on {len(scale_idx)} other train faces, report on {len(rep_idx)} validation faces"
+          + (f" (after the first {args.report_skip})" if args.report_skip else ""), flush=True)
 
     key = [a for a in dict.fromkeys(EDITED + ac.KEY_ATTRIBUTES) if a in names]
     cols = [names.index(a) for a in key]
-    cache = Path(args.directions_cache) if args.directions_cache else None
-    if cache is not None and cache.exists():
-        from safetensors import safe_open
+    vecs: dict = {}
+    infos: dict = {}
+    fitted, sets = None, {}
+    if args.variants:  # (none: only the model's own directions are measured, nothing is fitted)
+        cache = Path(args.directions_cache) if args.directions_cache else None
+        if cache is not None and cache.exists():
+            from safetensors import safe_open
 
-        with safe_open(str(cache), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["info"])
-            if meta.get("_fit") != {"fit_faces": args.fit_faces, "seed": args.seed, "l2": args.l2, "model": str(args.model)}:
-                raise SystemExit(f"{cache} holds directions of another fit ({meta.get('_fit')}); remove it or give another file")
-            vecs = {k: f.get_tensor(k) for k in f.keys()}
-        infos = {k: meta[k] for k in vecs}
-        print(f"directions read from {cache}", flush=True)
-    else:
-        z_fit = encode_images(model, train.images[fit_idx])
-        vecs, infos = fit_label_directions(model, z_fit, train.labels[fit_idx][:, cols], key, method="logistic", l2=args.l2, return_info=True)
-        del z_fit
-        if cache is not None:
-            from safetensors.torch import save_file
+            with safe_open(str(cache), framework="pt") as f:
+                meta = json.loads((f.metadata() or {})["info"])
+                if meta.get("_fit") != {"fit_faces": args.fit_faces, "seed": args.seed, "l2": args.l2, "model": str(args.model)}:
+                    raise SystemExit(f"{cache} holds directions of another fit ({meta.get('_fit')}); remove it or give another file")
+                vecs = {k: f.get_tensor(k) for k in f.keys()}
+            infos = {k: meta[k] for k in vecs}
+            print(f"directions read from {cache}", flush=True)
+        else:
+            z_fit = encode_images(model, train.images[fit_idx])
+            vecs, infos = fit_label_directions(model, z_fit, train.labels[fit_idx][:, cols], key, method="logistic", l2=args.l2, return_info=True)
+            del z_fit
+            if cache is not None:
+                from safetensors.torch import save_file
 
-            save_file({k: v.contiguous() for k, v in vecs.items()}, str(cache), metadata={"info": json.dumps(
-                {**infos, "_fit": {"fit_faces": args.fit_faces, "seed": args.seed, "l2": args.l2, "model": str(args.model)}})})
-    fitted = load_model(args.model, device="cpu")  # a copy holding the newly fitted directions
-    own = {k: (fitted.directions[k], fitted.direction_info.get(k, {})) for k in fitted.directions if k not in EDITED}
-    fitted.directions.clear()
-    fitted.direction_info.clear()
-    from glowcore.ops.directions import add_directions
+                save_file({k: v.contiguous() for k, v in vecs.items()}, str(cache), metadata={"info": json.dumps(
+                    {**infos, "_fit": {"fit_faces": args.fit_faces, "seed": args.seed, "l2": args.l2, "model": str(args.model)}})})
+        fitted = load_model(args.model, device="cpu")  # a copy holding the newly fitted directions
+        own = {k: (fitted.directions[k], fitted.direction_info.get(k, {})) for k in fitted.directions if k not in EDITED}
+        fitted.directions.clear()
+        fitted.direction_info.clear()
+        from glowcore.ops.directions import add_directions
 
-    add_directions(fitted, vecs, infos)
-    if args.others_from_model and own:  # the held-fixed attributes that are not edited: the model's own directions (all of them)
-        add_directions(fitted, {k: v for k, (v, _) in own.items()}, {k: {kk: vv for kk, vv in i.items() if kk != "fixed"} for k, (_, i) in own.items()})
-    sets = variant_sets(args.variants, defs, EDITED, key, list(fitted.directions))
-    print(f"{len(vecs)} directions fitted on the fit faces ({time.perf_counter() - t0:.0f} s); the others held fixed: "
-          f"{'the model' if args.others_from_model and own else 'newly fitted'}'s", flush=True)
+        add_directions(fitted, vecs, infos)
+        if args.others_from_model and own:  # the held-fixed attributes that are not edited: the model's own directions (all of them)
+            add_directions(fitted, {k: v for k, (v, _) in own.items()}, {k: {kk: vv for kk, vv in i.items() if kk != "fixed"} for k, (_, i) in own.items()})
+        sets = variant_sets(args.variants, defs, EDITED, key, list(fitted.directions))
+        print(f"{len(vecs)} directions fitted on the fit faces ({time.perf_counter() - t0:.0f} s); the others held fixed: "
+              f"{'the model' if args.others_from_model and own else 'newly fitted'}'s", flush=True)
 
     z_scale = Latent.from_flat(encode_images(model, train.images[scale_idx]), model.latent_shapes)
     z_rep = Latent.from_flat(encode_images(model, val.images[rep_idx]), model.latent_shapes)
     p_scale = ac.predict_proba(net, train.images[scale_idx])
     p_rep = ac.predict_proba(net, val.images[rep_idx])
 
-    result: dict = {"model": str(args.model), "fit_faces": len(fit_idx), "scale_faces": len(scale_idx), "report_faces": len(rep_idx),
-                    "target": args.target, "amounts": args.amounts, "variants": {}, "fixed_sets": sets,
+    result: dict = {"model": str(args.model), "fit_faces": len(fit_idx), "scale_faces": len(scale_idx), "report_faces": len(rep_idx), "report_skip": args.report_skip,
+                    "target": args.target, "target_on": args.target_on, "amounts": args.amounts, "variants": {}, "fixed_sets": sets,
                     "others_from_model": bool(args.others_from_model), "argv": list(sys.argv[1:] if argv is None else argv), "cpu": platform.processor() or platform.machine(),
                     "date": datetime.now(timezone.utc).isoformat(timespec="minutes")}
     done: dict = {}  # (attribute, fixed set) -> row: each pair measured once
@@ -245,7 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             k = (attr, tuple(sorted(fixed)))
             if k not in done:
                 sweep = [edit_rates(net, model, z_scale, p_scale, names, attr, a, a, fixed, fitted) for a in args.amounts]
-                s_on = _interp(args.amounts, [r["on"] or 0.0 for r in sweep], args.target)
+                s_on = _interp(args.amounts, [r["on"] or 0.0 for r in sweep], args.target if args.target_on is None else args.target_on)
                 s_off = _interp(args.amounts, [r["off"] or 0.0 for r in sweep], args.target)
                 ins = edit_rates(net, model, z_scale, p_scale, names, attr, s_on, s_off, fixed, fitted)
                 out = edit_rates(net, model, z_rep, p_rep, names, attr, s_on, s_off, fixed, fitted)
@@ -261,10 +270,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if args.baseline:
         base = {}
-        for attr in EDITED:
+        for attr in args.attrs:
             if attr in model.directions:
                 base[attr] = edit_rates(net, model, z_rep, p_rep, names, attr, 1.0, 1.0, None)  # as it ships (its default conditioning)
-                print(f"shipped {attr:<12} validation on {base[attr]['on']} off {base[attr]['off']} drift {base[attr]['drift']:.3f}", flush=True)
+                b = base[attr]
+                top = sorted(b["drift_by"].items(), key=lambda kv: -kv[1])[:3]
+                held = model.direction_info.get(attr, {}).get("fixed") or []
+                print(f"shipped {attr:<12} validation on {_pct(b['on'])} of {b['n_on']} off {_pct(b['off'])} of {b['n_off']} drift {b['drift']:.4f} "
+                      f"({', '.join(f'{a} {v:.3f}' for a, v in top)}); holds fixed: {len(held)} directions", flush=True)
         result["shipped_directions"] = base
     if args.save_directions and args.ship_variant in result["variants"]:
         from safetensors.torch import save_file
@@ -275,7 +288,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     **({"fixed": rows[a]["fixed"]} if rows[a]["fixed"] else {}),
                     # the boundary in units of the scaled vector (glowcore.ops.directions.project)
                     "center": infos[a]["center"] / rows[a]["scale"],
-                    "calibration": f"scales chosen out of sample: {len(scale_idx)} train faces not used to fit (target {args.target:.0%})"}
+                    "calibration": f"scales chosen out of sample: {len(scale_idx)} train faces not used to fit (target {args.target:.0%}"
+                                   + (f", {args.target_on:.0%} for adding" if args.target_on is not None else "") + ")"}
                 for a in args.attrs}
         save_file({a: vecs[a].contiguous() for a in args.attrs}, args.save_directions, metadata={"info": json.dumps(meta)})
     result["minutes"] = round((time.perf_counter() - t0) / 60, 1)
