@@ -79,6 +79,8 @@ def _direction_tooltip(name: str, info: dict) -> str:
     for key in ("description", "source", "method", "positives", "negatives", "n_pos", "n_neg", "accuracy", "explained_variance"):
         if key in info:
             parts.append(f"{key.replace('_', ' ')}: {info[key]}")
+    if info.get("fixed"):  # the model's default conditioning (glowcore.ops.directions)
+        parts.append(f"holds fixed: {', '.join(info['fixed'])}")
     return "\n".join(parts)
 
 
@@ -247,9 +249,11 @@ class Engine(PhotoMixin):
             return base
         from glowcore.ops import directions
 
-        fixed = tuple(f for f in spec.fixed if f in m.directions and f not in amounts)
+        # The locks are held on top of what each direction holds by default (its info's "fixed"
+        # list): locking an attribute never releases one the model holds (glowcore's fixed_sets).
+        locks = tuple(f for f in spec.fixed if f in m.directions and f not in amounts)
         levels = self.coarse_levels() if spec.coarse_only else None
-        return directions.edit(m, base, amounts, fixed=fixed, levels=levels)
+        return directions.edit(m, base, amounts, also_fixed=locks, levels=levels)
 
     # ------------------------------------------------------------------ images
     def decode_images(self, latent: Latent, cancel: Optional[CancelToken] = None) -> np.ndarray:

@@ -1,6 +1,9 @@
 """Put calibrated attribute directions into a model: the vectors and scales written by
 ``benchmarks/edit_calibration.py --save-directions FILE`` replace the model's directions of those
-names (each with its ``scale`` for positive amounts and ``scale_neg`` for negative ones).
+names (each with its ``scale`` for positive amounts and ``scale_neg`` for negative ones, and, when
+the calibration held other directions fixed (``--ship-variant`` other than ``plain``), its
+``fixed`` list: what an edit of it holds fixed by default, ``glowcore.ops.directions.edit``).
+Every name in a ``fixed`` list must be a direction of the model (or of the file).
 
     python scripts/apply_calibration.py assets/models/celeba64 --directions cal.safetensors --out assets/models/celeba64
 
@@ -38,7 +41,8 @@ def main(argv=None) -> int:
     add_directions(model, vecs, {k: info[k] for k in vecs})
     save_model(model, args.out, dtype=getattr(torch, args.dtype))
     for k in vecs:
-        print(f"{k}: scale {info[k]['scale']}, scale_neg {info[k]['scale_neg']}")
+        held = info[k].get("fixed") or []
+        print(f"{k}: scale {info[k]['scale']}, scale_neg {info[k]['scale_neg']}" + (f", holds fixed: {', '.join(held)}" if held else ", alone"))
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Collection, Optional
 
 MAX_TEMPERATURE = 4.0  # beyond ~2 samples are noise already; 1e30 gave two-colour images
 MAX_AMOUNT = 100.0  # edit amounts and slider ranges (1.0 = a clear change)
@@ -62,11 +62,32 @@ def check_direction_name(name: Any) -> str:
     return name
 
 
-def check_direction_info(name: str, info: Any) -> dict:
+def check_direction_info(name: str, info: Any, known: Optional[Collection[str]] = None) -> dict:
     """A direction's metadata as stored in config.json: the numbers the edits and the sliders use
-    must be usable (ValueError naming the direction and the key)."""
+    must be usable (ValueError naming the direction and the key). ``fixed`` (the directions an
+    edit of this one holds fixed by default, ``glowcore.ops.directions``) must be a list of
+    distinct direction names other than its own; with ``known`` (the names of the directions the
+    model has), each must be one of them."""
     if not isinstance(info, dict):
         raise ValueError(f"direction {name!r}: its entry must be a JSON object, got {type(info).__name__}")
+    if "fixed" in info:
+        held = info["fixed"]
+        if not isinstance(held, (list, tuple)) or not all(isinstance(f, str) for f in held):
+            raise ValueError(f"direction {name!r}: 'fixed' must be a list of direction names, got {held!r}")
+        for f in held:
+            try:
+                check_direction_name(f)
+            except ValueError as e:
+                raise ValueError(f"direction {name!r}: 'fixed': {e}") from None
+        if name in held:
+            raise ValueError(f"direction {name!r}: 'fixed' names the direction itself (an edit cannot hold what it changes)")
+        if len(set(held)) != len(held):
+            raise ValueError(f"direction {name!r}: 'fixed' names a direction twice: {list(held)!r}")
+        if known is not None:
+            unknown = [f for f in held if f not in known]
+            if unknown:
+                raise ValueError(f"direction {name!r}: 'fixed' names {'an unknown direction' if len(unknown) == 1 else 'unknown directions'} "
+                                 f"{', '.join(repr(f) for f in unknown)} (the model has {len(known)} directions)")
     if "scale" in info:
         scale = number_in(f"direction {name!r}: 'scale'", info["scale"], -1e6, 1e6)
         if scale == 0:

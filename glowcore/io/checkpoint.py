@@ -433,7 +433,7 @@ def load_model(
         entry = entry if isinstance(entry, dict) else {}  # (odd but harmless: the direction, without its info)
         try:  # the numbers the sliders and edits use: a bad one would stall the window or give grey images
             check_direction_name(name)
-            check_direction_info(name, entry)
+            check_direction_info(name, entry, known=directions.keys())
         except ValueError as e:
             raise _fail(path / "config.json" if path.is_dir() else path, str(e)) from None
         model.directions[name] = vec.float().reshape(-1)

@@ -15,6 +15,10 @@ model may also store unit vectors with a ``"scale"`` entry. The info keys used h
 * ``center`` (float, default 0.0): the coordinate (see :func:`project`) of the boundary between
   the two groups (mid-point of the class means, or the classifier's decision boundary), so that a
   projected coordinate above 0 reads "has the attribute";
+* ``fixed`` (list of names of the model's other directions, default none): the directions an
+  edit of this one holds fixed by default (conditional editing, see :func:`edit`): the model's
+  own choice of which correlated attributes an edit should leave alone (``Male`` holding
+  ``Wearing_Lipstick``, say). Model files without it edit each direction alone, as before;
 * ``method``, ``n_pos``, ``n_neg``, ``accuracy``, ``std``, ``explained_variance``: provenance.
 
 Kinds of direction:
@@ -32,8 +36,10 @@ Kinds of direction:
 
 Editing (:func:`edit`) can be made *conditional* (InterFaceGAN): the edit vector is projected
 orthogonal to the ``fixed`` directions (then rescaled to its original length), so that the
-coordinates along the fixed directions do not change; and it can be limited to some levels
-(``levels=[-1]``: the top, coarsest level only), keeping the other levels' detail.
+coordinates along the fixed directions do not change; by default each direction holds the ones
+its info's ``fixed`` list names (see :func:`fixed_sets` for how a caller's ``fixed`` and
+``also_fixed`` combine with them). It can be limited to some levels (``levels=[-1]``: the top,
+coarsest level only), keeping the other levels' detail.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ __all__ = [
     "remove_direction",
     "edit_vector",
     "edit",
+    "fixed_sets",
     "project",
 ]
 
@@ -414,10 +421,12 @@ def add_directions(
 
     ``info`` maps each name to its info dict (as returned with ``return_info=True``), or is one
     dict applied to every direction. They are saved with the model by
-    :func:`glowcore.save_model`. With ``replace=False`` an existing name is an error.
+    :func:`glowcore.save_model`. With ``replace=False`` an existing name is an error. An info's
+    ``fixed`` list must name directions the model has or gets in this call.
     """
     per_name = info is not None and all(isinstance(v, Mapping) for v in info.values()) and set(info) <= set(directions) and len(info) > 0
     staged: dict[str, tuple[Tensor, dict]] = {}
+    known = set(model.directions) | set(directions)
     for name, vec in directions.items():
         _check_name(name)
         if not replace and name in model.directions:
@@ -428,7 +437,7 @@ def add_directions(
         if not torch.isfinite(v).all():
             raise ValueError(f"direction {name!r} contains NaN or infinite values")
         meta = dict(info.get(name, {})) if per_name else dict(info or {})  # type: ignore[union-attr]
-        check_direction_info(name, meta)
+        check_direction_info(name, meta, known=known)
         staged[name] = (v.clone(), meta)
     for name, (v, meta) in staged.items():
         model.directions[name] = v
@@ -436,11 +445,17 @@ def add_directions(
 
 
 def remove_direction(model: Glow, name: str) -> None:
-    """Remove a direction (``KeyError``-free: ``ValueError`` naming the known ones)."""
+    """Remove a direction (``KeyError``-free: ``ValueError`` naming the known ones); the other
+    directions stop holding it fixed (it leaves their ``fixed`` lists)."""
     if name not in model.directions:
         raise ValueError(_unknown(model, name))
     del model.directions[name]
     model.direction_info.pop(name, None)
+    for info in model.direction_info.values():
+        if name in (info.get("fixed") or ()):
+            info["fixed"] = [f for f in info["fixed"] if f != name]
+            if not info["fixed"]:
+                del info["fixed"]
 
 
 # ----------------------------------------------------------------------------------- editing
@@ -469,37 +484,102 @@ def _level_mask(model: Glow, levels: Sequence[int] | None) -> Tensor | None:
     return template.level_mask(int(i) for i in levels).flatten()[0].double()
 
 
-def edit_vector(model: Glow, name: str, *, fixed: Sequence[str] = (), levels: Sequence[int] | None = None) -> Tensor:
-    """The flat ``(D,)`` vector that amount 1.0 of ``name`` adds, after level restriction and
-    orthogonalisation against the ``fixed`` directions (restricted to the same levels)."""
-    return _edit_matrix(model, [name], fixed, levels)[0].float()
+def fixed_sets(
+    model: Glow,
+    names: Sequence[str],
+    fixed: Sequence[str] | None = None,
+    also_fixed: Sequence[str] = (),
+) -> dict[str, list[str]]:
+    """The directions an edit of each of ``names`` (edited together) holds fixed.
 
+    * ``fixed=None`` (the default): each direction's own default, its info's ``fixed`` list,
+      leaving out the directions edited in the same call (what is edited cannot also be held);
+    * ``fixed=[...]``: the caller's set, for every edited direction, *instead of* the stored lists
+      (``fixed=()`` edits each direction alone, as models without stored lists do); naming an
+      edited direction is an error;
+    * ``also_fixed``: held in addition, whichever of the two applies (the window's locks: a
+      locked attribute is held on top of the model's defaults, so locking one never releases
+      another); naming an edited direction is an error.
 
-def _edit_matrix(model: Glow, names: Sequence[str], fixed: Sequence[str], levels: Sequence[int] | None) -> Tensor:
-    fixed = [f for f in dict.fromkeys(fixed)]
-    clash = sorted(set(names) & set(fixed))
+    Unknown names are a ``ValueError`` naming them (and for a stored list, the direction whose
+    list it is).
+    """
+    names = list(names)
+    for nm in names:
+        if nm not in model.directions:
+            raise ValueError(_unknown(model, nm))
+    extra = list(dict.fromkeys(also_fixed))
+    given = None if fixed is None else list(dict.fromkeys(fixed))
+    for nm in extra + (given or []):
+        if nm not in model.directions:
+            raise ValueError(_unknown(model, nm))
+    clash = sorted(set(names) & set(extra + (given or [])))
     if clash:
         raise ValueError(f"direction(s) {', '.join(clash)} cannot be both edited and kept fixed")
+    out: dict[str, list[str]] = {}
+    for nm in names:
+        if given is None:
+            stored = model.direction_info.get(nm, {}).get("fixed") or []
+            missing = [f for f in stored if f not in model.directions]
+            if missing:
+                raise ValueError(f"direction {nm!r}: its stored 'fixed' list names {_names(missing)}, which this model does not have")
+            base = [f for f in stored if f not in names]
+        else:
+            base = given
+        out[nm] = list(dict.fromkeys(base + extra))
+    return out
+
+
+def _names(names: Sequence[str]) -> str:
+    return ("unknown direction " if len(names) == 1 else "unknown directions ") + ", ".join(repr(n) for n in names)
+
+
+def edit_vector(
+    model: Glow,
+    name: str,
+    *,
+    fixed: Sequence[str] | None = None,
+    also_fixed: Sequence[str] = (),
+    levels: Sequence[int] | None = None,
+) -> Tensor:
+    """The flat ``(D,)`` vector that amount 1.0 of ``name`` adds, after level restriction and
+    orthogonalisation against the directions it holds fixed (restricted to the same levels):
+    by default its info's ``fixed`` list; ``fixed`` and ``also_fixed`` as in :func:`fixed_sets`."""
+    sets = fixed_sets(model, [name], fixed, also_fixed)
+    return _edit_matrix(model, [name], sets, levels)[0].float()
+
+
+def _edit_matrix(model: Glow, names: Sequence[str], fixed: Mapping[str, Sequence[str]], levels: Sequence[int] | None) -> Tensor:
+    """The edit vectors of ``names`` (rows), each made orthogonal to its own ``fixed[name]``."""
     mask = _level_mask(model, levels)
     vecs = torch.stack([_scaled(model, nm) for nm in names])
     if mask is not None:
         vecs = vecs * mask
-    if fixed:
-        f = torch.stack([_scaled(model, nm) for nm in fixed])
-        if mask is not None:
-            f = f * mask
-        keep = f.norm(dim=1) > 0
-        if bool(keep.any()):
-            q, r = torch.linalg.qr(f[keep].T)
-            q = q[:, r.diagonal().abs() > 1e-9 * float(r.diagonal().abs().max())]
-            norms = vecs.norm(dim=1, keepdim=True)
-            vecs = vecs - (vecs @ q) @ q.T
-            new_norms = vecs.norm(dim=1, keepdim=True)
-            for nm, a, b in zip(names, norms[:, 0], new_norms[:, 0]):
-                if float(a) > 0 and float(b) <= 1e-6 * float(a):
-                    raise ValueError(f"direction {nm!r} lies within the span of the fixed direction(s) {', '.join(fixed)}; nothing is left to edit")
-            vecs = torch.where(new_norms > 0, vecs * (norms / new_norms.clamp_min(1e-300)), vecs)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, nm in enumerate(names):
+        groups.setdefault(tuple(fixed.get(nm, ())), []).append(i)
+    for held, rows in groups.items():
+        if held:
+            vecs[rows] = _orthogonal(model, [names[i] for i in rows], vecs[rows], list(held), mask)
     return vecs
+
+
+def _orthogonal(model: Glow, names: Sequence[str], vecs: Tensor, fixed: Sequence[str], mask: Tensor | None) -> Tensor:
+    f = torch.stack([_scaled(model, nm) for nm in fixed])
+    if mask is not None:
+        f = f * mask
+    keep = f.norm(dim=1) > 0
+    if not bool(keep.any()):
+        return vecs
+    q, r = torch.linalg.qr(f[keep].T)
+    q = q[:, r.diagonal().abs() > 1e-9 * float(r.diagonal().abs().max())]
+    norms = vecs.norm(dim=1, keepdim=True)
+    vecs = vecs - (vecs @ q) @ q.T
+    new_norms = vecs.norm(dim=1, keepdim=True)
+    for nm, a, b in zip(names, norms[:, 0], new_norms[:, 0]):
+        if float(a) > 0 and float(b) <= 1e-6 * float(a):
+            raise ValueError(f"direction {nm!r} lies within the span of the fixed direction(s) {', '.join(fixed)}; nothing is left to edit")
+    return torch.where(new_norms > 0, vecs * (norms / new_norms.clamp_min(1e-300)), vecs)
 
 
 def _amounts_matrix(names: Sequence[str], amounts: Mapping[str, Any], batch: int) -> tuple[np.ndarray, int]:
@@ -530,26 +610,28 @@ def edit(
     latent: Latent,
     amounts: Mapping[str, Any],
     *,
-    fixed: Sequence[str] = (),
+    fixed: Sequence[str] | None = None,
+    also_fixed: Sequence[str] = (),
     levels: Sequence[int] | None = None,
 ) -> Latent:
     """Move latents along named directions: ``latent + sum(amount * edit vector)``.
 
     ``amounts`` maps direction names to a number, or to a sequence with one amount per latent
     item; a single latent with sequences of N amounts gives N edited copies (a batch of previews
-    to decode at once). ``fixed``: directions to keep unchanged (the edit vectors are made
-    orthogonal to them, InterFaceGAN's conditional editing). ``levels``: level indices the edit
-    may touch (0 = finest, -1 = coarsest; default all). All amounts 0 return an exact copy.
+    to decode at once). Directions held fixed stay unchanged (the edit vectors are made
+    orthogonal to them, InterFaceGAN's conditional editing): with ``fixed=None`` (the default)
+    the ones each edited direction's info lists under ``fixed`` (none for model files without
+    such lists: each direction alone); an explicit ``fixed`` replaces those lists for every
+    edited direction (``fixed=()``: each alone); ``also_fixed`` is held on top of either (see
+    :func:`fixed_sets`). ``levels``: level indices the edit may touch (0 = finest, -1 = coarsest;
+    default all). All amounts 0 return an exact copy.
     """
     if not isinstance(latent, Latent):
         raise TypeError(f"expected a Latent, got {type(latent).__name__}")
     if latent.shapes != model.latent_shapes:
         raise ValueError(f"latent shapes {latent.shapes} do not match the model's {model.latent_shapes}")
     names = list(amounts)
-    for nm in names:
-        if nm not in model.directions:
-            raise ValueError(_unknown(model, nm))
-    for nm in fixed:
+    for nm in [*names, *(fixed or ()), *also_fixed]:
         if nm not in model.directions:
             raise ValueError(_unknown(model, nm))
     mat, n_out = _amounts_matrix(names, amounts, latent.batch_size)
@@ -563,7 +645,8 @@ def edit(
     if not nonzero:
         return base.clone()
     active = [names[j] for j in nonzero]
-    vecs = _edit_matrix(model, active, fixed, levels)
+    # (a direction moved by 0 is not edited: it may be held fixed, by default or by the caller)
+    vecs = _edit_matrix(model, active, fixed_sets(model, active, fixed, also_fixed), levels)
     delta = torch.from_numpy(mat[:, nonzero]) @ vecs  # (B, D) float64
     flat = base.flatten()
     edited = (flat.double() + delta.to(flat.device)).to(flat.dtype)
@@ -572,8 +655,9 @@ def edit(
 
 def project(model: Glow, latent: Latent, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Each item's coordinate along each direction, in amount units, relative to the direction's
-    ``center`` (the boundary between the two groups it was fitted from): editing by ``a`` (with no
-    ``fixed`` or ``levels``) raises the coordinate by exactly ``a``."""
+    ``center`` (the boundary between the two groups it was fitted from): editing by ``a`` with
+    nothing held fixed (``fixed=()``, or a direction without a stored ``fixed`` list) and no
+    ``levels`` raises the coordinate by exactly ``a``."""
     names = list(model.directions) if names is None else list(names)
     flat = latent.flatten().detach().to("cpu", torch.float64)
     out: dict[str, np.ndarray] = {}

@@ -323,7 +323,7 @@ def edit_photo(
     amounts: Mapping[str, Any],
     *,
     aligned: AlignedFace | None = None,
-    fixed=(),
+    fixed=None,
     levels=None,
     box=None,
     face: int = 0,
@@ -331,7 +331,8 @@ def edit_photo(
 ) -> tuple[np.ndarray, AlignedFace]:
     """Align, encode, edit along named directions, decode, and paste back into the full photo
     (``spread``: see :func:`paste`). Returns ``(photo, aligned)``; see
-    :func:`glowcore.ops.directions.edit` for ``amounts``."""
+    :func:`glowcore.ops.directions.edit` for ``amounts`` and ``fixed`` (``None``: each direction's
+    default conditioning)."""
     import torch
 
     from .directions import edit

@@ -44,7 +44,9 @@ def add_parser(sub) -> None:
     p.add_argument("image", nargs="?", help="photo, folder of photos (edited into the folder -o names), latent .npz file, or seed:N")
     add_model_args(p)
     p.add_argument("--set", dest="amounts", action="append", type=_amount, default=[], metavar="NAME=AMOUNT", help="direction and amount (repeatable)")
-    p.add_argument("--fixed", action="append", default=[], metavar="NAME", help="keep this direction unchanged (InterFaceGAN conditional edit; repeatable or comma-separated)")
+    p.add_argument("--fixed", action="append", default=[], metavar="NAME", help="keep this direction unchanged (InterFaceGAN conditional edit; repeatable or comma-separated); "
+                   "replaces the directions the model holds fixed by default for the edited ones (see --list)")
+    p.add_argument("--alone", action="store_true", help="edit each direction alone, holding nothing fixed (not even what the model holds by default)")
     p.add_argument("--levels", type=int, nargs="+", default=None, metavar="I", help="limit the edit to these levels (0 = finest ... -1 = coarsest)")
     p.add_argument("--sweep", type=float, nargs="+", default=None, metavar="F", help="instead of one result, a row of results at these multiples of the amounts (e.g. -1 -0.5 0 0.5 1)")
     p.add_argument("-o", "--out", default="edited.png", help="output image (default edited.png); for a folder of photos, the output folder")
@@ -89,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             print("this model has no directions (fit some with `glow directions`)")
         for nm in names:
             info = model.direction_info.get(nm, {})
-            print(f"{nm:24s} {info.get('method', '?'):10s} {info.get('kind', '')}")
+            held = f"  holds fixed: {', '.join(info['fixed'])}" if info.get("fixed") else ""
+            print(f"{nm:24s} {info.get('method', '?'):10s} {info.get('kind', '')}{held}")
         return 0
     if not args.image:
         raise ValueError("give a photo, a latent file or seed:N to edit (or --list)")
@@ -98,16 +101,39 @@ def run(args: argparse.Namespace) -> int:
     amounts: dict[str, float] = {}
     for name, value in args.amounts:
         amounts[name] = amounts.get(name, 0.0) + value
-    fixed = [f.strip() for item in args.fixed for f in item.split(",") if f.strip()]
+    given = [f.strip() for item in args.fixed for f in item.split(",") if f.strip()]
+    if args.alone and given:
+        raise ValueError("--alone holds nothing fixed; leave out --fixed, or --alone")
+    # None: what each direction holds by default (its "fixed" list in the model); a list replaces that
+    fixed: list | None = [] if args.alone else (given or None)
     if folder:
         return _edit_folder(args, model, amounts, fixed)
     return _edit_one(args, model, amounts, fixed)
 
 
-def _edit_one(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:
+def _held(model, amounts: dict, fixed: list | None) -> list:
+    """Every direction the edit holds fixed (the caller's, or the edited directions' defaults)."""
+    from ...ops.directions import fixed_sets
+
+    sets = fixed_sets(model, [k for k, v in amounts.items() if v], fixed)
+    return [nm for nm in dict.fromkeys(f for held in sets.values() for f in held) if nm not in amounts]
+
+
+def _report(model, latent, edited, amounts: dict, fixed: list | None) -> None:
+    from ...ops.directions import project
+
+    held = _held(model, amounts, fixed)
+    names = list(amounts) + held
+    before = project(model, latent[:1], names)
+    after = project(model, edited[-1:], names)
+    for nm in names:
+        print(f"{nm}: {float(before[nm][0]):+.2f} -> {float(after[nm][0]):+.2f}" + (" (fixed)" if nm in held else ""))
+
+
+def _edit_one(args: argparse.Namespace, model, amounts: dict, fixed: list | None) -> int:
     import torch
 
-    from ...ops.directions import edit, project
+    from ...ops.directions import edit
     from ...io.grid import save_grid
     from ._common import inputs_to_latent, save_latents
 
@@ -124,10 +150,7 @@ def _edit_one(args: argparse.Namespace, model, amounts: dict, fixed: list) -> in
         if args.compare:
             out = torch.cat([model.decode(latent[:1]), out])
     save_grid(out, args.out, ncol=out.shape[0], scale=args.scale, finite=True)
-    before = project(model, latent[:1], list(amounts) + fixed)
-    after = project(model, edited[-1:], list(amounts) + fixed)
-    for nm in list(amounts) + fixed:
-        print(f"{nm}: {float(before[nm][0]):+.2f} -> {float(after[nm][0]):+.2f}" + (" (fixed)" if nm in fixed else ""))
+    _report(model, latent, edited, amounts, fixed)
     if args.latent_out:
         save_latents(args.latent_out, edited, [f"{names[0]} edited"] * edited.batch_size)
     print(f"wrote {args.out}")
@@ -156,14 +179,14 @@ def _full_size(args: argparse.Namespace, model) -> bool:
     return max(w, h) > model.config.image_size
 
 
-def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:
+def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list | None) -> int:
     from pathlib import Path
 
     import torch
     from PIL import Image
 
     from ...ops.align import align, read_photo
-    from ...ops.directions import _unknown, edit, project
+    from ...ops.directions import _unknown, edit
     from ...io.fileio import atomic_path
     from ...ops.paste import paste
     from ._common import save_latents
@@ -173,7 +196,7 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list)
     formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
     if suffix not in formats:
         raise ValueError(f"{dst}: the output must end in {', '.join(formats)}")
-    for name in list(amounts) + fixed:
+    for name in list(amounts) + (fixed or []):
         if name not in model.directions:
             raise ValueError(_unknown(model, name))
     photo = read_photo(src)
@@ -191,10 +214,7 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list)
     result = paste(aligned, out_face[0], recon[0], photo, spread=args.spread)
     with atomic_path(dst, suffix=suffix) as tmp:
         Image.fromarray(result).save(tmp, format=formats[suffix], **({"quality": 95} if formats[suffix] in ("JPEG", "WEBP") else {}))
-    before = project(model, latent[:1], list(amounts) + fixed)
-    after = project(model, edited[-1:], list(amounts) + fixed)
-    for nm in list(amounts) + fixed:
-        print(f"{nm}: {float(before[nm][0]):+.2f} -> {float(after[nm][0]):+.2f}" + (" (fixed)" if nm in fixed else ""))
+    _report(model, latent, edited, amounts, fixed)
     if args.latent_out:
         save_latents(args.latent_out, edited, [f"{src} edited"])
     print(f"wrote {dst} ({result.shape[1]}x{result.shape[0]}, the face edited at {model.config.image_size} px and pasted back)")
@@ -226,7 +246,7 @@ def _check_folders(args: argparse.Namespace, default_out: str = "edited.png", wh
         raise ValueError("--latent-out, --sweep, --compare and --box take one photo, not a folder")
 
 
-def _edit_folder(args: argparse.Namespace, model, amounts: dict, fixed: list) -> int:
+def _edit_folder(args: argparse.Namespace, model, amounts: dict, fixed: list | None) -> int:
     """Every photo under the folder, edited into the output folder (same names and sub-folders;
     --face-only writes PNG faces). A photo that fails gets one line and the rest go on."""
     import contextlib
