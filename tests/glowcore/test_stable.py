@@ -138,3 +138,36 @@ def test_a_level_out_of_range_above_the_hint_is_decided_the_general_way(model):
             hinted_report = {}
             hinted = stable_reverse(model, hot[i], damp_from=0, report=hinted_report)
             assert torch.equal(hinted, full) and not hinted_report["hinted"]
+
+
+def test_one_face_takes_the_same_decisions_as_the_general_way(model, monkeypatch):
+    """One face goes through ``stable._one`` (less bookkeeping): the same picture, bit for bit,
+    and the same report as the general way, with and without a hint, for faces in range, far
+    edits (a level blows up), hot samples (the top level blows up; only the image blows up) and
+    stale hints."""
+    from glowcore.decoding import stable
+
+    latent = model.encode(gradient_images(3, seed=14))
+    cases = [latent[0]]
+    for amount in (-40.0, -12.0, 12.0, 40.0):
+        cases += [edit(model, latent, {"left_bright": amount})[i] for i in range(3)]
+    hot = model.sample_latent(6, 3.0, seed=2)
+    cases += [hot[i] for i in range(6)] + [model.sample_latent(1, 50.0, seed=1)]
+    # at T=4 (this model, seed 3): a few stray blown pixels after a level out of range (0), with
+    # every level in range (2), more of them (1), a level out of range and nothing blown (12)
+    hotter = model.sample_latent(32, 4.0, seed=3)
+    cases += [hotter[i] for i in (0, 1, 2, 12)]
+    kinds = set()
+    with torch.inference_mode():
+        for one in cases:
+            for hint in (None, *range(len(one.levels))):
+                got_report, want_report = {}, {}
+                got = stable_reverse(model, one, damp_from=hint, report=got_report)
+                monkeypatch.setattr(stable, "_one_face", False)
+                want = stable_reverse(model, one, damp_from=hint, report=want_report)
+                monkeypatch.setattr(stable, "_one_face", True)
+                assert torch.equal(got, want) and got_report == want_report, (hint, got_report, want_report)
+                if hint is None:
+                    blown_image = want_report["damped_from"] is None and not torch.equal(want, model.reverse(one))
+                    kinds.add("in range" if want_report["damped_from"] is None and not blown_image else "image" if blown_image else "levels")
+    assert kinds == {"in range", "image", "levels"}, kinds
