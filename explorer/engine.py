@@ -279,7 +279,9 @@ class Engine(PhotoMixin):
         latent = latent.to(self.device)
         with torch.inference_mode(), (compiled.no_build() if self._graphs_pending else contextlib.nullcontext()), fast_networks(self.fast):
             x = stable.stable_reverse(m, latent, cancel, damp_from=hint, report=report)
-            arr = glowcore.to_uint8((x + 0.5).clamp(0.0, 1.0))
+            # glowcore.to_uint8((x + 0.5).clamp(0, 1)) without its no-ops here (x is finite and
+            # the clamp done): the same bytes in four fewer small operations
+            arr = x.add(0.5).clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         done = time.perf_counter()
         if report.get("hinted"):
             assert self._hint is not None

@@ -165,6 +165,11 @@ def _peak(h: Tensor) -> Tensor:
     return torch.linalg.vector_norm(h.flatten(1), ord=math.inf, dim=1)
 
 
+def _top(h: Tensor) -> float:
+    """The largest magnitude in ``h`` (NaN where there is a NaN): one operation and one read."""
+    return float(torch.linalg.vector_norm(h, ord=math.inf))
+
+
 def _one(latent, exact, damped, damp_from: int | None, cancel: CancelToken | None, report: dict | None) -> Tensor:
     """:func:`stable_reverse` of one face, without the bookkeeping for batches (per level an
     index copy, a ``where``, a ``nonzero``, a ``unique``: each a small operation that waits for
@@ -193,7 +198,7 @@ def _one(latent, exact, damped, damp_from: int | None, cancel: CancelToken | Non
             h = exact(i, h, levels[i])
             if i == 0:
                 break
-            top = float(_peak(h).max())
+            top = _top(h)
             if top <= SUSPECT:
                 continue
             if suspect is None:
@@ -212,7 +217,7 @@ def _one(latent, exact, damped, damp_from: int | None, cancel: CancelToken | Non
     fill = dict(nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD)
     if start is not None:  # damped: nothing exact to merge
         return torch.nan_to_num(h, **fill).clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
-    if suspect is None and float(_peak(h).max()) <= BLOWN_THRESHOLD:
+    if suspect is None and _top(h) <= BLOWN_THRESHOLD:
         return h  # nothing blew up: the exact decoding, untouched
     bad = blown_pixels(h)
     frac = float(bad.flatten(1).float().mean(1)[0])

@@ -171,3 +171,17 @@ def test_one_face_takes_the_same_decisions_as_the_general_way(model, monkeypatch
                     blown_image = want_report["damped_from"] is None and not torch.equal(want, model.reverse(one))
                     kinds.add("in range" if want_report["damped_from"] is None and not blown_image else "image" if blown_image else "levels")
     assert kinds == {"in range", "image", "levels"}, kinds
+
+
+def test_soft_clamp_needs_no_hard_clamp_first():
+    """``AffineCoupling.uncouple`` under a damping soft-clamps without clamping to
+    ``max_abs_activation`` first: the same values, bit for bit, for every rung of the ladder,
+    from 0 to beyond the bound, infinities included (after ``nan_to_num``)."""
+    from glowcore.nn.coupling import AffineCoupling
+
+    bound = AffineCoupling.max_abs_activation
+    x = torch.cat([torch.linspace(-3 * bound, 3 * bound, 600_001), torch.logspace(-8, 30, 2001), -torch.logspace(-8, 30, 2001)])
+    x = torch.cat([x, torch.tensor([float("inf"), float("-inf"), float("nan"), bound, -bound, 0.0])])
+    x = torch.nan_to_num(x, nan=0.0, posinf=bound, neginf=-bound)
+    for damping in LADDER:
+        assert torch.equal(damping.soft_clamp(x), damping.soft_clamp(x.clamp(-bound, bound)))
