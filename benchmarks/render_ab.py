@@ -4,9 +4,9 @@ move), one process, no GUI event loop: this tree against another checkout of the
     git archive main | tar -x -C /tmp/base        # the tree to compare with
     python benchmarks/render_ab.py MODEL --base /tmp/base [--sweeps 3] [--moves 180]
 
-The other tree's ``explorer/engine.py`` and ``glowcore/decoding/stable.py`` are loaded beside
-this tree's (the rest of glowcore, e.g. the frozen graphs and the layers, is this tree's for
-both); each side gets an :class:`~explorer.engine.Engine` of its own with the model opened and
+The other tree's ``explorer/engine.py``, ``glowcore/decoding/stable.py`` and affine coupling
+reverse (``glowcore/nn/coupling.py``, traced into that side's frozen graphs) are loaded beside
+this tree's (the rest of glowcore is this tree's for both); each side gets an :class:`~explorer.engine.Engine` of its own with the model opened and
 its idle work done (frozen graphs, as the explorer builds them when idle). The moves of
 ``benchmarks/gui_latency.py``'s scenarios (``slider``: Smiling swept across its range;
 ``stacked``: Smiling, Male and Eyeglasses at 2, Young swept; ``temperature``: 0.2 .. 1.2) are
@@ -67,20 +67,30 @@ def engines(model: str, base: str | None, threads: int):
     from explorer import engine as here
     from explorer.state import FaceRef, Snapshot
 
-    sides = [("new", here.Engine)]
+    from glowcore.nn.coupling import AffineCoupling
+
+    sides = [("new", here.Engine, AffineCoupling.uncouple)]
     if base:
         stable_b = _load("glowcore.decoding._stable_base", os.path.join(base, "glowcore/decoding/stable.py"))
         engine_b = _load("explorer._engine_base", os.path.join(base, "explorer/engine.py"))
+        coupling_b = _load("glowcore.nn._coupling_base", os.path.join(base, "glowcore/nn/coupling.py"))
         engine_b.stable = stable_b
-        sides.insert(0, ("base", engine_b.Engine))
+        sides.insert(0, ("base", engine_b.Engine, coupling_b.AffineCoupling.uncouple))
     out = []
-    for label, cls in sides:
-        eng = cls("cpu", threads=threads)
-        eng.open_model(model)
-        eng.render(Snapshot(face=FaceRef.from_seed(0), temperature=0.7))
-        while eng.idle_work():
-            pass
-        out.append((label, eng))
+    mine = AffineCoupling.uncouple
+    try:
+        for label, cls, uncouple in sides:
+            # the side's affine coupling reverse is traced into its engine's frozen graphs (the
+            # live renders run those graphs only; each engine has a model of its own)
+            AffineCoupling.uncouple = uncouple
+            eng = cls("cpu", threads=threads)
+            eng.open_model(model)
+            eng.render(Snapshot(face=FaceRef.from_seed(0), temperature=0.7))
+            while eng.idle_work():
+                pass
+            out.append((label, eng))
+    finally:
+        AffineCoupling.uncouple = mine
     return out
 
 
@@ -137,7 +147,6 @@ class GuiLoad:
 
 
 def run(model: str, base: str | None, scenarios, moves: int, sweeps: int, threads: int, gui_ms: float = 0.0) -> dict:
-    import numpy as np
     import torch
 
     torch.set_num_threads(threads)

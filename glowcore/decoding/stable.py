@@ -60,7 +60,7 @@ from ..base import modes
 from ..base.progress import CancelToken
 from .compiled import reverse_graph
 
-__all__ = ["Damping", "LADDER", "DAMPING", "TROUBLE", "SUSPECT", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse", "prepare"]
+__all__ = ["Damping", "LADDER", "DAMPING", "TROUBLE", "SUSPECT", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse", "hint_holds", "prepare"]
 
 #: Preprocessed outputs (image - 0.5) beyond this magnitude count as blown: pixel values below -1
 #: or above 2 for images in [0, 1].
@@ -236,6 +236,28 @@ def _one(latent, exact, damped, damp_from: int | None, cancel: CancelToken | Non
             mask[:] = 1.0
         x = x * (1 - mask) + torch.nan_to_num(state, **fill) * mask
     return x.clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
+
+
+def hint_holds(model, latent, damp_from: int, cancel: CancelToken | None = None) -> bool:
+    """Whether :func:`stable_reverse` of one face without the hint damps where ``damp_from``
+    made it damp, checked with the exact levels from the top down to ``damp_from`` only (the
+    part of a full check the hint skipped): True where the exact pass blows up (beyond
+    :data:`TROUBLE`) at ``damp_from`` or above it, so the picture decoded with the hint is the
+    full check's, bit for bit. False otherwise (also for ``damp_from`` 0, the image, which the
+    full check treats otherwise): then only a full decoding says what the picture is.
+    ``cancel`` is checked between levels."""
+    n = len(latent.levels)
+    if latent.batch_size != 1 or not 0 < damp_from < n:
+        return False
+    exact = _level_runner(model, latent, None)
+    h: Tensor | None = None
+    for i in range(n - 1, damp_from - 1, -1):
+        if cancel is not None and i < n - 1:
+            cancel.check()
+        h = exact(i, h, latent.levels[i])
+        if not _top(h) <= TROUBLE:  # blown up (NaN included): the damping starts where it did
+            return True
+    return False
 
 
 def stable_reverse(

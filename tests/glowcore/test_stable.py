@@ -185,3 +185,31 @@ def test_soft_clamp_needs_no_hard_clamp_first():
     x = torch.nan_to_num(x, nan=0.0, posinf=bound, neginf=-bound)
     for damping in LADDER:
         assert torch.equal(damping.soft_clamp(x), damping.soft_clamp(x.clamp(-bound, bound)))
+
+
+def test_hint_holds_says_whether_the_hinted_picture_is_the_full_checks(model):
+    """``hint_holds`` (the exact levels down to the hint only): True where the exact pass blows up
+    at the hinted level, and then the hinted picture is the full check's; False for a face in
+    range (the hinted picture is damped there, not the exact one)."""
+    from glowcore.decoding.stable import hint_holds
+
+    latent = model.encode(gradient_images(4, seed=12))
+    held = 0
+    with torch.inference_mode():
+        for amount in (-40.0, 40.0):
+            edited = edit(model, latent, {"left_bright": amount})
+            for i in range(edited.batch_size):
+                report = {}
+                full = stable_reverse(model, edited[i], report=report)
+                if report["trouble"] is None or report["trouble"][0] == 0:
+                    continue
+                level = report["trouble"][0]
+                assert hint_holds(model, edited[i], level)
+                assert torch.equal(stable_reverse(model, edited[i], damp_from=level), full)
+                held += 1
+        assert held >= 2
+        one = latent[0]  # in range: the hint is stale at every level
+        for level in range(1, len(one.levels)):
+            assert not hint_holds(model, one, level)
+            assert not torch.equal(stable_reverse(model, one, damp_from=level), stable_reverse(model, one))
+        assert not hint_holds(model, one, 0)
