@@ -30,8 +30,10 @@ from .state import Snapshot
 #: reach 4e3-4e4 and fall by a factor of about 1.5 per slider step where they fade out, so a
 #: few steps later the level is still out of range and the picture is the same) ...
 HINT_MIN_PEAK = 10.0 * stable.TROUBLE
-#: ... for at most this many pictures in a row (the next is checked in full and renews it) ...
-HINT_RENEW = 4
+#: ... for at most this many pictures in a row (the next is checked in full and renews it; 4
+#: before the drag's last picture was checked once it pauses: 8 cost the stacked drag ~2% less,
+#: docs/explorer.md) ...
+HINT_RENEW = 8
 #: ... and only while the requests come this close together (a drag; after a pause, a full check).
 HINT_GAP_S = 0.25
 
@@ -60,11 +62,13 @@ class LiveMixin:
         the previous picture of the same drag (same face, same sliders moved, see
         :data:`HINT_MIN_PEAK`) blew up in the exact pass at some level, this one is decoded damped
         from there at once (``glowcore.decoding.stable``; about a plain decode instead of 1.2-1.4x). Every
-        :data:`HINT_RENEW`-th picture, and the first after a pause, is checked in full. The picture
-        is never blown up either way, and it is the full check's picture unless the exact pass
-        came back in range at that level within those few pictures (a peak of 1e3 falling below
-        ``glowcore.decoding.stable.SUSPECT``): then up to :data:`HINT_RENEW` - 1 pictures are damped from
-        there where the full check would damp from a lower level or not at all."""
+        :data:`HINT_RENEW`-th picture, and the first after a pause, is checked in full, and the
+        last one once the drag pauses (:meth:`check_hinted`). The picture is never blown up either
+        way, and it is the full check's picture unless the exact pass came back in range at that
+        level within those few pictures (a peak of 1e3 falling below
+        ``glowcore.decoding.stable.SUSPECT``): then up to :data:`HINT_RENEW` - 1 pictures of the
+        drag are damped from there where the full check would damp from a lower level or not at
+        all, and the picture it settles on is the full check's."""
         m = self._need_model()
         ctx = (spec.face, tuple(sorted(k for k, v in spec.amounts if v)), spec.fixed, spec.coarse_only)
         now = time.perf_counter()
