@@ -280,7 +280,8 @@ def stable_reverse(
     The common case (nothing out of range) adds two small operations per level to the plain
     pass: each torch operation issued from Python waits for the GIL, which a busy GUI thread
     holds (see glowcore.decoding.compiled), so the bookkeeping below starts only when a level is out of
-    range."""
+    range; one face (the explorer's live picture) takes :func:`_one`, the same decisions without
+    the batch bookkeeping. A hinted picture can be checked afterwards with :func:`hint_holds`."""
     if latent.shapes != model.latent_shapes:
         raise ValueError(f"latent shapes {latent.shapes} do not match this model's {model.latent_shapes}")
     n, batch, dev = len(latent.levels), latent.batch_size, latent.device
