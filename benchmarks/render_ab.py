@@ -15,6 +15,11 @@ Prints per scenario and side the render time p50 / p95 / mean, the pictures deco
 drag hint, how many pictures differ between the sides, and the load average. Timings only
 compare within a run. ``--gui-load MS``: a thread holds the GIL for MS ms every 1/60 s, as the
 GUI thread does during a drag (each torch call the render makes from Python may then wait for it).
+
+``--paced 60``: the drags as the window makes them, without painting: each side's engine behind
+a ``ModelWorker`` thread, a move posted every 1/60 s (``--gui-load`` ms of Python per move in this
+thread), the latency of each move until its picture or a newer one arrives; the sides take turns
+drag by drag.
 """
 
 from __future__ import annotations
@@ -192,6 +197,86 @@ def _run(sides, scenarios, moves: int, sweeps: int, gui_ms: float) -> dict:
     return res
 
 
+def paced(model: str, base: str | None, scenarios, moves: int, sweeps: int, threads: int, rate: float, gui_ms: float) -> dict:
+    """The drags as the window makes them, without painting: each side's engine in a
+    :class:`~explorer.worker.ModelWorker` on its own thread, render requests posted at ``rate``
+    per second from this (the GUI) thread, which also spends ``gui_ms`` of pure Python per move
+    (a slider move's handlers); the latency of a move is the time until a result for it or a
+    newer one arrives here. The sides take turns drag by drag (order alternating per sweep)."""
+    import torch
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from explorer.protocol import RenderRequest
+    from explorer.worker import WorkerHost
+
+    torch.set_num_threads(threads)
+    sides = engines(model, base, threads)
+    hosts = {label: WorkerHost(engine_factory=(lambda e=eng: e)) for label, eng in sides}
+    res: dict = {"loadavg_before": open("/proc/loadavg").read().split()[:3], "rate": rate, "gui_ms": gui_ms}
+    stamp = [0]
+    try:
+        for sc in scenarios:
+            specs = scenario_specs(sides[0][1], sc, moves)
+            lat: dict = {label: [] for label, _ in sides}
+            work: dict = {label: [] for label, _ in sides}
+            for k in range(sweeps):
+                for label, eng in (sides if k % 2 == 0 else sides[::-1]):
+                    worker = hosts[label].worker
+                    sent: list[tuple[int, float]] = []
+                    got: list[tuple[int, float]] = []
+
+                    def on_result(r, got=got, work=work[label]):
+                        got.append((r.stamp, time.perf_counter()))
+                        work.append(r.ms)
+
+                    worker.rendered.connect(on_result)
+                    timer = QTimer()
+                    timer.setInterval(max(1, int(round(1000.0 / rate))))
+                    i = [0]
+
+                    def tick(worker=worker, sent=sent, i=i, timer=timer):
+                        if i[0] >= len(specs):
+                            timer.stop()
+                            return
+                        end = time.perf_counter() + gui_ms / 1000.0
+                        while time.perf_counter() < end:  # the GUI thread's own work per move
+                            pass
+                        stamp[0] += 1
+                        sent.append((stamp[0], time.perf_counter()))
+                        worker.request_render(RenderRequest(stamp[0], specs[i[0]]))
+                        i[0] += 1
+
+                    timer.timeout.connect(tick)
+                    timer.start()
+                    while not (i[0] >= len(specs) and got and got[-1][0] >= sent[-1][0]):
+                        loop = QEventLoop()
+                        QTimer.singleShot(5, loop.quit)
+                        loop.exec()
+                    worker.rendered.disconnect(on_result)
+                    j = 0
+                    for st, t in sent:
+                        while j < len(got) and got[j][0] < st:
+                            j += 1
+                        if j < len(got):
+                            lat[label].append((got[j][1] - t) * 1000.0)
+                    time.sleep(0.3)  # a pause between drags
+            res[sc] = {
+                label: {
+                    "latency_p50": round(_pct(v, 0.5), 2),
+                    "latency_p95": round(_pct(v, 0.95), 2),
+                    "render_p50": round(_pct(work[label], 0.5), 2),
+                    "render_p95": round(_pct(work[label], 0.95), 2),
+                    "renders": len(work[label]),
+                }
+                for label, v in lat.items()
+            }
+    finally:
+        for h in hosts.values():
+            h.shutdown()
+    res["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model")
@@ -201,11 +286,24 @@ def main(argv=None) -> int:
     p.add_argument("--sweeps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--gui-load", type=float, default=0.0, metavar="MS", help="a thread runs MS ms of pure Python every 1/60 s, holding the GIL like the GUI thread (0: none)")
+    p.add_argument("--paced", type=float, metavar="RATE", help="instead: drags at RATE moves per second through each side's ModelWorker thread, latency of each move (see paced())")
     p.add_argument("--json")
     args = p.parse_args(argv)
     from explorer.app import make_app
 
     make_app()
+    if args.paced:
+        res = paced(args.model, args.base, [s for s in args.scenarios.split(",") if s], args.moves, args.sweeps, args.threads, args.paced, args.gui_load)
+        for sc, r in res.items():
+            if isinstance(r, dict):
+                print(f"== {sc} at {args.paced:g} moves/s (GUI thread {args.gui_load:g} ms of Python per move)")
+                for label, v in r.items():
+                    print(f"  {label:5s} move -> result p50 {v['latency_p50']:6.2f}  p95 {v['latency_p95']:6.2f} ms; render p50 {v['render_p50']:6.2f}  p95 {v['render_p95']:6.2f} ms ({v['renders']} renders)")
+        print("load average before / after:", res["loadavg_before"], res["loadavg_after"])
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(res, fh, indent=1)
+        return 0
     res = run(args.model, args.base, [s for s in args.scenarios.split(",") if s], args.moves, args.sweeps, args.threads, args.gui_load)
     for sc, r in res.items():
         if not isinstance(r, dict):

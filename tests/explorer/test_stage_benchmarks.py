@@ -46,3 +46,16 @@ def test_render_ab_compares_two_trees_move_by_move(tiny_model, tmp_path, qtbot):
     for sc in ("slider", "stacked", "temperature"):
         assert r[sc]["renders"] == 4 and r[sc]["pictures_differ"] == 0, sc
         assert r[sc]["base"]["p50"] > 0 and r[sc]["new"]["p50"] > 0, sc
+
+
+def test_render_ab_paced_drags_through_the_worker(tiny_model, tmp_path, qtbot):
+    """``--paced``: each side's engine behind a ModelWorker thread, moves posted at a rate; every
+    move gets a latency (its picture or a newer one arrived)."""
+    out = tmp_path / "paced.json"
+    tree = str(BENCH.parent)
+    args = [str(tiny_model), "--base", tree, "--moves", "5", "--sweeps", "2", "--paced", "100", "--scenarios", "slider,stacked", "--json", str(out)]
+    assert _load("render_ab").main(args) == 0
+    r = json.loads(out.read_text())
+    for sc in ("slider", "stacked"):
+        for side in ("base", "new"):
+            assert r[sc][side]["latency_p50"] > 0 and r[sc][side]["renders"] >= 1, (sc, side)
