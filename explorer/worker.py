@@ -276,7 +276,7 @@ class ModelWorker(QObject):
         if wait > 0:
             if not self._settle_timer:
                 self._settle_timer = True
-                QTimer.singleShot(int(wait * 1000) + 1, self._settle_due)
+                QTimer.singleShot(int(wait * 1000) + 1, self, self._settle_due)  # gone with the worker
             return False
         t0 = time.perf_counter()
         try:
