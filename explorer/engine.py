@@ -28,6 +28,7 @@ from glowcore.model import Glow
 from glowcore.latent import Latent
 from glowcore.base.progress import CancelToken, Cancelled
 
+from .engine_live import LiveMixin
 from .engine_photo import PhotoMixin
 from .protocol import ExportParams, InterpParams, ModelInfo
 from .state import DirectionInfo, Snapshot
@@ -51,16 +52,6 @@ def default_fast() -> bool:
     return fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
 
 
-#: A far edit's picture is decoded damped from the level where the previous picture of the same
-#: drag blew up (``glowcore.decoding.stable.stable_reverse``'s ``damp_from``), skipping the exact attempt
-#: there, only when that exact pass blew up by at least this much (the bundled model's blow-ups
-#: reach 4e3-4e4 and fall by a factor of about 1.5 per slider step where they fade out, so a
-#: few steps later the level is still out of range and the picture is the same) ...
-HINT_MIN_PEAK = 10.0 * stable.TROUBLE
-#: ... for at most this many pictures in a row (the next is checked in full and renews it) ...
-HINT_RENEW = 4
-#: ... and only while the requests come this close together (a drag; after a pause, a full check).
-HINT_GAP_S = 0.25
 #: The morph preview keeps its decoded frames (pictures) up to this many bytes.
 FRAME_CACHE_BYTES = 64 << 20
 
@@ -96,7 +87,7 @@ def _direction_limit(name: str, info: dict) -> float:
     return 3.0 if _direction_group(name, info) == "principal" else 2.0
 
 
-class Engine(PhotoMixin):
+class Engine(LiveMixin, PhotoMixin):
     """The model and everything computed with it. Not thread-safe: one thread (the worker) uses it."""
 
     def __init__(self, device: Optional[str] = None, threads: Optional[int] = None, fast: Optional[bool] = None) -> None:
@@ -126,7 +117,10 @@ class Engine(PhotoMixin):
         self._last_interactive = ""  # "render" or "preview": what the user did last
         # far-edit drags: (drag context, level, pictures left, time of the last picture)
         self._hint: Optional[tuple[Any, int, int, float]] = None
+        # the last picture, where decoded with the hint: (spec, drag context, latent, level, picture)
+        self._unchecked: Optional[tuple[Snapshot, Any, Latent, int, np.ndarray]] = None
         self.hinted_renders = 0  # pictures decoded with the drag hint (for benchmarks)
+        self.settle_checks = 0  # hinted pictures checked once the drag paused (for tests)
         self.prefetched_frames = 0  # morph frames decoded while idle (for benchmarks)
         self._candidates: Optional[np.ndarray] = None
         self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
@@ -205,6 +199,7 @@ class Engine(PhotoMixin):
         self._interp_cache = None
         self._frames, self._frames_key, self._scrub = {}, None, []
         self._hint = None
+        self._unchecked = None
         self._candidates = None
 
     # ------------------------------------------------------------------ latents
@@ -262,40 +257,6 @@ class Engine(PhotoMixin):
         m = self._need_model()
         with torch.inference_mode(), (compiled.no_build() if self._graphs_pending else contextlib.nullcontext()):
             return glowcore.to_uint8(m.decode(latent, fast=self.fast, cancel=cancel))
-
-    def _decode_live(self, spec: Snapshot, latent: Latent, cancel: Optional[CancelToken]) -> np.ndarray:
-        """:meth:`decode_images` for the picture of a render, with the far-edit drag hint: where
-        the previous picture of the same drag (same face, same sliders moved, see
-        :data:`HINT_MIN_PEAK`) blew up in the exact pass at some level, this one is decoded damped
-        from there at once (``glowcore.decoding.stable``; about a plain decode instead of 1.2-1.4x). Every
-        :data:`HINT_RENEW`-th picture, and the first after a pause, is checked in full. The picture
-        is never blown up either way, and it is the full check's picture unless the exact pass
-        came back in range at that level within those few pictures (a peak of 1e3 falling below
-        ``glowcore.decoding.stable.SUSPECT``): then up to :data:`HINT_RENEW` - 1 pictures are damped from
-        there where the full check would damp from a lower level or not at all."""
-        m = self._need_model()
-        ctx = (spec.face, tuple(sorted(k for k, v in spec.amounts if v)), spec.fixed, spec.coarse_only)
-        now = time.perf_counter()
-        hint = None
-        if self._hint is not None and self._hint[0] == ctx and self._hint[2] > 0 and now - self._hint[3] <= HINT_GAP_S:
-            hint = self._hint[1]
-        report: dict = {}
-        latent = latent.to(self.device)
-        with torch.inference_mode(), (compiled.no_build() if self._graphs_pending else contextlib.nullcontext()), fast_networks(self.fast):
-            x = stable.stable_reverse(m, latent, cancel, damp_from=hint, report=report)
-            arr = glowcore.to_uint8((x + 0.5).clamp(0.0, 1.0))
-        done = time.perf_counter()
-        if report.get("hinted"):
-            assert self._hint is not None
-            self.hinted_renders += 1
-            self._hint = (ctx, self._hint[1], self._hint[2] - 1, done)
-        elif report.get("trouble") is not None and report["trouble"][1] >= HINT_MIN_PEAK:
-            # the level that blew up (levels above it stay exact and checked: one that goes out
-            # of range is still where the damping starts, as without the hint)
-            self._hint = (ctx, int(report["trouble"][0]), HINT_RENEW - 1, done)
-        else:
-            self._hint = None
-        return arr
 
     def idle_work(self) -> bool:
         """Work worth doing while nothing is asked, one step a call: once the first face of a

@@ -142,6 +142,9 @@ class RenderResult:
     before: Any = None  # QImage or None
     ms: float = 0.0
     array: Any = None  # the uint8 (H, W, 3) numpy array of ``image``
+    #: the picture of the same request again, checked in full once the drag paused (it replaces
+    #: the one shown for ``stamp``; see explorer.engine_live)
+    refined: bool = False
 
 
 @dataclass

@@ -14,7 +14,8 @@ The path of one move:
    the directions, the decoding; a render still young when a newer request arrives is given up),
    and emits ``rendered`` with a :class:`~explorer.protocol.RenderResult` (a ``QImage``).
 4. :meth:`Renderer.on_rendered` (GUI thread, queued signal): a result older than the picture on
-   screen is dropped; else the canvas shows it, the "before" picture for Compare is kept in step,
+   screen is dropped (a ``refined`` one, the same request's picture checked in full after a far-edit
+   drag paused, replaces the picture of its stamp); else the canvas shows it, the "before" picture for Compare is kept in step,
    the history thumbnail is set, and :attr:`after_render` listeners (the photo controller, which
    asks the worker for the full-photo composite) are told.
 5. 200 ms after the last picture (``idle``): the analysis (projections on every direction,
@@ -77,7 +78,7 @@ class Renderer(QObject):
 
     # ------------------------------------------------------------------ 4. show
     def on_rendered(self, res: RenderResult) -> None:
-        if res.stamp <= self.shown_stamp:  # older than the picture on screen: stale
+        if res.stamp < self.shown_stamp or (res.stamp == self.shown_stamp and not res.refined):  # stale
             self.dropped += 1
             return
         win = self.win

@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from .protocol import (
     AdoptCandidate,
@@ -138,6 +138,9 @@ class ModelWorker(QObject):
         self.preview_count = 0
         self._render_s = 0.0  # running mean of a full render's time (0: none yet)
         self._abandoned_last = False
+        self._last_render: Optional[RenderRequest] = None  # the request of the picture rendered last
+        self._last_render_t = 0.0
+        self._settle_timer = False
         self._wake.connect(self._drain)
 
     # ================================================================== GUI-thread API
@@ -244,10 +247,13 @@ class ModelWorker(QObject):
             self._handle(item)
 
     def _idle_work(self) -> bool:
-        """Nothing is waiting: let the engine prepare (the decoding graphs of a new model)."""
+        """Nothing is waiting: check the last picture of a paused far-edit drag in full
+        (:meth:`_settle_check`), else let the engine prepare (the decoding graphs of a new model)."""
         if self._engine is None:
             return False
         try:
+            if self._settle_check():
+                return True
             did = bool(self._engine.idle_work())
             if did and self._engine.device_label() != self._label:  # the thread count was measured
                 self._label = self._engine.device_label()
@@ -256,6 +262,40 @@ class ModelWorker(QObject):
         except Exception as e:  # only an optimisation: decoding works without it
             self._log(e)
             return False
+
+    def _settle_check(self) -> bool:
+        """Once the last render is ``settle_s`` old (``explorer.engine_live``) with nothing asked since
+        (the drag paused), and its picture was decoded with the drag hint, check it in full
+        (``Engine.check_hinted``); where the full check's picture differs, it replaces the one
+        shown (a ``refined`` result of the same stamp). Earlier, a timer wakes the worker then.
+        A newer request stops the check between levels. Returns whether it did anything."""
+        eng, req = self._engine, self._last_render
+        if req is None or not getattr(eng, "unchecked_picture", lambda: False)():
+            return False
+        wait = self._last_render_t + float(getattr(eng, "settle_s", 0.1)) - time.perf_counter()
+        if wait > 0:
+            if not self._settle_timer:
+                self._settle_timer = True
+                QTimer.singleShot(int(wait * 1000) + 1, self, self._settle_due)  # gone with the worker
+            return False
+        t0 = time.perf_counter()
+        try:
+            img = eng.check_hinted(self._eng_mod.CancelToken(when=lambda: "render" in self._slots))
+        except self._eng_mod.Cancelled:  # a newer request: serve it
+            return True
+        if img is not None:
+            ms = (time.perf_counter() - t0) * 1000.0
+            self.rendered.emit(RenderResult(req.stamp, req.spec, array_to_qimage(img), None, ms, img, refined=True))
+        return True
+
+    @Slot()
+    def _settle_due(self) -> None:
+        self._settle_timer = False
+        with self._lock:
+            if self._stopping or self._wake_pending:
+                return
+            self._wake_pending = True
+        self._wake.emit()
 
     def _serve_interactive(self) -> None:
         """Serve waiting render/preview requests (called between steps of a long job)."""
@@ -321,6 +361,7 @@ class ModelWorker(QObject):
             seconds = time.perf_counter() - t0
             self._render_s = seconds if self._render_s == 0.0 else 0.8 * self._render_s + 0.2 * seconds
             self.render_count += 1
+            self._last_render, self._last_render_t = req, time.perf_counter()
             self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, seconds * 1000.0, img))
         except Exception as e:  # the app keeps running; the message shows in the window
             self._log(e)

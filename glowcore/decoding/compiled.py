@@ -35,6 +35,7 @@ eager pass if that gain no longer holds.
 
 from __future__ import annotations
 
+import operator
 import os
 import warnings
 from typing import TYPE_CHECKING, Callable, Optional
@@ -131,8 +132,13 @@ def _freeze(module: nn.Module, args: tuple, expected: Tensor, rtol: float = 1e-4
     return graph
 
 
+_version_of = operator.attrgetter("_version")
+
+
 def _weights_key(tensors: list[Tensor]) -> tuple:
-    return tuple((t.data_ptr(), t._version) for t in tensors)
+    # every tensor's storage address and in-place version, gathered by ``map`` (C loops): this
+    # runs on every live render, holding the GIL the GUI thread wants (~600 tensors)
+    return tuple(map(Tensor.data_ptr, tensors)), tuple(map(_version_of, tensors))
 
 
 def _build(model: nn.Module, example: list[Tensor], fast: bool) -> LevelGraphs:

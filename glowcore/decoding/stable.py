@@ -60,7 +60,7 @@ from ..base import modes
 from ..base.progress import CancelToken
 from .compiled import reverse_graph
 
-__all__ = ["Damping", "LADDER", "DAMPING", "TROUBLE", "SUSPECT", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse", "prepare"]
+__all__ = ["Damping", "LADDER", "DAMPING", "TROUBLE", "SUSPECT", "BLOWN_THRESHOLD", "damped_reverse", "blown_pixels", "stable_reverse", "hint_holds", "prepare"]
 
 #: Preprocessed outputs (image - 0.5) beyond this magnitude count as blown: pixel values below -1
 #: or above 2 for images in [0, 1].
@@ -74,6 +74,9 @@ TROUBLE = 100.0
 #: Beyond this (about 3x what real faces reach, 2x samples at T=1.3) a level's output is out of range: if the image
 #: then blows up, it is decoded again damped from that level.
 SUSPECT = 16.0
+#: One face takes :func:`_one` (the same picture with less bookkeeping); False: the general way
+#: (tests compare the two).
+_one_face = True
 
 
 @dataclass(frozen=True)
@@ -162,24 +165,99 @@ def _peak(h: Tensor) -> Tensor:
     return torch.linalg.vector_norm(h.flatten(1), ord=math.inf, dim=1)
 
 
-def _hinted_one(latent, exact, damped, damp_from: int, cancel: CancelToken | None) -> Tensor | None:
-    """:func:`stable_reverse` of one face with ``damp_from``, without the bookkeeping for batches
-    (about 20 small operations, each waiting for the GIL while a GUI thread runs Python): the
-    levels above ``damp_from`` exactly, then damped from it; the same result. ``None`` where a
-    level above the hint is out of range (then the general way decides where to damp from)."""
+def _top(h: Tensor) -> float:
+    """The largest magnitude in ``h`` (NaN where there is a NaN): one operation and one read."""
+    return float(torch.linalg.vector_norm(h, ord=math.inf))
+
+
+def _one(latent, exact, damped, damp_from: int | None, cancel: CancelToken | None, report: dict | None) -> Tensor:
+    """:func:`stable_reverse` of one face, without the bookkeeping for batches (per level an
+    index copy, a ``where``, a ``nonzero``, a ``unique``: each a small operation that waits for
+    the GIL while a GUI thread runs Python, see glowcore.decoding.compiled): the same decisions
+    on the same tensors, so the same picture, bit for bit (tests/glowcore/test_stable.py compares
+    it with the general way). Per level one check (``_peak``); the exact pass's inputs are
+    kept by reference for the catch-up."""
     n = len(latent.levels)
-    h = None
+    levels = latent.levels
+    inputs: dict[int, Tensor | None] = {}  # each level's input in the exact pass
+    h: Tensor | None = None
+    suspect: int | None = None  # the first level beyond SUSPECT
+    trouble = None
+    start: int | None = None  # the level the damping started at
+    hinted = False
     for i in range(n - 1, -1, -1):
         if cancel is not None and i < n - 1:
             cancel.check()
-        if i > damp_from:
-            h = exact(i, h, latent.levels[i])
-            if not float(_peak(h).max()) <= SUSPECT:
-                return None
+        if start is not None:
+            h = damped(i, h, levels[i])
+            continue
+        inputs[i] = h
+        if i == damp_from:  # the caller expects the exact pass to blow up here: damped at once
+            hinted = True
         else:
-            h = damped(i, h, latent.levels[i])
+            h = exact(i, h, levels[i])
+            if i == 0:
+                break
+            top = _top(h)
+            if top <= SUSPECT:
+                continue
+            if suspect is None:
+                suspect = i
+            if top <= TROUBLE:  # out of range, not blown up (NaN counts as blown up)
+                continue
+            trouble = (i, top)
+        # damped from the first level out of range down to this one, then on to the image
+        start = i if suspect is None else suspect
+        h = inputs[start]
+        for j in range(start, i - 1, -1):
+            h = damped(j, h, levels[j])
+    if report is not None:
+        report.update(damped_from=start, trouble=trouble, hinted=hinted)
     assert h is not None
-    return torch.nan_to_num(h, nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD).clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
+    fill = dict(nan=0.0, posinf=BLOWN_THRESHOLD, neginf=-BLOWN_THRESHOLD)
+    if start is not None:  # damped: nothing exact to merge
+        return torch.nan_to_num(h, **fill).clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
+    if suspect is None and _top(h) <= BLOWN_THRESHOLD:
+        return h  # nothing blew up: the exact decoding, untouched
+    bad = blown_pixels(h)
+    frac = float(bad.flatten(1).float().mean(1)[0])
+    x = torch.nan_to_num(h, **fill)
+    # a few stray pixels with every level in range are only clamped (see the module docstring);
+    # more, or after a level out of range: decoded again damped from the first level that looked
+    # out of range (else the last level alone), pasted into the blown region
+    if frac > ACCEPT_FRACTION or (frac > 0 and suspect is not None):
+        s = 0 if suspect is None else suspect
+        state = inputs[s]
+        for j in range(s, -1, -1):
+            state = damped(j, state, levels[j])
+        mask = F.max_pool2d(bad.to(x.dtype), 5, stride=1, padding=2)  # dilate by 2 px
+        mask = F.avg_pool2d(mask, 5, stride=1, padding=2, count_include_pad=False)  # feather
+        if frac > WHOLE_IMAGE_FRACTION:
+            mask[:] = 1.0
+        x = x * (1 - mask) + torch.nan_to_num(state, **fill) * mask
+    return x.clamp(-BLOWN_THRESHOLD, BLOWN_THRESHOLD)
+
+
+def hint_holds(model, latent, damp_from: int, cancel: CancelToken | None = None) -> bool:
+    """Whether :func:`stable_reverse` of one face without the hint damps where ``damp_from``
+    made it damp, checked with the exact levels from the top down to ``damp_from`` only (the
+    part of a full check the hint skipped): True where the exact pass blows up (beyond
+    :data:`TROUBLE`) at ``damp_from`` or above it, so the picture decoded with the hint is the
+    full check's, bit for bit. False otherwise (also for ``damp_from`` 0, the image, which the
+    full check treats otherwise): then only a full decoding says what the picture is.
+    ``cancel`` is checked between levels."""
+    n = len(latent.levels)
+    if latent.batch_size != 1 or not 0 < damp_from < n:
+        return False
+    exact = _level_runner(model, latent, None)
+    h: Tensor | None = None
+    for i in range(n - 1, damp_from - 1, -1):
+        if cancel is not None and i < n - 1:
+            cancel.check()
+        h = exact(i, h, latent.levels[i])
+        if not _top(h) <= TROUBLE:  # blown up (NaN included): the damping starts where it did
+            return True
+    return False
 
 
 def stable_reverse(
@@ -202,18 +280,15 @@ def stable_reverse(
     The common case (nothing out of range) adds two small operations per level to the plain
     pass: each torch operation issued from Python waits for the GIL, which a busy GUI thread
     holds (see glowcore.decoding.compiled), so the bookkeeping below starts only when a level is out of
-    range."""
+    range; one face (the explorer's live picture) takes :func:`_one`, the same decisions without
+    the batch bookkeeping. A hinted picture can be checked afterwards with :func:`hint_holds`."""
     if latent.shapes != model.latent_shapes:
         raise ValueError(f"latent shapes {latent.shapes} do not match this model's {model.latent_shapes}")
     n, batch, dev = len(latent.levels), latent.batch_size, latent.device
     exact = _level_runner(model, latent, None)
     damped = _level_runner(model, latent, DAMPING)
-    if damp_from is not None and batch == 1 and 0 <= damp_from < n:
-        x = _hinted_one(latent, exact, damped, damp_from, cancel)
-        if x is not None:
-            if report is not None:
-                report.update(damped_from=damp_from, trouble=None, hinted=True)
-            return x
+    if batch == 1 and _one_face:
+        return _one(latent, exact, damped, damp_from if damp_from is not None and 0 <= damp_from < n else None, cancel, report)
     alive: Tensor | None = None  # items still decoded exactly (None: all)
     suspect: Tensor | None = None  # per item, the first level beyond SUSPECT (-1: none; None: none at all)
     idx: Tensor | None = None  # items decoded with damping ...

@@ -10,7 +10,7 @@ from pathlib import Path
 import explorer
 
 PKG = Path(explorer.__file__).resolve().parent
-TORCH_SIDE = {"engine.py", "engine_photo.py"}  # imported only by the worker (engine_photo by the engine), in its thread
+TORCH_SIDE = {"engine.py", "engine_photo.py", "engine_live.py"}  # imported only by the worker (engine_photo, engine_live by the engine), in its thread
 HEAVY = ("torch", "glowcore", "numpy.testing")
 
 

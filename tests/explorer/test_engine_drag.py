@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import glowcore
 from explorer import engine as engine_mod
+from explorer import engine_live
 from explorer.protocol import InterpParams
 from explorer.state import FaceRef, Snapshot
 from glowcore.decoding import stable
@@ -37,7 +38,7 @@ def saturated(a: np.ndarray) -> float:
 
 
 def test_far_edit_drag_uses_the_hint_and_never_shows_a_blown_picture(eng, monkeypatch):
-    monkeypatch.setattr(engine_mod, "HINT_MIN_PEAK", stable.TROUBLE)  # this small model blows up by ~1e2
+    monkeypatch.setattr(engine_live, "HINT_MIN_PEAK", stable.TROUBLE)  # this small model blows up by ~1e2
     calls: list = []
     real = stable.stable_reverse
 
@@ -64,13 +65,13 @@ def test_far_edit_drag_uses_the_hint_and_never_shows_a_blown_picture(eng, monkey
     for h in hinted:
         run = run + 1 if h else 0
         longest = max(longest, run)
-    assert longest <= engine_mod.HINT_RENEW - 1  # checked in full every HINT_RENEW pictures
+    assert longest <= engine_live.HINT_RENEW - 1  # checked in full every HINT_RENEW pictures
 
     # other sliders moved, or a pause: a full check
     calls.clear()
     eng.render(Snapshot(**HOT, amounts=(("Smiling", 30.0), ("Young", 0.5))))
     assert calls[-1][0] is None
-    monkeypatch.setattr(engine_mod, "HINT_GAP_S", 0.0)
+    monkeypatch.setattr(engine_live, "HINT_GAP_S", 0.0)
     eng.render(Snapshot(**HOT, amounts=(("Smiling", 30.0), ("Young", 0.5))))
     assert calls[-1][0] is None
 
@@ -158,3 +159,49 @@ def test_morph_frames_stay_within_the_memory_bound(eng, monkeypatch):
     assert len(eng._frames) == 5 and steps == 4
     shown, _ = eng.preview([a, b], params, 10)  # beyond the bound: decoded, not kept
     assert len(eng._frames) == 5 and shown.shape == first.shape
+
+
+def _hot_drag(eng, monkeypatch, values):
+    monkeypatch.setattr(engine_live, "HINT_MIN_PEAK", stable.TROUBLE)  # this small model blows up by ~1e2
+    for v in values:
+        spec = Snapshot(**HOT, amounts=(("Smiling", float(v)),))
+        img, _ = eng.render(spec)
+    return spec, img
+
+
+def test_a_hinted_picture_is_checked_when_the_drag_pauses(eng, monkeypatch):
+    """The last picture of a far-edit drag, decoded with the hint, is checked with the exact
+    levels the hint skipped: right, it stays (nothing returned) and the hint counts as renewed."""
+    spec, img = _hot_drag(eng, monkeypatch, np.linspace(20.0, 21.0, 3))
+    assert eng.unchecked_picture() and eng._hint is not None and eng._hint[2] < engine_live.HINT_RENEW - 1
+    np.testing.assert_array_equal(img, full_check(eng, spec))
+    assert eng.check_hinted() is None
+    assert not eng.unchecked_picture() and eng.settle_checks == 1
+    assert eng._hint is not None and eng._hint[2] == engine_live.HINT_RENEW - 1  # renewed
+    assert eng.check_hinted() is None and eng.settle_checks == 1  # nothing left to check
+    # a full check (not hinted) leaves nothing to check either
+    eng._hint = None
+    eng.render(spec)
+    assert not eng.unchecked_picture()
+
+
+def test_a_stale_hint_is_corrected_when_the_drag_pauses(eng, monkeypatch):
+    """A hint that no longer holds (the face is back in range at the hinted level): the picture
+    was damped from there; the check returns the full check's picture and drops the hint. A
+    newer request stops the check and leaves the picture unchecked."""
+    monkeypatch.setattr(engine_live, "HINT_GAP_S", 1e9)
+    # this face of the 16x16 model goes out of range without blowing up: the full check decodes
+    # it exactly, damping from level 1 changes it
+    spec = Snapshot(face=FaceRef.from_seed(3), temperature=4.0, amounts=(("Smiling", 0.5),))
+    ctx = (spec.face, ("Smiling",), spec.fixed, spec.coarse_only)
+    eng._hint = (ctx, 1, 3, 0.0)  # as if the previous picture of this drag had blown up at level 1
+    img, _ = eng.render(spec)
+    expected = full_check(eng, spec)
+    assert eng.unchecked_picture() and not np.array_equal(img, expected)  # damped, not exact
+    with pytest.raises(engine_mod.Cancelled):
+        eng.check_hinted(engine_mod.CancelToken(when=lambda: True))
+    assert eng.unchecked_picture()
+    fixed = eng.check_hinted()
+    assert fixed is not None
+    np.testing.assert_array_equal(fixed, expected)
+    assert eng._hint is None and not eng.unchecked_picture()

@@ -1,5 +1,5 @@
-"""benchmarks/render_stages.py and benchmarks/decode_backends.py run on the tiny model (a few
-moves and rounds) so that they cannot rot. No timing is checked."""
+"""benchmarks/render_stages.py, benchmarks/decode_backends.py and benchmarks/render_ab.py run on
+the tiny model (a few moves and rounds) so that they cannot rot. No timing is checked."""
 
 from __future__ import annotations
 
@@ -34,3 +34,28 @@ def test_decode_backends_compares_eager_and_graphs(tiny_model, tmp_path):
     assert set(r["backends"]) == {"eager", "jit"} and not r["failed"]
     for b in r["backends"].values():
         assert b["p50_ms"] > 0 and b["max_abs_diff_vs_eager_pass"] < 1e-4
+
+
+def test_render_ab_compares_two_trees_move_by_move(tiny_model, tmp_path, qtbot):
+    """This tree against itself (loaded a second time as the base): both sides render every
+    move, with the same pictures."""
+    out = tmp_path / "ab.json"
+    tree = str(BENCH.parent)
+    assert _load("render_ab").main([str(tiny_model), "--base", tree, "--moves", "4", "--sweeps", "1", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    for sc in ("slider", "stacked", "temperature"):
+        assert r[sc]["renders"] == 4 and r[sc]["pictures_differ"] == 0, sc
+        assert r[sc]["base"]["p50"] > 0 and r[sc]["new"]["p50"] > 0, sc
+
+
+def test_render_ab_paced_drags_through_the_worker(tiny_model, tmp_path, qtbot):
+    """``--paced``: each side's engine behind a ModelWorker thread, moves posted at a rate; every
+    move gets a latency (its picture or a newer one arrived)."""
+    out = tmp_path / "paced.json"
+    tree = str(BENCH.parent)
+    args = [str(tiny_model), "--base", tree, "--moves", "5", "--sweeps", "2", "--paced", "100", "--scenarios", "slider,stacked", "--json", str(out)]
+    assert _load("render_ab").main(args) == 0
+    r = json.loads(out.read_text())
+    for sc in ("slider", "stacked"):
+        for side in ("base", "new"):
+            assert r[sc][side]["latency_p50"] > 0 and r[sc][side]["renders"] >= 1, (sc, side)

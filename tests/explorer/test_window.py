@@ -370,3 +370,35 @@ def test_decoding_graphs_are_built_when_idle_not_before_the_first_face(qtbot, wi
     assert not eng.idle_work()  # once per model
     # the window's worker does it on its own once the first face is shown
     qtbot.waitUntil(lambda: bool(compiled.built(window.worker._engine.model)), timeout=WAIT_MS)
+
+
+def test_a_drag_settles_on_its_last_picture_checked_in_full(qtbot, window, monkeypatch):
+    """The last picture of a far-edit drag, decoded with the drag hint, is checked in full once
+    the drag pauses (``Engine.check_hinted``, the worker's idle work), never during the drag;
+    where the check's picture differs, it replaces the one shown for the same request (a
+    ``refined`` result of the same stamp). The engine's check itself: test_engine_drag.py."""
+    win = window
+    wait_settled(qtbot, win)
+    eng = win.worker._engine
+    checked: list[int] = []
+    corrected = np.full((16, 16, 3), 7, dtype=np.uint8)  # unlike any picture of the model
+
+    def check_hinted(cancel=None):
+        checked.append(1)
+        return corrected
+
+    # as if every picture had been decoded with the hint, until one is checked
+    monkeypatch.setattr(eng, "unchecked_picture", lambda: not checked)
+    monkeypatch.setattr(eng, "check_hinted", check_hinted)
+    monkeypatch.setattr(eng, "settle_s", 0.3)  # a pause this long (the moves come every 10 ms)
+    slider = win.attributes.row("Smiling").slider
+    for v in range(10, 75, 5):  # a drag
+        slider.setValue(v)
+        qtbot.wait(10)
+    wait_settled(qtbot, win)
+    stamp = win.renderer.shown_stamp
+    assert not checked
+    qtbot.waitUntil(lambda: np.array_equal(canvas_array(win), corrected), timeout=WAIT_MS)
+    assert checked == [1] and win.renderer.shown.refined and win.renderer.shown_stamp == stamp
+    qtbot.wait(300)
+    assert checked == [1]  # once

@@ -138,3 +138,78 @@ def test_a_level_out_of_range_above_the_hint_is_decided_the_general_way(model):
             hinted_report = {}
             hinted = stable_reverse(model, hot[i], damp_from=0, report=hinted_report)
             assert torch.equal(hinted, full) and not hinted_report["hinted"]
+
+
+def test_one_face_takes_the_same_decisions_as_the_general_way(model, monkeypatch):
+    """One face goes through ``stable._one`` (less bookkeeping): the same picture, bit for bit,
+    and the same report as the general way, with and without a hint, for faces in range, far
+    edits (a level blows up), hot samples (the top level blows up; only the image blows up) and
+    stale hints."""
+    from glowcore.decoding import stable
+
+    latent = model.encode(gradient_images(3, seed=14))
+    cases = [latent[0]]
+    for amount in (-40.0, -12.0, 12.0, 40.0):
+        cases += [edit(model, latent, {"left_bright": amount})[i] for i in range(3)]
+    hot = model.sample_latent(6, 3.0, seed=2)
+    cases += [hot[i] for i in range(6)] + [model.sample_latent(1, 50.0, seed=1)]
+    # at T=4 (this model, seed 3): a few stray blown pixels after a level out of range (0), with
+    # every level in range (2), more of them (1), a level out of range and nothing blown (12)
+    hotter = model.sample_latent(32, 4.0, seed=3)
+    cases += [hotter[i] for i in (0, 1, 2, 12)]
+    kinds = set()
+    with torch.inference_mode():
+        for one in cases:
+            for hint in (None, *range(len(one.levels))):
+                got_report, want_report = {}, {}
+                got = stable_reverse(model, one, damp_from=hint, report=got_report)
+                monkeypatch.setattr(stable, "_one_face", False)
+                want = stable_reverse(model, one, damp_from=hint, report=want_report)
+                monkeypatch.setattr(stable, "_one_face", True)
+                assert torch.equal(got, want) and got_report == want_report, (hint, got_report, want_report)
+                if hint is None:
+                    blown_image = want_report["damped_from"] is None and not torch.equal(want, model.reverse(one))
+                    kinds.add("in range" if want_report["damped_from"] is None and not blown_image else "image" if blown_image else "levels")
+    assert kinds == {"in range", "image", "levels"}, kinds
+
+
+def test_soft_clamp_needs_no_hard_clamp_first():
+    """``AffineCoupling.uncouple`` under a damping soft-clamps without clamping to
+    ``max_abs_activation`` first: the same values, bit for bit, for every rung of the ladder,
+    from 0 to beyond the bound, infinities included (after ``nan_to_num``)."""
+    from glowcore.nn.coupling import AffineCoupling
+
+    bound = AffineCoupling.max_abs_activation
+    x = torch.cat([torch.linspace(-3 * bound, 3 * bound, 600_001), torch.logspace(-8, 30, 2001), -torch.logspace(-8, 30, 2001)])
+    x = torch.cat([x, torch.tensor([float("inf"), float("-inf"), float("nan"), bound, -bound, 0.0])])
+    x = torch.nan_to_num(x, nan=0.0, posinf=bound, neginf=-bound)
+    for damping in LADDER:
+        assert torch.equal(damping.soft_clamp(x), damping.soft_clamp(x.clamp(-bound, bound)))
+
+
+def test_hint_holds_says_whether_the_hinted_picture_is_the_full_checks(model):
+    """``hint_holds`` (the exact levels down to the hint only): True where the exact pass blows up
+    at the hinted level, and then the hinted picture is the full check's; False for a face in
+    range (the hinted picture is damped there, not the exact one)."""
+    from glowcore.decoding.stable import hint_holds
+
+    latent = model.encode(gradient_images(4, seed=12))
+    held = 0
+    with torch.inference_mode():
+        for amount in (-40.0, 40.0):
+            edited = edit(model, latent, {"left_bright": amount})
+            for i in range(edited.batch_size):
+                report = {}
+                full = stable_reverse(model, edited[i], report=report)
+                if report["trouble"] is None or report["trouble"][0] == 0:
+                    continue
+                level = report["trouble"][0]
+                assert hint_holds(model, edited[i], level)
+                assert torch.equal(stable_reverse(model, edited[i], damp_from=level), full)
+                held += 1
+        assert held >= 2
+        one = latent[0]  # in range: the hint is stale at every level
+        for level in range(1, len(one.levels)):
+            assert not hint_holds(model, one, level)
+            assert not torch.equal(stable_reverse(model, one, damp_from=level), stable_reverse(model, one))
+        assert not hint_holds(model, one, 0)
