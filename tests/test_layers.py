@@ -145,3 +145,14 @@ def test_every_glowcore_package_is_installed():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "glowcore").rglob("__init__.py")}
     assert found and found <= listed, sorted(found - listed)
+
+
+def test_no_module_of_glowcore_is_over_600_lines():
+    """Design rule 8, for the engine as tests/explorer/test_structure.py checks it for the app."""
+    from pathlib import Path
+
+    import glowcore
+
+    root = Path(glowcore.__file__).resolve().parent
+    long = {p.relative_to(root).as_posix(): n for p in root.rglob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}
+    assert long == {}
