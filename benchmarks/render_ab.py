@@ -37,13 +37,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 SCALE = 100  # slider ticks per unit (explorer.widgets.attributes.SCALE)
 
 
-def _pct(xs, q):
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from render_stages import _pct  # noqa: E402  (the percentile, as render_stages computes it)
 
 
 def _wave(n, lo, hi, period=120):
@@ -299,11 +294,7 @@ def main(argv=None) -> int:
                 print(f"== {sc} at {args.paced:g} moves/s (GUI thread {args.gui_load:g} ms of Python per move)")
                 for label, v in r.items():
                     print(f"  {label:5s} move -> result p50 {v['latency_p50']:6.2f}  p95 {v['latency_p95']:6.2f} ms; render p50 {v['render_p50']:6.2f}  p95 {v['render_p95']:6.2f} ms ({v['renders']} renders)")
-        print("load average before / after:", res["loadavg_before"], res["loadavg_after"])
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(res, fh, indent=1)
-        return 0
+        return _finish(res, args.json)
     res = run(args.model, args.base, [s for s in args.scenarios.split(",") if s], args.moves, args.sweeps, args.threads, args.gui_load)
     for sc, r in res.items():
         if not isinstance(r, dict):
@@ -312,9 +303,13 @@ def main(argv=None) -> int:
         for label, v in r.items():
             if isinstance(v, dict):
                 print(f"  {label:5s} render p50 {v['p50']:6.2f}  p95 {v['p95']:6.2f}  mean {v['mean']:6.2f} ms  hinted {v['hinted']}")
+    return _finish(res, args.json)
+
+
+def _finish(res: dict, json_path) -> int:
     print("load average before / after:", res["loadavg_before"], res["loadavg_after"])
-    if args.json:
-        with open(args.json, "w") as fh:
+    if json_path:
+        with open(json_path, "w") as fh:
             json.dump(res, fh, indent=1)
     return 0
 
