@@ -192,6 +192,68 @@ def _run(sides, scenarios, moves: int, sweeps: int, gui_ms: float) -> dict:
     return res
 
 
+def drag(workers, specs, rate: float, gui_ms: float, stamp: list) -> tuple[list, list]:
+    """Post ``specs`` as one paced drag to ``workers`` (``ModelWorker``s), a move every 1/``rate`` s
+    with ``gui_ms`` of Python in this thread per move: to an idle worker, or, when all are busy, in
+    place of the pending request of the one whose newest request is oldest. Returns the latency
+    of each move (until its picture or a newer one arrives, from any worker) and the render
+    times, in ms. ``stamp``: a one-item list, the last stamp used (shared across drags)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from explorer.protocol import RenderRequest
+
+    busy: list = [None] * len(workers)  # the newest stamp each worker was given, until its result
+    sent: list[tuple[int, float]] = []
+    got: list[tuple[int, float]] = []
+    renders: list[float] = []
+
+    def slot(idx: int):
+        def on_result(r) -> None:
+            got.append((r.stamp, time.perf_counter()))
+            renders.append(r.ms)
+            if busy[idx] is not None and r.stamp >= busy[idx]:
+                busy[idx] = None
+
+        return on_result
+
+    slots = [slot(i) for i in range(len(workers))]
+    for w, s in zip(workers, slots):
+        w.rendered.connect(s)
+    timer = QTimer()
+    timer.setInterval(max(1, int(round(1000.0 / rate))))
+    i = [0]
+
+    def tick() -> None:
+        if i[0] >= len(specs):
+            timer.stop()
+            return
+        end = time.perf_counter() + gui_ms / 1000.0
+        while time.perf_counter() < end:  # the GUI thread's own work per move
+            pass
+        stamp[0] += 1
+        sent.append((stamp[0], time.perf_counter()))
+        free = [j for j, b in enumerate(busy) if b is None]
+        j = free[0] if free else min(range(len(busy)), key=lambda q: busy[q])
+        busy[j] = stamp[0]
+        workers[j].request_render(RenderRequest(stamp[0], specs[i[0]]))
+        i[0] += 1
+
+    timer.timeout.connect(tick)
+    timer.start()
+    while not (i[0] >= len(specs) and got and max(g[0] for g in got) >= sent[-1][0]):
+        loop = QEventLoop()
+        QTimer.singleShot(5, loop.quit)
+        loop.exec()
+    for w, s in zip(workers, slots):
+        w.rendered.disconnect(s)
+    lat = []
+    for st, t in sent:
+        arrivals = [ta for sg, ta in got if sg >= st]
+        if arrivals:
+            lat.append((min(arrivals) - t) * 1000.0)
+    return lat, renders
+
+
 def paced(model: str, base: str | None, scenarios, moves: int, sweeps: int, threads: int, rate: float, gui_ms: float) -> dict:
     """The drags as the window makes them, without painting: each side's engine in a
     :class:`~explorer.worker.ModelWorker` on its own thread, render requests posted at ``rate``
@@ -199,9 +261,7 @@ def paced(model: str, base: str | None, scenarios, moves: int, sweeps: int, thre
     (a slider move's handlers); the latency of a move is the time until a result for it or a
     newer one arrives here. The sides take turns drag by drag (order alternating per sweep)."""
     import torch
-    from PySide6.QtCore import QEventLoop, QTimer
 
-    from explorer.protocol import RenderRequest
     from explorer.worker import WorkerHost
 
     torch.set_num_threads(threads)
@@ -216,44 +276,9 @@ def paced(model: str, base: str | None, scenarios, moves: int, sweeps: int, thre
             work: dict = {label: [] for label, _ in sides}
             for k in range(sweeps):
                 for label, eng in (sides if k % 2 == 0 else sides[::-1]):
-                    worker = hosts[label].worker
-                    sent: list[tuple[int, float]] = []
-                    got: list[tuple[int, float]] = []
-
-                    def on_result(r, got=got, work=work[label]):
-                        got.append((r.stamp, time.perf_counter()))
-                        work.append(r.ms)
-
-                    worker.rendered.connect(on_result)
-                    timer = QTimer()
-                    timer.setInterval(max(1, int(round(1000.0 / rate))))
-                    i = [0]
-
-                    def tick(worker=worker, sent=sent, i=i, timer=timer):
-                        if i[0] >= len(specs):
-                            timer.stop()
-                            return
-                        end = time.perf_counter() + gui_ms / 1000.0
-                        while time.perf_counter() < end:  # the GUI thread's own work per move
-                            pass
-                        stamp[0] += 1
-                        sent.append((stamp[0], time.perf_counter()))
-                        worker.request_render(RenderRequest(stamp[0], specs[i[0]]))
-                        i[0] += 1
-
-                    timer.timeout.connect(tick)
-                    timer.start()
-                    while not (i[0] >= len(specs) and got and got[-1][0] >= sent[-1][0]):
-                        loop = QEventLoop()
-                        QTimer.singleShot(5, loop.quit)
-                        loop.exec()
-                    worker.rendered.disconnect(on_result)
-                    j = 0
-                    for st, t in sent:
-                        while j < len(got) and got[j][0] < st:
-                            j += 1
-                        if j < len(got):
-                            lat[label].append((got[j][1] - t) * 1000.0)
+                    got_lat, got_ms = drag([hosts[label].worker], specs, rate, gui_ms, stamp)
+                    lat[label] += got_lat
+                    work[label] += got_ms
                     time.sleep(0.3)  # a pause between drags
             res[sc] = {
                 label: {

@@ -18,72 +18,13 @@ Nothing in the app uses two workers yet: this measures whether it would pay.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import render_ab  # noqa: E402  (engines and the drags' moves, as render_ab makes them)
+import render_ab  # noqa: E402  (engines, the drags' moves and the paced drag, as render_ab makes them)
 from render_stages import _pct  # noqa: E402
-
-
-def drag(workers, specs, rate: float, gui_ms: float, stamp: list) -> tuple[list, list]:
-    """Post ``specs`` as one paced drag to ``workers``; returns (latencies, render times) in ms."""
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    from explorer.protocol import RenderRequest
-
-    busy: list = [None] * len(workers)  # the newest stamp each worker was given, until its result
-    sent: list[tuple[int, float]] = []
-    got: list[tuple[int, float]] = []
-    renders: list[float] = []
-
-    def slot(idx: int):
-        def on_result(r) -> None:
-            got.append((r.stamp, time.perf_counter()))
-            renders.append(r.ms)
-            if busy[idx] is not None and r.stamp >= busy[idx]:
-                busy[idx] = None
-
-        return on_result
-
-    slots = [slot(i) for i in range(len(workers))]
-    for w, s in zip(workers, slots):
-        w.rendered.connect(s)
-    timer = QTimer()
-    timer.setInterval(max(1, int(round(1000.0 / rate))))
-    i = [0]
-
-    def tick() -> None:
-        if i[0] >= len(specs):
-            timer.stop()
-            return
-        end = time.perf_counter() + gui_ms / 1000.0
-        while time.perf_counter() < end:  # the GUI thread's own work per move
-            pass
-        stamp[0] += 1
-        sent.append((stamp[0], time.perf_counter()))
-        free = [j for j, b in enumerate(busy) if b is None]
-        j = free[0] if free else min(range(len(busy)), key=lambda q: busy[q])
-        busy[j] = stamp[0]
-        workers[j].request_render(RenderRequest(stamp[0], specs[i[0]]))
-        i[0] += 1
-
-    timer.timeout.connect(tick)
-    timer.start()
-    while not (i[0] >= len(specs) and got and max(g[0] for g in got) >= sent[-1][0]):
-        loop = QEventLoop()
-        QTimer.singleShot(5, loop.quit)
-        loop.exec()
-    for w, s in zip(workers, slots):
-        w.rendered.disconnect(s)
-    lat = []
-    for st, t in sent:
-        arrivals = [ta for sg, ta in got if sg >= st]
-        if arrivals:
-            lat.append((min(arrivals) - t) * 1000.0)
-    return lat, renders
 
 
 def main(argv=None) -> int:
@@ -115,7 +56,7 @@ def main(argv=None) -> int:
             ren: dict = {k: [] for k in configs}
             for k in range(args.sweeps):
                 for label in (("one", "two") if k % 2 == 0 else ("two", "one")):
-                    a, b = drag([h.worker for h in configs[label]], specs, args.rate, args.gui_load, stamp)
+                    a, b = render_ab.drag([h.worker for h in configs[label]], specs, args.rate, args.gui_load, stamp)
                     lat[label] += a
                     ren[label] += b
                     time.sleep(0.3)  # a pause between drags
@@ -130,11 +71,7 @@ def main(argv=None) -> int:
             for h in hosts:
                 h.shutdown()
     res["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
-    print("load average before / after:", res["loadavg_before"], res["loadavg_after"])
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1)
-    return 0
+    return render_ab._finish(res, args.json)
 
 
 if __name__ == "__main__":
