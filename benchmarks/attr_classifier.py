@@ -50,11 +50,9 @@ def default_data_spec() -> str:
 
 def default_weights_path() -> Path:
     """Where the classifier's safetensors weights are cached (outside the repository)."""
-    env = os.environ.get("GLOW_EXPLORER_CACHE")
-    if env:
-        return Path(env).expanduser() / "attr_classifier.safetensors"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "glow-explorer" / "attr_classifier.safetensors"
+    from glowcore.data.datasets import default_cache_dir
+
+    return default_cache_dir().parent / "attr_classifier.safetensors"  # beside the data cache
 
 
 class AttrNet(nn.Module):

@@ -28,9 +28,7 @@ largest pixel difference from the eager pass; also the load average before and a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
 import sys
 import threading

@@ -38,7 +38,7 @@ SCALE = 100  # slider ticks per unit (explorer.widgets.attributes.SCALE)
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from render_stages import _pct  # noqa: E402  (the percentile, as render_stages computes it)
+from benchstats import pct as _pct  # noqa: E402
 
 
 def _wave(n, lo, hi, period=120):

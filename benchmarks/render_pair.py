@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import render_ab  # noqa: E402  (engines, the drags' moves and the paced drag, as render_ab makes them)
-from render_stages import _pct  # noqa: E402
+from benchstats import pct as _pct  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -22,18 +22,15 @@ import math
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchstats  # noqa: E402
 from collections import defaultdict
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def _pct(xs, q):
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+_pct = benchstats.pct
 
 
 def _wave(n, lo, hi, period=120):
@@ -85,9 +82,8 @@ class StageClock:
 
 
 def run(model_path, moves, threads, scenarios, fast=None):
-    import numpy as np
     import torch
-    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtCore import QRectF
     from PySide6.QtGui import QImage, QPainter
 
     import glowcore

@@ -9,9 +9,10 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from . import maskimage
+
 __all__ = ["FaceCanvas"]
 
-MASK_COLOR = QColor(255, 80, 90)
 
 
 class FaceCanvas(QWidget):
@@ -66,8 +67,7 @@ class FaceCanvas(QWidget):
         self._image = image
         self._stamp = stamp
         if image is not None and (self._mask is None or self._mask.size() != image.size()):
-            self._mask = QImage(image.size(), QImage.Format.Format_ARGB32_Premultiplied)
-            self._mask.fill(Qt.GlobalColor.transparent)
+            self._mask = maskimage.blank(image.size())
             self.mask_changed.emit()
         self.update()
 
@@ -116,24 +116,12 @@ class FaceCanvas(QWidget):
 
     def mask_array(self) -> np.ndarray:
         """The painted mask as bool (H, W), True where the model should fill in."""
-        if self._mask is None:
-            return np.zeros((0, 0), dtype=bool)
-        m = self._mask.convertToFormat(QImage.Format.Format_ARGB32)
-        w, h, bpl = m.width(), m.height(), m.bytesPerLine()
-        buf = np.frombuffer(m.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl // 4, 4)[:, :w]
-        return buf[..., 3] >= 128  # alpha (BGRA in memory on little-endian machines)
+        return np.zeros((0, 0), dtype=bool) if self._mask is None else maskimage.to_array(self._mask)
 
     def set_mask_array(self, mask: np.ndarray) -> None:
         if self._image is None:
             return
-        mask = np.asarray(mask, dtype=bool)
-        h, w = self._image.height(), self._image.width()
-        if mask.shape != (h, w):
-            raise ValueError(f"mask shape {mask.shape} does not match the picture ({h}, {w})")
-        argb = np.zeros((h, w, 4), dtype=np.uint8)
-        argb[mask] = (MASK_COLOR.blue(), MASK_COLOR.green(), MASK_COLOR.red(), 255)
-        img = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
-        self._mask = img.copy()
+        self._mask = maskimage.from_array(mask, self._image.size(), "picture")
         self.mask_changed.emit()
         self.update()
 
@@ -150,20 +138,7 @@ class FaceCanvas(QWidget):
     def _paint_mask(self, a: QPointF, b: QPointF) -> None:
         if self._mask is None:
             return
-        p = QPainter(self._mask)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        if self.erase:
-            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
-        pen = QPen(MASK_COLOR, max(1.0, self.brush_size), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
-        p.setPen(pen)
-        if a == b:
-            p.setBrush(MASK_COLOR)
-            r = max(0.5, self.brush_size / 2)
-            p.setPen(Qt.PenStyle.NoPen)
-            p.drawEllipse(a, r, r)
-        else:
-            p.drawLine(a, b)
-        p.end()
+        maskimage.stroke(self._mask, a, b, self.brush_size, self.erase)
         self.mask_changed.emit()
         self.update()
 

@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..icons import icon
-from .canvas import MASK_COLOR
+from . import maskimage
 
 __all__ = ["PhotoView", "PhotoPanel"]
 
@@ -80,8 +80,7 @@ class PhotoView(QWidget):
         if not same:
             self.zoom = 1.0
             self._centre = QPointF(0.5, 0.5)
-            self._mask = QImage(image.size(), QImage.Format.Format_ARGB32_Premultiplied)
-            self._mask.fill(Qt.GlobalColor.transparent)
+            self._mask = maskimage.blank(image.size())
             self.mask_changed.emit()
         self.update()
 
@@ -172,23 +171,12 @@ class PhotoView(QWidget):
 
     def mask_array(self) -> np.ndarray:
         """The painted mask as bool (H, W) at the photo's size, True where the model should fill in."""
-        if self._mask is None:
-            return np.zeros((0, 0), dtype=bool)
-        m = self._mask.convertToFormat(QImage.Format.Format_ARGB32)
-        w, h, bpl = m.width(), m.height(), m.bytesPerLine()
-        buf = np.frombuffer(m.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl // 4, 4)[:, :w]
-        return buf[..., 3] >= 128  # alpha
+        return np.zeros((0, 0), dtype=bool) if self._mask is None else maskimage.to_array(self._mask)
 
     def set_mask_array(self, mask: np.ndarray) -> None:
         if self._before is None:
             return
-        mask = np.asarray(mask, dtype=bool)
-        h, w = self._before.height(), self._before.width()
-        if mask.shape != (h, w):
-            raise ValueError(f"mask shape {mask.shape} does not match the photo ({h}, {w})")
-        argb = np.zeros((h, w, 4), dtype=np.uint8)
-        argb[mask] = (MASK_COLOR.blue(), MASK_COLOR.green(), MASK_COLOR.red(), 255)
-        self._mask = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()
+        self._mask = maskimage.from_array(mask, self._before.size(), "photo")
         self.mask_changed.emit()
         self.update()
 
@@ -213,19 +201,7 @@ class PhotoView(QWidget):
         """Paint (or erase) a stroke from ``a`` to ``b``, in photo pixels, with the brush."""
         if self._mask is None:
             return
-        size = self.photo_brush()
-        p = QPainter(self._mask)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        if self.erase:
-            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
-        if a == b:
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(MASK_COLOR)
-            p.drawEllipse(a, max(0.5, size / 2), max(0.5, size / 2))
-        else:
-            p.setPen(QPen(MASK_COLOR, size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
-            p.drawLine(a, b)
-        p.end()
+        maskimage.stroke(self._mask, a, b, self.photo_brush(), self.erase)
         self.mask_changed.emit()
         self.update()
 
