@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -15,7 +14,7 @@ __all__ = ["FaceCanvas"]
 
 
 
-class FaceCanvas(QWidget):
+class FaceCanvas(maskimage.MaskLayer, QWidget):
     """Shows a ``QImage`` scaled to fit (times ``zoom``), smooth or pixelated.
 
     * ``compare``: ``"off"`` or ``"split"`` (before on the left of a draggable divider, after on the
@@ -114,33 +113,14 @@ class FaceCanvas(QWidget):
         self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
         self.update()
 
-    def mask_array(self) -> np.ndarray:
-        """The painted mask as bool (H, W), True where the model should fill in."""
-        return np.zeros((0, 0), dtype=bool) if self._mask is None else maskimage.to_array(self._mask)
-
-    def set_mask_array(self, mask: np.ndarray) -> None:
-        if self._image is None:
-            return
-        self._mask = maskimage.from_array(mask, self._image.size(), "picture")
-        self.mask_changed.emit()
-        self.update()
-
-    def clear_mask(self) -> None:
-        if self._mask is not None:
-            self._mask.fill(Qt.GlobalColor.transparent)
-            self.mask_changed.emit()
-            self.update()
-
-    def invert_mask(self) -> None:
-        if self._mask is not None:
-            self.set_mask_array(~self.mask_array())
+    def _masked_picture(self) -> tuple[Optional[QImage], str]:
+        return self._image, "picture"
 
     def _paint_mask(self, a: QPointF, b: QPointF) -> None:
         if self._mask is None:
             return
         maskimage.stroke(self._mask, a, b, self.brush_size, self.erase)
-        self.mask_changed.emit()
-        self.update()
+        self._mask_edited()
 
     # ------------------------------------------------------------------ geometry
     def image_rect(self) -> QRectF:

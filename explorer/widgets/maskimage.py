@@ -3,6 +3,8 @@ ARGB image the size of the picture, painted in :data:`MASK_COLOR` where the mode
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
@@ -52,3 +54,39 @@ def stroke(img: QImage, a: QPointF, b: QPointF, size: float, erase: bool) -> Non
         p.setPen(QPen(MASK_COLOR, max(1.0, size), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
         p.drawLine(a, b)
     p.end()
+
+
+class MaskLayer:
+    """The mask interface of a widget that paints one (the face canvas, the photo view; the Inpaint
+    tab talks to either): the widget keeps the mask in ``_mask``, has a ``mask_changed`` signal,
+    and says which picture the mask covers in :meth:`_masked_picture`."""
+
+    _mask: Optional[QImage] = None
+
+    def _masked_picture(self) -> tuple[Optional[QImage], str]:
+        """The picture the mask covers (None: nothing shown) and its name for messages."""
+        raise NotImplementedError
+
+    def _mask_edited(self) -> None:
+        self.mask_changed.emit()  # type: ignore[attr-defined]
+        self.update()  # type: ignore[attr-defined]
+
+    def mask_array(self) -> np.ndarray:
+        """The painted mask as bool (H, W) at the picture's size, True where the model should fill in."""
+        return np.zeros((0, 0), dtype=bool) if self._mask is None else to_array(self._mask)
+
+    def set_mask_array(self, mask: np.ndarray) -> None:
+        picture, what = self._masked_picture()
+        if picture is None:
+            return
+        self._mask = from_array(mask, picture.size(), what)
+        self._mask_edited()
+
+    def clear_mask(self) -> None:
+        if self._mask is not None:
+            self._mask.fill(Qt.GlobalColor.transparent)
+            self._mask_edited()
+
+    def invert_mask(self) -> None:
+        if self._mask is not None:
+            self.set_mask_array(~self.mask_array())

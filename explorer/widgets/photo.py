@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
@@ -16,7 +15,7 @@ from . import maskimage
 __all__ = ["PhotoView", "PhotoPanel"]
 
 
-class PhotoView(QWidget):
+class PhotoView(maskimage.MaskLayer, QWidget):
     """Shows a photo fitted to the widget (wheel: zoom at the mouse; drag: pan; double-click: fit).
 
     Overlays, in photo pixels: the face's ``frame`` (a turned square), the detector's ``box``
@@ -169,26 +168,8 @@ class PhotoView(QWidget):
             self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
         self.update()
 
-    def mask_array(self) -> np.ndarray:
-        """The painted mask as bool (H, W) at the photo's size, True where the model should fill in."""
-        return np.zeros((0, 0), dtype=bool) if self._mask is None else maskimage.to_array(self._mask)
-
-    def set_mask_array(self, mask: np.ndarray) -> None:
-        if self._before is None:
-            return
-        self._mask = maskimage.from_array(mask, self._before.size(), "photo")
-        self.mask_changed.emit()
-        self.update()
-
-    def clear_mask(self) -> None:
-        if self._mask is not None:
-            self._mask.fill(Qt.GlobalColor.transparent)
-            self.mask_changed.emit()
-            self.update()
-
-    def invert_mask(self) -> None:
-        if self._mask is not None:
-            self.set_mask_array(~self.mask_array())
+    def _masked_picture(self) -> tuple[Optional[QImage], str]:
+        return self._before, "photo"
 
     def photo_brush(self) -> float:
         """The brush's diameter in photo pixels (``brush_size`` is in screen pixels)."""
@@ -202,8 +183,7 @@ class PhotoView(QWidget):
         if self._mask is None:
             return
         maskimage.stroke(self._mask, a, b, self.photo_brush(), self.erase)
-        self.mask_changed.emit()
-        self.update()
+        self._mask_edited()
 
     # ------------------------------------------------------------------ geometry
     def image_rect(self) -> QRectF:
