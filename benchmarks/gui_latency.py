@@ -252,7 +252,7 @@ def settle(wait, win, quiet_s: float = 0.3) -> None:
     last = {"t": time.monotonic(), "busy": None}
 
     def quiet() -> bool:
-        busy = (w.render_count, w.busy_command)
+        busy = (w.render_count + w.lane_render_count, w.busy_command)
         if busy != last["busy"]:
             last.update(busy=busy, t=time.monotonic())
         return time.monotonic() - last["t"] >= quiet_s and win.settled()
@@ -266,6 +266,11 @@ def settle(wait, win, quiet_s: float = 0.3) -> None:
     for v in (1, 0):
         slider.setValue(v)
         wait(win.settled)
+
+
+def _hinted(engine) -> int:
+    """Pictures decoded with the drag hint, by the engine and its second render lanes."""
+    return getattr(engine, "hinted_renders", 0) + sum(v.hinted_renders for v in getattr(engine, "lane_views", []))
 
 
 def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
@@ -292,8 +297,9 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
 
     signal.connect(on_result)
     renders0, abandoned0, dropped0 = win.worker.render_count, win.worker.renders_abandoned, win.renderer.dropped
+    lane0 = win.worker.lane_render_count
     engine = win.worker._engine
-    hinted0, prefetched0 = getattr(engine, "hinted_renders", 0), getattr(engine, "prefetched_frames", 0)
+    hinted0, prefetched0 = _hinted(engine), getattr(engine, "prefetched_frames", 0)
     events: list[tuple[int, float]] = []
     interval_ms = max(1, int(round(1000.0 / rate)))
     timer = QTimer()
@@ -342,11 +348,12 @@ def _drag(win, wait, move, values: list[int], rate: float, target: str) -> dict:
     return {
         "moves": len(events),
         "event_rate_hz": round(len(events) / duration, 1),
-        "renders": win.worker.render_count - renders0 if target == "canvas" else len(work_ms),
+        "renders": win.worker.render_count - renders0 + win.worker.lane_render_count - lane0 if target == "canvas" else len(work_ms),
+        "renders_by_second_lane": win.worker.lane_render_count - lane0,
         "renders_abandoned": win.worker.renders_abandoned - abandoned0,
         "stale_results_dropped": win.renderer.dropped - dropped0,
         # far-edit pictures decoded damped at once, morph frames decoded while idle (explorer.engine)
-        "renders_with_drag_hint": getattr(engine, "hinted_renders", 0) - hinted0,
+        "renders_with_drag_hint": _hinted(engine) - hinted0,
         "frames_prefetched": getattr(engine, "prefetched_frames", 0) - prefetched0,
         "pictures_painted": len(painted),
         "latency_ms_p50": round(_pct(latencies, 0.5), 1),
@@ -373,8 +380,11 @@ def main(argv=None) -> int:
     p.add_argument("--startup-child", nargs=2, metavar=("MODEL", "T0"), help=argparse.SUPPRESS)
     p.add_argument("--switch-interval", type=float, help="sys.setswitchinterval for this run (seconds; the app's default is used otherwise)")
     p.add_argument("--abandon-before", type=float, help="the worker's ABANDON_BEFORE (0: never give up a started render), to compare")
+    p.add_argument("--lanes", type=int, choices=(1, 2), help="render lanes (GLOW_RENDER_LANES; default: the engine decides)")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
+    if args.lanes:
+        os.environ["GLOW_RENDER_LANES"] = str(args.lanes)  # the engines here and in the start-up runs
 
     if args.startup_child:
         startup_child(args.startup_child[0], float(args.startup_child[1]), args.threads)
@@ -394,6 +404,7 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "threads": args.threads,
         "abandon_before": args.abandon_before,
+        "lanes": args.lanes,
     }
     try:
         with open("/proc/loadavg") as fh:

@@ -1,4 +1,4 @@
-"""An experiment for issue #18: one render worker against two, on a 2-core CPU.
+"""Issue #18: one render thread against two, on a 2-core CPU.
 
     python benchmarks/render_pair.py MODEL [--sweeps 4] [--moves 180] [--rate 60]
 
@@ -10,9 +10,11 @@ paced drags as ``render_ab.py --paced`` (a move posted every 1/``rate`` s from t
 workers with an engine each (each engine has its own model and one torch thread): a move goes to
 an idle worker, or, when both are busy, replaces the pending request of the one whose newest
 request is older. A move's latency is the time until the first result with its stamp or a newer
-one arrives here, from either worker. The two configurations take turns drag by drag. Prints,
-per scenario and configuration, latency and render p50 / p95 and how many moves were rendered.
-Nothing in the app uses two workers yet: this measures whether it would pay.
+one arrives here, from either worker. A third configuration is what the app does since: **lanes**,
+one worker whose second render lane (``explorer.render_lane``) takes the waiting move while the
+worker renders, over one engine (one model, a drag hint per lane). The configurations take turns
+drag by drag. Prints, per scenario and configuration, latency and render p50 / p95 and how many
+moves were rendered.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", default="celeba64")
     p.add_argument("--moves", type=int, default=180)
-    p.add_argument("--sweeps", type=int, default=4, help="drags per configuration and scenario")
+    p.add_argument("--sweeps", type=int, default=3, help="drags per configuration and scenario")
     p.add_argument("--rate", type=float, default=60.0, help="moves per second")
     p.add_argument("--gui-load", type=float, default=1.0, help="ms of Python per move in the posting thread")
     p.add_argument("--scenarios", default="slider,stacked")
@@ -44,9 +46,13 @@ def main(argv=None) -> int:
 
     QApplication.instance() or QApplication([])
     torch.set_num_threads(1)
-    engines = [render_ab.engines(args.model, None, 1)[0][1] for _ in range(3)]
+    engines = [render_ab.engines(args.model, None, 1)[0][1] for _ in range(4)]
+    for e, lanes in zip(engines, (1, 1, 1, 2)):
+        e.lanes = lanes
     configs = {"one": [WorkerHost(engine_factory=(lambda e=engines[0]: e))],
-               "two": [WorkerHost(engine_factory=(lambda e=e: e)) for e in engines[1:]]}
+               "two": [WorkerHost(engine_factory=(lambda e=e: e)) for e in engines[1:3]],
+               "lanes": [WorkerHost(engine_factory=(lambda e=engines[3]: e))]}
+    order = list(configs)
     res: dict = {"loadavg_before": open("/proc/loadavg").read().split()[:3], "rate": args.rate, "gui_ms": args.gui_load}
     stamp = [0]
     try:
@@ -55,7 +61,7 @@ def main(argv=None) -> int:
             lat: dict = {k: [] for k in configs}
             ren: dict = {k: [] for k in configs}
             for k in range(args.sweeps):
-                for label in (("one", "two") if k % 2 == 0 else ("two", "one")):
+                for label in order[k % len(order):] + order[: k % len(order)]:
                     a, b = render_ab.drag([h.worker for h in configs[label]], specs, args.rate, args.gui_load, stamp)
                     lat[label] += a
                     ren[label] += b

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import math
 import os
+import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -28,7 +29,7 @@ from glowcore.model import Glow
 from glowcore.latent import Latent
 from glowcore.base.progress import CancelToken, Cancelled
 
-from .engine_live import LiveMixin
+from .engine_live import LiveMixin, env_lanes
 from .engine_photo import PhotoMixin
 from .protocol import ExportParams, InterpParams, ModelInfo
 from .state import DirectionInfo, Snapshot
@@ -90,7 +91,7 @@ def _direction_limit(name: str, info: dict) -> float:
 class Engine(LiveMixin, PhotoMixin):
     """The model and everything computed with it. Not thread-safe: one thread (the worker) uses it."""
 
-    def __init__(self, device: Optional[str] = None, threads: Optional[int] = None, fast: Optional[bool] = None) -> None:
+    def __init__(self, device: Optional[str] = None, threads: Optional[int] = None, fast: Optional[bool] = None, lanes: Optional[int] = None) -> None:
         # Called in the worker thread, which does the work. The thread count: ``threads`` (the
         # --threads option or the engine/threads setting), else GLOW_THREADS, else measured once
         # the first face is shown (glowcore.base.threads.calibrate; until then all cores but one).
@@ -104,6 +105,10 @@ class Engine(LiveMixin, PhotoMixin):
         torch.set_num_threads(self.threads.threads)
         self._calibrate_pending = self.threads.source == "default" and self.device.type == "cpu"
         self.fast = (default_fast() if fast is None else bool(fast)) and self.device.type == "cpu"
+        # renders at once, 1 or 2: given, else GLOW_RENDER_LANES, else None (LiveMixin.render_lanes decides)
+        self.lanes = lanes if lanes is not None else env_lanes()
+        # a second render lane (explorer.render_lane) renders beside the worker: the caches it shares
+        self._cache_lock = threading.RLock()
         self.model: Optional[Glow] = None
         self._latents: dict[int, Latent] = {}
         self._ids = itertools.count(1)
@@ -141,7 +146,8 @@ class Engine(LiveMixin, PhotoMixin):
             return "Apple MPS"
         n = torch.get_num_threads()
         how = "" if self.threads.source == "default" else f" {self.threads.source}"
-        return f"CPU ({n} thread{'s' if n != 1 else ''}{how}{', bf16 networks' if self.fast else ''})"
+        lanes = ", 2 renders at once" if self.render_lanes() > 1 else ""
+        return f"CPU ({n} thread{'s' if n != 1 else ''}{how}{', bf16 networks' if self.fast else ''}{lanes})"
 
     def open_model(self, path: Optional[str], progress: Optional[ProgressFn] = None) -> ModelInfo:
         """Load a model (folder, .safetensors file, or None for the bundled one) and make it current."""
@@ -180,6 +186,11 @@ class Engine(LiveMixin, PhotoMixin):
         )
         return self.info
 
+    @property
+    def graphs_pending(self) -> Any:
+        """Whether the decoding graphs of the model are still to be built (by :meth:`idle_work`)."""
+        return self._graphs_pending
+
     def _need_model(self) -> Glow:
         if self.model is None:
             raise RuntimeError("no model is open; use File > Open model")
@@ -194,12 +205,14 @@ class Engine(LiveMixin, PhotoMixin):
         return tuple(out)
 
     def _clear_caches(self) -> None:
-        self._base_cache.clear()
-        self._image_cache.clear()
+        with self._cache_lock:
+            self._base_cache.clear()
+            self._image_cache.clear()
         self._interp_cache = None
         self._frames, self._frames_key, self._scrub = {}, None, []
         self._hint = None
         self._unchecked = None
+        self.reset_lanes()
         self._candidates = None
 
     # ------------------------------------------------------------------ latents
@@ -219,18 +232,19 @@ class Engine(LiveMixin, PhotoMixin):
         if spec.face is None:
             raise ValueError("no face selected")
         key = spec.base_key()
-        hit = self._base_cache.get(key)
-        if hit is not None:
-            self._base_cache.move_to_end(key)
-            return hit
-        if spec.face.kind == "seed":
-            lat = m.sample_latent(1, spec.temperature, seed=spec.face.seed, detail_temperature=spec.detail_temperature)
-        else:
-            lat = self.latent(spec.face.latent_id)  # type: ignore[arg-type]
-        self._base_cache[key] = lat
-        while len(self._base_cache) > 16:
-            self._base_cache.popitem(last=False)
-        return lat
+        with self._cache_lock:
+            hit = self._base_cache.get(key)
+            if hit is not None:
+                self._base_cache.move_to_end(key)
+                return hit
+            if spec.face.kind == "seed":
+                lat = m.sample_latent(1, spec.temperature, seed=spec.face.seed, detail_temperature=spec.detail_temperature)
+            else:
+                lat = self.latent(spec.face.latent_id)  # type: ignore[arg-type]
+            self._base_cache[key] = lat
+            while len(self._base_cache) > 16:
+                self._base_cache.popitem(last=False)
+            return lat
 
     def coarse_levels(self) -> tuple[int, ...]:
         n = self._need_model().config.levels
@@ -288,22 +302,26 @@ class Engine(LiveMixin, PhotoMixin):
     def _image(self, arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr
 
-    def render(self, spec: Snapshot, with_before: bool = False, cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    def render(self, spec: Snapshot, with_before: bool = False, cancel: Optional[CancelToken] = None, lane: Any = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """The picture of ``spec`` and, if asked, of its unedited face. ``cancel`` can stop the
         decoding between levels (raising ``Cancelled``): the worker drops a render that a newer
-        request has made stale."""
-        img = self._image(self._decode_live(spec, self.edited_latent(spec), cancel)[0])
+        request has made stale. ``lane``: a second render thread's ``engine_live.LiveLane`` (its own drag
+        hint), for a render beside the worker's; safe alongside one render of the worker's."""
+        latent = self.edited_latent(spec)
+        img = self._image(lane.decode(spec, latent, cancel)[0] if lane is not None else self._decode_live(spec, latent, cancel)[0])
         self._shown_since_open = True
         self._last_interactive = "render"
         before = None
         if with_before:
             key = spec.base_key()
-            before = self._image_cache.get(key)
+            with self._cache_lock:
+                before = self._image_cache.get(key)
             if before is None:
                 before = img if not spec.amounts else self._image(self.decode_images(self.base_latent(spec))[0])
-                self._image_cache[key] = before
-                while len(self._image_cache) > 8:
-                    self._image_cache.popitem(last=False)
+                with self._cache_lock:
+                    self._image_cache[key] = before
+                    while len(self._image_cache) > 8:
+                        self._image_cache.popitem(last=False)
         return img, before
 
     def materialize(self, spec: Snapshot) -> tuple[int, np.ndarray]:

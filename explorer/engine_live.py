@@ -6,11 +6,16 @@ damped from there; within a drag the next picture usually blows up at the same l
 decoded damped from there at once (``stable_reverse``'s ``damp_from``), skipping the exact
 attempt, and checked in full now and then (every :data:`HINT_RENEW`-th picture, the first after a
 pause, and the last one once the drag pauses: :meth:`LiveMixin.check_hinted`).
+
+Where two renders fit at once (:meth:`LiveMixin.render_lanes`: a CPU with a core to spare per
+render), the worker renders in a second thread too (``explorer.render_lane``), over the same model
+and caches but with a drag hint of its own: a :class:`LiveLane` (:meth:`LiveMixin.new_lane`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any, Optional
 
@@ -36,6 +41,12 @@ HINT_MIN_PEAK = 10.0 * stable.TROUBLE
 HINT_RENEW = 8
 #: ... and only while the requests come this close together (a drag; after a pause, a full check).
 HINT_GAP_S = 0.25
+
+
+def env_lanes() -> Optional[int]:
+    """``GLOW_RENDER_LANES`` (1 or 2) as a count of render lanes; None when unset or not 1 or 2."""
+    text = os.environ.get("GLOW_RENDER_LANES", "").strip()
+    return int(text) if text in ("1", "2") else None
 
 
 class LiveMixin:
@@ -127,3 +138,76 @@ class LiveMixin:
         full = self._decode_live(spec, latent, cancel)  # no hint now: the full check (clears _unchecked)
         self.settle_checks += 1
         return None if np.array_equal(full, shown) else self._image(full[0])
+
+    def render_lanes(self) -> int:
+        """How many renders may run at once (issue 18): 2 on a CPU with a core to spare for each
+        render's threads (``2 * threads <= cores``: a 2-core CPU rendering on one thread), else 1.
+        The engine's ``lanes`` (given to it, else ``GLOW_RENDER_LANES``) decides instead. Where a render
+        takes about as long as the time between slider moves, one render thread makes each move
+        wait for the render in progress; two take turns (docs/explorer.md)."""
+        asked = getattr(self, "lanes", None)
+        if asked is not None:
+            return 2 if asked >= 2 else 1
+        if self.device.type != "cpu":
+            return 1
+        threads = getattr(getattr(self, "threads", None), "threads", 1)
+        return 2 if 2 * threads <= (os.cpu_count() or 1) else 1
+
+    def new_lane(self) -> "LiveLane":
+        """A second render lane's live decoding: this engine's model, a drag hint of its own
+        (forgotten with the engine's caches: :meth:`reset_lanes`)."""
+        lane = LiveLane(self)
+        self.lane_views = [*getattr(self, "lane_views", []), lane]
+        return lane
+
+    def reset_lanes(self) -> None:
+        """Forget the second lanes' drag hints (a model opened, the caches cleared)."""
+        for lane in getattr(self, "lane_views", []):
+            lane.reset()
+
+
+class LiveLane(LiveMixin):
+    """The live decoding of a second render thread (``explorer.render_lane``): the engine's model,
+    device and decoding modes, its own far-edit drag hint (each lane sees every other picture of a
+    drag, and checks the hint on its own). Used by one thread at a time: the lane's while it
+    renders, the worker's for the settle check while the lane is idle."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._hint = None
+        self._unchecked = None
+        self.hinted_renders = 0
+        self.settle_checks = 0
+
+    @property
+    def device(self) -> Any:  # type: ignore[override]
+        return self._engine.device
+
+    @property
+    def fast(self) -> bool:  # type: ignore[override]
+        return self._engine.fast
+
+    @property
+    def _graphs_pending(self) -> Any:  # type: ignore[override]
+        return self._engine.graphs_pending
+
+    def _need_model(self) -> Any:
+        if self._engine.model is None:
+            raise RuntimeError("no model is open; use File > Open model")
+        return self._engine.model
+
+    @staticmethod
+    def _image(arr: np.ndarray) -> np.ndarray:
+        return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+    def reset(self) -> None:
+        self._hint = None
+        self._unchecked = None
+
+    def decode(self, spec: Snapshot, latent: Latent, cancel: Optional[CancelToken]) -> np.ndarray:
+        """The picture of ``spec`` (uint8, ``(1, H, W, C)``), with this lane's drag hint."""
+        return self._decode_live(spec, latent, cancel)
+
+    def enter_thread(self) -> None:
+        """Called once in the lane's thread: the engine's thread count there too."""
+        torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Optional, Union
 from .state import DirectionInfo, Snapshot
 
 __all__ = [
+    "describe_error",
     "ModelInfo",
     "InterpParams",
     "ExportParams",
@@ -465,3 +466,17 @@ class PhotoComposite:
     offset: tuple[int, int] = (0, 0)
     size: tuple[int, int] = (0, 0)
     ms: float = 0.0
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-paragraph, user-readable message for an exception raised by the engine."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, (ValueError, OSError, KeyError, TypeError, RuntimeError)):
+        text = str(exc).strip().strip("'\"") or type(exc).__name__
+        if isinstance(exc, (ValueError, OSError)):
+            return text
+        return f"{type(exc).__name__}: {text.splitlines()[0]}"
+    return f"{type(exc).__name__}: {exc}"

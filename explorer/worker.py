@@ -64,24 +64,12 @@ from .protocol import (
     RenderResult,
     SaveModel,
     SavePhoto,
+    describe_error,
 )
 from .qimage import array_to_qimage
+from .render_lane import RenderLane
 
 __all__ = ["ModelWorker", "WorkerHost", "describe_error"]
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-paragraph, user-readable message for an exception raised by the engine."""
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, FileNotFoundError) and exc.filename:
-        return f"{exc.filename}: no such file"
-    if isinstance(exc, (ValueError, OSError, KeyError, TypeError, RuntimeError)):
-        text = str(exc).strip().strip("'\"") or type(exc).__name__
-        if isinstance(exc, (ValueError, OSError)):
-            return text
-        return f"{type(exc).__name__}: {text.splitlines()[0]}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -138,8 +126,10 @@ class ModelWorker(QObject):
         self.preview_count = 0
         self._render_s = 0.0  # running mean of a full render's time (0: none yet)
         self._abandoned_last = False
-        self._last_render: Optional[RenderRequest] = None  # the request of the picture rendered last
+        self._last_render: Optional[RenderRequest] = None  # the request of the newest picture rendered
         self._last_render_t = 0.0
+        self._last_live: Any = None  # the second lane's live decoding, where it rendered that picture
+        self._lane: Optional[RenderLane] = None  # a second render thread (explorer.render_lane)
         self._settle_timer = False
         self._wake.connect(self._drain)
 
@@ -157,8 +147,12 @@ class ModelWorker(QObject):
             self._wake.emit()
 
     def request_render(self, request: RenderRequest) -> None:
-        """Render for the main canvas; replaces any render request not yet started."""
+        """Render for the main canvas; replaces any render request not yet started (the second
+        render lane, where there is one, takes it at once while the worker renders)."""
         self._post_slot("render", request)
+        lane = self._lane
+        if lane is not None:
+            lane.poke()
 
     def request_composite(self, request: PhotoCompositeRequest) -> None:
         """The full-size photo with the edited face pasted back; replaces any not yet started."""
@@ -203,6 +197,13 @@ class ModelWorker(QObject):
             for cmd in self._all.values():
                 cmd.cancel.set()
             self._commands.clear()
+        if self._lane is not None:
+            self._lane.stop()
+
+    @property
+    def lane_render_count(self) -> int:
+        """Renders done by the second render lane (0 without one)."""
+        return self._lane.renders if self._lane is not None else 0
 
     @property
     def busy_command(self) -> Optional[tuple[int, Job]]:
@@ -228,18 +229,7 @@ class ModelWorker(QObject):
             with self._lock:
                 if self._stopping:
                     return
-                if self._commands:
-                    item: Any = self._commands.popleft()
-                elif "render" in self._slots:
-                    item = self._slots.pop("render")
-                elif "composite" in self._slots:
-                    item = self._slots.pop("composite")
-                elif "preview" in self._slots:
-                    item = self._slots.pop("preview")
-                elif "analysis" in self._slots:
-                    item = self._slots.pop("analysis")
-                else:
-                    item = None
+                item: Any = self._commands.popleft() if self._commands else self._pop_slot(("render", "composite", "preview", "analysis"))
             if item is None:
                 if not self._idle_work():
                     return
@@ -251,6 +241,7 @@ class ModelWorker(QObject):
         (:meth:`_settle_check`), else let the engine prepare (the decoding graphs of a new model)."""
         if self._engine is None:
             return False
+        self._lane_idle()
         try:
             if self._settle_check():
                 return True
@@ -269,10 +260,10 @@ class ModelWorker(QObject):
         (``Engine.check_hinted``); where the full check's picture differs, it replaces the one
         shown (a ``refined`` result of the same stamp). Earlier, a timer wakes the worker then.
         A newer request stops the check between levels. Returns whether it did anything."""
-        eng, req = self._engine, self._last_render
-        if req is None or not getattr(eng, "unchecked_picture", lambda: False)():
+        req, live = self._last_render, self._last_live or self._engine
+        if req is None or not getattr(live, "unchecked_picture", lambda: False)():
             return False
-        wait = self._last_render_t + float(getattr(eng, "settle_s", 0.1)) - time.perf_counter()
+        wait = self._last_render_t + float(getattr(self._engine, "settle_s", 0.1)) - time.perf_counter()
         if wait > 0:
             if not self._settle_timer:
                 self._settle_timer = True
@@ -280,7 +271,7 @@ class ModelWorker(QObject):
             return False
         t0 = time.perf_counter()
         try:
-            img = eng.check_hinted(self._eng_mod.CancelToken(when=lambda: "render" in self._slots))
+            img = live.check_hinted(self._eng_mod.CancelToken(when=lambda: "render" in self._slots))
         except self._eng_mod.Cancelled:  # a newer request: serve it
             return True
         if img is not None:
@@ -303,20 +294,21 @@ class ModelWorker(QObject):
             with self._lock:
                 if self._stopping:
                     return
-                if "render" in self._slots:
-                    item = self._slots.pop("render")
-                elif "composite" in self._slots:
-                    item = self._slots.pop("composite")
-                elif "preview" in self._slots:
-                    item = self._slots.pop("preview")
-                else:
-                    return
+                item = self._pop_slot(("render", "composite", "preview"))
+            if item is None:
+                return
             self._handle(item)
+
+    def _pop_slot(self, names: tuple[str, ...]) -> Any:
+        """The first waiting request of ``names`` (in that order), taken out; call with the lock held."""
+        return next((self._slots.pop(n) for n in names if n in self._slots), None)
 
     def _handle(self, item: Any) -> None:
         if isinstance(item, RenderRequest):
             self._render(item)
-        elif isinstance(item, PhotoCompositeRequest):
+            return
+        self._lane_idle()  # nothing but a render runs beside the second lane's render
+        if isinstance(item, PhotoCompositeRequest):
             self._composite(item)
         elif isinstance(item, PreviewRequest):
             self._preview(item)
@@ -338,6 +330,7 @@ class ModelWorker(QObject):
         def stale() -> bool:
             return (
                 "render" in self._slots
+                and (self._lane is None or self._lane.busy)  # else the second lane takes it
                 and not self._abandoned_last
                 and self._render_s > 0.0
                 and time.perf_counter() - t0 < self.ABANDON_BEFORE * self._render_s
@@ -345,9 +338,53 @@ class ModelWorker(QObject):
 
         return stale
 
+    # ------------------------------------------------------------------ the second render lane
+    def _lane_for(self, eng: Any) -> Optional[RenderLane]:
+        """The second render lane for a render of the worker's own: made the first time the engine
+        says two renders fit (``render_lanes``), never beside a job (renders served between its steps)."""
+        lanes = getattr(eng, "render_lanes", None)
+        if self._running is not None or lanes is None or lanes() < 2:
+            return None
+        if self._lane is None:
+            live = eng.new_lane()
+            self._lane = RenderLane(self._take_render, functools.partial(self._lane_render, live), live.enter_thread)
+        return self._lane
+
+    def _lane_idle(self) -> None:
+        if self._lane is not None:
+            self._lane.wait_idle()
+
+    def _take_render(self) -> Optional[RenderRequest]:
+        with self._lock:
+            return None if self._stopping else self._slots.pop("render", None)
+
+    def _emit_render(self, req: RenderRequest, img: Any, before: Any, t0: float, live: Any = None) -> float:
+        """Emit the picture of ``req``; note the newest picture and which lane rendered it (the
+        settle check's). Returns the render's seconds."""
+        qimg, qbefore = array_to_qimage(img), (array_to_qimage(before) if before is not None else None)
+        seconds = time.perf_counter() - t0
+        with self._lock:
+            if self._last_render is None or req.stamp >= self._last_render.stamp:
+                self._last_render, self._last_render_t, self._last_live = req, time.perf_counter(), live
+        self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, seconds * 1000.0, img))
+        return seconds
+
+    def _lane_render(self, live: Any, req: RenderRequest) -> None:
+        """A render in the second lane's thread, beside one of the worker's."""
+        try:
+            t0 = time.perf_counter()
+            self._emit_render(req, *self._engine.render(req.spec, req.with_before, None, lane=live), t0, live)
+        except Exception as e:
+            self._log(e)
+            self.render_failed.emit(req.stamp, describe_error(e))
+
     def _render(self, req: RenderRequest) -> None:
+        lane = None
         try:
             eng = self._ensure_engine()
+            lane = self._lane_for(eng)
+            if lane is not None:
+                lane.worker_rendering(True)
             t0 = time.perf_counter()
             try:
                 img, before = eng.render(req.spec, req.with_before, self._eng_mod.CancelToken(when=self._stale_check(t0)))
@@ -356,16 +393,15 @@ class ModelWorker(QObject):
                 self._abandoned_last = True
                 return
             self._abandoned_last = False
-            qimg = array_to_qimage(img)
-            qbefore = array_to_qimage(before) if before is not None else None
-            seconds = time.perf_counter() - t0
-            self._render_s = seconds if self._render_s == 0.0 else 0.8 * self._render_s + 0.2 * seconds
             self.render_count += 1
-            self._last_render, self._last_render_t = req, time.perf_counter()
-            self.rendered.emit(RenderResult(req.stamp, req.spec, qimg, qbefore, seconds * 1000.0, img))
+            seconds = self._emit_render(req, img, before, t0)
+            self._render_s = seconds if self._render_s == 0.0 else 0.8 * self._render_s + 0.2 * seconds
         except Exception as e:  # the app keeps running; the message shows in the window
             self._log(e)
             self.render_failed.emit(req.stamp, describe_error(e))
+        finally:
+            if lane is not None:
+                lane.worker_rendering(False)
 
     def _composite(self, req: PhotoCompositeRequest) -> None:
         try:

@@ -62,13 +62,14 @@ def test_render_ab_paced_drags_through_the_worker(tiny_model, tmp_path, qtbot):
 
 
 def test_render_pair_drags_through_one_worker_and_through_two(tiny_model, tmp_path, qtbot):
-    """benchmarks/render_pair.py: the same paced drags through one worker and through two; every
-    move gets a latency, and with two workers every move is rendered at a slow pace."""
+    """benchmarks/render_pair.py: the same paced drags through one worker, through two, and through
+    one with its second render lane (the app's); every move gets a latency, and with two workers
+    or two lanes every move is rendered at a slow pace."""
     out = tmp_path / "pair.json"
     args = [str(tiny_model), "--moves", "5", "--sweeps", "2", "--rate", "20", "--scenarios", "slider,stacked", "--json", str(out)]
     assert _load("render_pair").main(args) == 0
     r = json.loads(out.read_text())
     for sc in ("slider", "stacked"):
-        for label in ("one", "two"):
+        for label in ("one", "two", "lanes"):
             assert r[sc][label]["moves"] == 10 and r[sc][label]["latency_p95"] > 0, (sc, label)
-        assert r[sc]["two"]["renders"] == 10, sc
+        assert r[sc]["two"]["renders"] == 10 and r[sc]["lanes"]["renders"] == 10, sc

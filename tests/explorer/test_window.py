@@ -105,7 +105,7 @@ def test_a_render_made_stale_early_gives_way_to_the_newer_one_but_never_twice_in
                 assert go.acquire(timeout=10)
             return super().render(spec, with_before, cancel)
 
-    win = make_window(tiny_model, engine_factory=lambda: GatedEngine("cpu"))
+    win = make_window(tiny_model, engine_factory=lambda: GatedEngine("cpu", lanes=1))
     win.worker.ABANDON_BEFORE = 1e9  # however long the gate held it, a render counts as just started
     slider = win.attributes.row("Young").slider
     renders, abandoned = win.worker.render_count, win.worker.renders_abandoned
@@ -380,6 +380,7 @@ def test_a_drag_settles_on_its_last_picture_checked_in_full(qtbot, window, monke
     win = window
     wait_settled(qtbot, win)
     eng = win.worker._engine
+    eng.lanes = 1  # one render thread: every picture is the engine's own (two: test_render_lane.py)
     checked: list[int] = []
     corrected = np.full((16, 16, 3), 7, dtype=np.uint8)  # unlike any picture of the model
 
