@@ -7,8 +7,8 @@ decoded damped from there at once (``stable_reverse``'s ``damp_from``), skipping
 attempt, and checked in full now and then (every :data:`HINT_RENEW`-th picture, the first after a
 pause, and the last one once the drag pauses: :meth:`LiveMixin.check_hinted`).
 
-Where two renders fit at once (:meth:`LiveMixin.render_lanes`: a CPU with a core to spare per
-render), the worker renders in a second thread too (``explorer.render_lane``), over the same model
+Where two renders fit at once (:meth:`LiveMixin.render_lanes`: a CPU with a core for each
+render and one for the GUI), the worker renders in a second thread too (``explorer.render_lane``), over the same model
 and caches but with a drag hint of its own: a :class:`LiveLane` (:meth:`LiveMixin.new_lane`).
 """
 
@@ -140,18 +140,20 @@ class LiveMixin:
         return None if np.array_equal(full, shown) else self._image(full[0])
 
     def render_lanes(self) -> int:
-        """How many renders may run at once (issue 18): 2 on a CPU with a core to spare for each
-        render's threads (``2 * threads <= cores``: a 2-core CPU rendering on one thread), else 1.
-        The engine's ``lanes`` (given to it, else ``GLOW_RENDER_LANES``) decides instead. Where a render
-        takes about as long as the time between slider moves, one render thread makes each move
-        wait for the render in progress; two take turns (docs/explorer.md)."""
+        """How many renders may run at once (issue 18): 2 on a CPU with a core for each render's
+        threads and one more for the GUI thread (``2 * threads + 1 <= cores``: 3 or more cores
+        rendering on one thread), else 1. The engine's ``lanes`` (given to it, else
+        ``GLOW_RENDER_LANES``) decides instead. Where a render takes about as long as the time
+        between slider moves, one render thread makes each move wait for the render in progress;
+        two take turns. On 2 cores the GUI thread's painting shares them with both renders, and
+        two lanes measured slower there (docs/explorer.md, "Two render lanes")."""
         asked = getattr(self, "lanes", None)
         if asked is not None:
             return 2 if asked >= 2 else 1
         if self.device.type != "cpu":
             return 1
         threads = getattr(getattr(self, "threads", None), "threads", 1)
-        return 2 if 2 * threads <= (os.cpu_count() or 1) else 1
+        return 2 if 2 * threads + 1 <= (os.cpu_count() or 1) else 1
 
     def new_lane(self) -> "LiveLane":
         """A second render lane's live decoding: this engine's model, a drag hint of its own

@@ -1,12 +1,13 @@
 """A second render thread beside the model worker (issue 18): two slider moves render at once.
 
-On a 2-core CPU a render of the bundled model takes about as long as the time between slider
+A render of the bundled model on one CPU thread takes about as long as the time between slider
 moves at 60 per second (15-18 ms against 16.7 ms), so with one render thread a move usually waits
-for the render in progress and then for its own: two renders of latency, and the stacked far-edit
-drag missed the 33 ms goal. A :class:`RenderLane` is a second thread that takes the worker's
-waiting render request **while the worker is itself rendering**, so consecutive moves render side
-by side, each on one core, and no move waits for another's picture (docs/explorer.md, "Two render
-lanes").
+for the render in progress and then for its own: two renders of latency. A :class:`RenderLane` is
+a second thread that takes the worker's waiting render request **while the worker is itself
+rendering**, so consecutive moves render side by side, each on a core of its own, and no move
+waits for another's picture. That pays where the GUI thread has a core besides the two renders'
+(3 or more cores); on 2 cores its painting competes with both and one lane measured faster, so
+one is the default there (docs/explorer.md, "Two render lanes").
 
 The rules that keep it safe without locking the engine everywhere:
 
@@ -19,7 +20,8 @@ The rules that keep it safe without locking the engine everywhere:
   still wins and nothing queues; pictures from both threads carry their request's stamp, and the
   window shows none older than the one on screen;
 * the engine decides whether two renders fit (``Engine.render_lanes``: a CPU with a core for each
-  render's threads, or ``GLOW_RENDER_LANES``); the worker creates a lane only then.
+  render's threads and one for the GUI, or ``GLOW_RENDER_LANES``); the worker creates a lane only
+  then.
 
 Qt-free: the worker passes plain callables, and its ``serve`` emits the worker's signals (queued
 to the GUI thread like the worker's own).

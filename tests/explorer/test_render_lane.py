@@ -90,15 +90,15 @@ def test_wait_idle_returns_only_after_the_lanes_render_and_closes_it():
 
 
 # ---------------------------------------------------------------------------- the engine's side
-def test_render_lanes_two_where_each_render_has_a_core(monkeypatch):
+def test_render_lanes_two_where_each_render_and_the_gui_have_a_core(monkeypatch):
     def policy(threads, cores, device="cpu", lanes=None):
         monkeypatch.setattr(engine_live.os, "cpu_count", lambda: cores)
         eng = types.SimpleNamespace(lanes=lanes, device=torch.device(device), threads=types.SimpleNamespace(threads=threads))
         return engine_live.LiveMixin.render_lanes(eng)
 
-    assert policy(1, 2) == 2  # the 2-core laptop rendering on one thread
-    assert policy(2, 2) == 1  # one render already takes both cores
-    assert policy(3, 4) == 1 and policy(2, 4) == 2
+    assert policy(1, 3) == 2 and policy(1, 4) == 2  # a core per render, one for the GUI
+    assert policy(1, 2) == 1  # 2 cores: the GUI thread would share them with two renders
+    assert policy(2, 4) == 1 and policy(2, 5) == 2 and policy(3, 8) == 2
     assert policy(1, 1) == 1
     assert policy(1, 8, device="meta") == 1  # not a CPU: one render at a time
     assert policy(1, 2, lanes=1) == 1 and policy(2, 2, lanes=2) == 2  # asked for
