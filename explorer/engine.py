@@ -24,7 +24,7 @@ import torch
 import glowcore
 from glowcore.decoding import compiled, stable
 from glowcore.base.modes import fast_networks
-from glowcore.base.threads import ThreadPolicy, calibrate, env_threads
+from glowcore.base.threads import ThreadPolicy, calibrate, calibrate_precision, env_threads
 from glowcore.model import Glow
 from glowcore.latent import Latent
 from glowcore.base.progress import CancelToken, Cancelled
@@ -105,6 +105,9 @@ class Engine(LiveMixin, PhotoMixin):
         torch.set_num_threads(self.threads.threads)
         self._calibrate_pending = self.threads.source == "default" and self.device.type == "cpu"
         self.fast = (default_fast() if fast is None else bool(fast)) and self.device.type == "cpu"
+        # bf16 networks or float32: measured once too, where bf16 is native and nothing was asked
+        self._precision_pending = fast is None and self.fast
+        self.precision_ms: dict[str, float] = {}  # each path's fastest decode, once measured
         # renders at once, 1 or 2: given, else GLOW_RENDER_LANES, else None (LiveMixin.render_lanes decides)
         self.lanes = lanes if lanes is not None else env_lanes()
         # a second render lane (explorer.render_lane) renders beside the worker: the caches it shares
@@ -276,7 +279,9 @@ class Engine(LiveMixin, PhotoMixin):
         """Work worth doing while nothing is asked, one step a call: once the first face of a
         newly opened model is rendered, build its frozen decoding graphs (glowcore.decoding.compiled;
         about a second), then choose the thread count by measurement (once per engine, unless a
-        count was given: glowcore.base.threads), then build the damped decoding graphs far edits use
+        count was given: glowcore.base.threads), then bf16 networks or float32 for the live
+        pictures, by measurement too (once per engine, where bf16 is native and neither was asked
+        for: ``calibrate_precision``), then build the damped decoding graphs far edits use
         (glowcore.decoding.stable); after that, while the morph preview is in use, decode its next frame
         (:meth:`_prefetch_frame`). Returns whether it did anything."""
         if self.model is None or not self._shown_since_open:
@@ -292,12 +297,20 @@ class Engine(LiveMixin, PhotoMixin):
             elif self._calibrate_pending:
                 self._calibrate_pending = False
                 self.threads = calibrate(lambda: m.decode(lat, fast=self.fast))
+            elif self._precision_pending:
+                self._precision_pending = False
+                self.fast, self.precision_ms = calibrate_precision(lambda f: self._decode_as(m, lat, f))
             else:
                 try:
                     stable.prepare(m, lat)
                 finally:
                     self._graphs_pending = 0  # done (also when it failed: decoding works without)
         return True
+
+    @staticmethod
+    def _decode_as(m: Glow, lat: Latent, fast: bool) -> Any:
+        with fast_networks(fast):
+            return m.decode(lat, fast=fast)
 
     def _image(self, arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr

@@ -14,6 +14,12 @@ burst of load elsewhere hits every candidate alike), keeping each one's fastest 
 
 ``GLOW_THREADS=N`` (:func:`env_threads`) overrides the calibration; so does an explicit count
 (the explorer's ``--threads`` or its ``engine/threads`` setting).
+
+The same goes for the precision of the live decode: bfloat16 coupling networks
+(``glowcore.base.modes.fast_networks``) are faster than float32 on CPUs that compute bf16
+natively, by how much depends on the CPU (AVX512-BF16 on AMD Zen 4, AMX on Intel), and at batch 1
+a CPU may lose more to converting and reordering than it gains. :func:`calibrate_precision` times
+both and keeps bf16 only where it is at least :data:`FAST_MIN_GAIN` faster (float32 is exact).
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["ThreadPolicy", "env_threads", "candidates", "calibrate", "choose", "TOLERANCE", "ALL_CORES_GAIN", "MAX_THREADS"]
+__all__ = [
+    "ThreadPolicy", "env_threads", "candidates", "calibrate", "choose", "TOLERANCE", "ALL_CORES_GAIN", "MAX_THREADS",
+    "calibrate_precision", "choose_precision", "FAST_MIN_GAIN",
+]
 
 #: Counts within this fraction of the fastest count as equally fast.
 TOLERANCE = 0.10
@@ -33,6 +42,8 @@ TOLERANCE = 0.10
 ALL_CORES_GAIN = 0.25
 #: More threads than this never pay off for one face.
 MAX_THREADS = 8
+#: The bf16 networks are kept only when they decode at least this much faster than float32.
+FAST_MIN_GAIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -105,3 +116,26 @@ def calibrate(
     threads = choose(best, cores)
     torch.set_num_threads(threads)
     return ThreadPolicy(threads, "calibrated", best)
+
+
+def choose_precision(timings_ms: dict[str, float]) -> bool:
+    """Whether to decode with the bf16 networks, given the fastest ``"fast"`` and ``"exact"``
+    decode times: only when bf16 is at least :data:`FAST_MIN_GAIN` faster."""
+    return timings_ms["fast"] <= timings_ms["exact"] * (1.0 - FAST_MIN_GAIN)
+
+
+def calibrate_precision(decode: Callable[[bool], object], rounds: int = 3) -> tuple[bool, dict[str, float]]:
+    """Time ``decode(fast)`` with the bf16 networks (``True``) and in float32 (``False``) over
+    ``rounds`` interleaved rounds after a warm-up of each (which builds what each path caches);
+    returns :func:`choose_precision`'s answer and each path's fastest time in ms."""
+    for fast in (True, False):
+        decode(fast)
+    best: dict[str, float] = {}
+    for _ in range(max(1, rounds)):
+        for fast in (True, False):
+            t = time.perf_counter()
+            decode(fast)
+            ms = (time.perf_counter() - t) * 1000.0
+            key = "fast" if fast else "exact"
+            best[key] = min(ms, best.get(key, ms))
+    return choose_precision(best), best

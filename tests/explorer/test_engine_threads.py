@@ -75,3 +75,45 @@ def test_the_setting_is_used_unless_the_option_or_the_variable_says_otherwise(mo
     for bad in ("0", "-2", "lots"):
         settings.setValue("engine/threads", bad)
         assert requested_threads(None, settings) is None
+
+
+def test_bf16_or_float32_is_measured_once_where_bf16_is_native(monkeypatch, tiny_model):
+    """Where the CPU computes bf16 natively and nothing was asked for, the engine times the live
+    decode both ways once the first face is shown and keeps the faster (issue 18: CPUs differ);
+    its pictures are then the float32 decoding's where that won."""
+    import numpy as np
+
+    import glowcore
+    from explorer import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "default_fast", lambda: True)
+    calls = []
+
+    def exact_wins(decode, rounds=3):
+        calls.append((decode(True), decode(False)))  # both paths decode
+        return False, {"fast": 10.0, "exact": 9.0}
+
+    monkeypatch.setattr(engine_mod, "calibrate_precision", exact_wins)
+    before = torch.get_num_threads()
+    try:
+        eng = engine_mod.Engine("cpu", threads=1)
+        assert eng.fast
+        eng.open_model(str(tiny_model))
+        spec = Snapshot(face=FaceRef.from_seed(1), amounts=(("Smiling", 0.8),))
+        eng.render(spec)
+        _idle(eng)
+        assert len(calls) == 1 and not eng.fast and eng.precision_ms == {"fast": 10.0, "exact": 9.0}
+        assert "bf16" not in eng.device_label()
+        exact = glowcore.to_uint8(eng.model.decode(eng.edited_latent(spec), fast=False))[0]
+        assert np.array_equal(eng.render(spec)[0], exact)
+        eng.open_model(str(tiny_model))  # once per engine
+        eng.render(spec)
+        _idle(eng)
+        assert len(calls) == 1
+        asked = engine_mod.Engine("cpu", threads=1, fast=True)  # asked for: not measured
+        asked.open_model(str(tiny_model))
+        asked.render(spec)
+        _idle(asked)
+        assert len(calls) == 1 and asked.fast
+    finally:
+        torch.set_num_threads(before)

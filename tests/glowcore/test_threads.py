@@ -71,3 +71,28 @@ def test_glow_threads_overrides(monkeypatch):
         assert env_threads() == expected
     monkeypatch.delenv("GLOW_THREADS")
     assert env_threads() is None
+
+
+def test_bf16_networks_are_kept_only_when_clearly_faster():
+    assert threads.choose_precision({"fast": 10.0, "exact": 12.0})
+    assert not threads.choose_precision({"fast": 11.9, "exact": 12.0})  # under FAST_MIN_GAIN: exact pixels win
+    assert not threads.choose_precision({"fast": 14.0, "exact": 12.0})
+    edge = 12.0 * (1 - threads.FAST_MIN_GAIN)
+    assert threads.choose_precision({"fast": edge, "exact": 12.0})
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_precision_calibration_times_both_paths_and_picks_the_faster(slow):
+    import time
+
+    calls: list[bool] = []
+
+    def decode(fast: bool) -> None:
+        calls.append(fast)
+        if fast == slow:
+            time.sleep(0.02)  # this path is 20 ms slower than the other, whatever the machine's load
+
+    fast, ms = threads.calibrate_precision(decode, rounds=2)
+    assert fast is (not slow)
+    assert set(ms) == {"fast", "exact"} and calls.count(True) == calls.count(False) == 3  # a warm-up and two rounds
+    assert ms["fast" if slow else "exact"] >= 20.0
