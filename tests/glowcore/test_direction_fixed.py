@@ -129,3 +129,33 @@ def test_glow_edit_holds_the_stored_list_unless_told(model: Glow, tmp_path: Path
     assert code == 2 and "--alone" in said
     code, said = run("--list")
     assert code == 0 and "holds fixed: Lipstick" in said
+
+
+def test_a_remembered_edit_follows_every_change_of_its_directions(model: Glow) -> None:
+    """The edit matrix is remembered between calls (a slider drag repeats it); a direction changed
+    in place, replaced, or rescaled, and a held direction changed, all give the fresh result."""
+    from glowcore.ops import editing
+
+    z = model.sample_latent(1, 0.7, seed=0)
+    am = {"Male": 1.0, "Smiling": 0.5}
+
+    def fresh():
+        editing._MATRICES.clear()
+        return edit(model, z, am).flatten()
+
+    first = edit(model, z, am).flatten()
+    torch.testing.assert_close(edit(model, z, am).flatten(), first)  # remembered: the same
+    editing._edit_matrix(model, list(am), fixed_sets(model, list(am)), None).mul_(0)  # scribbling on what it got: not on the memory
+    torch.testing.assert_close(edit(model, z, am).flatten(), first)
+    changes = [
+        lambda: model.directions["Male"].mul_(1.5),  # in place
+        lambda: model.directions.__setitem__("Smiling", model.directions["Smiling"] * -1.0),  # replaced
+        lambda: model.direction_info["Male"].__setitem__("scale", 3.0),  # rescaled
+        lambda: model.directions["Lipstick"].add_(1.0),  # the direction Male holds fixed
+    ]
+    for change in changes:
+        before = edit(model, z, am).flatten()
+        change()
+        after = edit(model, z, am).flatten()
+        assert not torch.equal(after, before)
+        torch.testing.assert_close(after, fresh(), rtol=0, atol=0)
