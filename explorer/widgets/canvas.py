@@ -109,6 +109,10 @@ class FaceCanvas(maskimage.MaskLayer, QWidget):
 
     # ------------------------------------------------------------------ mask
     def set_mask_mode(self, on: bool) -> None:
+        """Paint the mask (the Inpaint tab) or not. The window says it on every state change (every
+        slider move): only a change repaints."""
+        if bool(on) == self.mask_mode:
+            return
         self.mask_mode = bool(on)
         self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
         self.update()

@@ -162,6 +162,8 @@ class PhotoView(maskimage.MaskLayer, QWidget):
 
     # ------------------------------------------------------------------ the inpainting mask
     def set_mask_mode(self, on: bool) -> None:
+        if bool(on) == self.mask_mode:  # said on every state change: only a change repaints
+            return
         self.mask_mode = bool(on)
         self._painting = None
         if not self.box_mode:

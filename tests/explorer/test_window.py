@@ -403,3 +403,23 @@ def test_a_drag_settles_on_its_last_picture_checked_in_full(qtbot, window, monke
     assert checked == [1] and win.renderer.shown.refined and win.renderer.shown_stamp == stamp
     qtbot.wait(300)
     assert checked == [1]  # once
+
+
+def test_a_slider_move_repaints_the_canvas_once_per_picture_not_for_the_mask_mode(qtbot, window, monkeypatch):
+    """The window says the mask mode on every state change; only a change of mode repaints the
+    face canvas or the photo view (a slider move used to repaint the canvas twice: issue 18)."""
+    win = window
+    wait_settled(qtbot, win)
+    updates: list[str] = []
+    for name, widget in (("canvas", win.canvas), ("photo", win.photo_panel.view)):
+        real = widget.update
+        monkeypatch.setattr(widget, "update", lambda *a, n=name, r=real: (updates.append(n), r(*a))[1])
+    win.update_mask_mode()
+    win.attributes.row("Smiling").slider.setValue(40)
+    assert updates == []  # the move asked for a picture; nothing else repainted
+    wait_settled(qtbot, win)
+    assert updates.count("canvas") >= 1 and "photo" not in updates  # the picture itself
+    updates.clear()
+    win.tools.setCurrentWidget(win.inpaint)  # the Inpaint tab: the mask mode changes
+    qtbot.waitUntil(lambda: win.canvas.mask_mode, timeout=WAIT_MS)
+    assert "canvas" in updates
