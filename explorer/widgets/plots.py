@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from pathlib import Path
 from typing import Optional
@@ -254,15 +255,26 @@ class PlotsPanel(QWidget):
         self.bpd_plot.setYRange(lo - pad, hi + pad, padding=0)
         self.bpd_value.setText(f"{bpd:.3f}")
 
+    #: While pictures stream in (a drag), the render-time plot is redrawn at most this often: a
+    #: redraw holds the GUI thread ~10 ms, which a picture arriving meanwhile waits for (issue 18);
+    #: once they pause (``RT_QUIET_S``), at once.
+    RT_DRAG_EVERY_S = 1.0
+    RT_QUIET_S = 0.15
+
     def add_render_time(self, ms: float) -> None:
         self.render_times.append(float(ms))
         self._rt_count += 1
         self._rt_dirty = True
+        self._rt_last = time.monotonic()
 
     def _redraw_times(self) -> None:
         if not self._rt_dirty or not self.isVisible():
             return
+        now = time.monotonic()
+        if now - getattr(self, "_rt_last", 0.0) < self.RT_QUIET_S and now - getattr(self, "_rt_drawn", 0.0) < self.RT_DRAG_EVERY_S:
+            return  # a drag: later
         self._rt_dirty = False
+        self._rt_drawn = now
         ys = np.array(self.render_times)
         xs = np.arange(self._rt_count - len(ys), self._rt_count)
         self.rt_curve.setData(xs, ys)

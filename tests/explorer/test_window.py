@@ -423,3 +423,29 @@ def test_a_slider_move_repaints_the_canvas_once_per_picture_not_for_the_mask_mod
     win.tools.setCurrentWidget(win.inpaint)  # the Inpaint tab: the mask mode changes
     qtbot.waitUntil(lambda: win.canvas.mask_mode, timeout=WAIT_MS)
     assert "canvas" in updates
+
+
+def test_the_render_time_plot_waits_while_pictures_stream_in(qtbot, window, monkeypatch):
+    """During a drag (render times arriving less than RT_QUIET_S apart) the plot is redrawn at
+    most every RT_DRAG_EVERY_S; once they pause, at the next tick."""
+    from explorer.widgets import plots as plots_mod
+
+    win = window
+    win.plots_dock.show()
+    pl = win.plots
+    qtbot.waitUntil(pl.isVisible, timeout=WAIT_MS)
+    now = [plots_mod.time.monotonic() + 10.0]  # a clock the test moves (after the real one's redraws)
+    monkeypatch.setattr(plots_mod.time, "monotonic", lambda: now[0])
+    drawn: list[int] = []
+    monkeypatch.setattr(pl.rt_curve, "setData", lambda xs, ys: drawn.append(len(ys)))
+    pl._redraw_times()  # whatever was pending before
+    drawn.clear()
+    for i in range(100):  # 2 s of pictures, one every 20 ms, the plot's timer ticking with them
+        now[0] += 0.02
+        pl.add_render_time(15.0)
+        pl._redraw_times()
+    during = len(drawn)
+    assert 1 <= during <= 2  # not 100 (every call), and not 10 (every 200 ms tick)
+    now[0] += pl.RT_QUIET_S
+    pl._redraw_times()
+    assert len(drawn) == during + 1 and drawn[-1] == len(pl.render_times)  # the pause: drawn at once, all of it
