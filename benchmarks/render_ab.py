@@ -216,7 +216,23 @@ def drag(workers, specs, rate: float, gui_ms: float, stamp: list) -> tuple[list,
 
         return on_result
 
-    slots = [slot(i) for i in range(len(workers))]
+    from PySide6.QtCore import QObject, Slot
+
+    class Receiver(QObject):
+        """Results arrive here, in this thread, as the window's Renderer (a QObject) gets them: a
+        plain function as the slot would run wherever Qt finds the sender's thread (a result
+        emitted from a second render lane would wait for the worker thread's event loop)."""
+
+        def __init__(self, fn) -> None:
+            super().__init__()
+            self.fn = fn
+
+        @Slot(object)
+        def on_result(self, r) -> None:
+            self.fn(r)
+
+    receivers = [Receiver(slot(i)) for i in range(len(workers))]
+    slots = [rc.on_result for rc in receivers]
     for w, s in zip(workers, slots):
         w.rendered.connect(s)
     timer = QTimer()

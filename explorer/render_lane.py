@@ -39,12 +39,21 @@ class RenderLane:
     """A daemon thread that renders the worker's waiting request while the worker renders.
 
     ``take()`` pops the worker's waiting render request (``None``: none); ``serve(request)``
-    renders it in this thread and emits its picture; ``setup()`` runs once in the thread first."""
+    renders it in this thread and emits its picture; ``setup()`` runs once in the thread first;
+    ``after()`` runs after each render, once the lane is idle again (the worker, which does not
+    wait for the lane to do its idle work, is woken by it)."""
 
-    def __init__(self, take: Callable[[], Any], serve: Callable[[Any], None], setup: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self,
+        take: Callable[[], Any],
+        serve: Callable[[Any], None],
+        setup: Optional[Callable[[], None]] = None,
+        after: Optional[Callable[[], None]] = None,
+    ) -> None:
         self._take = take
         self._serve = serve
         self._setup = setup
+        self._after = after
         self._cond = threading.Condition()
         self._open = False  # the worker is rendering and a second render may start
         self._busy = False  # this thread is rendering
@@ -115,3 +124,5 @@ class RenderLane:
                     self._busy = False
                     self.renders += 1
                     self._cond.notify_all()
+                if self._after is not None:
+                    self._after()

@@ -241,7 +241,10 @@ class ModelWorker(QObject):
         (:meth:`_settle_check`), else let the engine prepare (the decoding graphs of a new model)."""
         if self._engine is None:
             return False
-        self._lane_idle()
+        if self._lane is not None:
+            if self._lane.busy:  # not now: its render ends by waking the worker (_lane_render)
+                return False
+            self._lane.wait_idle()  # closes it: nothing renders beside the idle work
         try:
             if self._settle_check():
                 return True
@@ -282,6 +285,10 @@ class ModelWorker(QObject):
     @Slot()
     def _settle_due(self) -> None:
         self._settle_timer = False
+        self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        """Make the worker thread look for work (from any thread)."""
         with self._lock:
             if self._stopping or self._wake_pending:
                 return
@@ -307,7 +314,8 @@ class ModelWorker(QObject):
         if isinstance(item, RenderRequest):
             self._render(item)
             return
-        self._lane_idle()  # nothing but a render runs beside the second lane's render
+        if self._lane is not None:  # nothing but a render runs beside the second lane's render
+            self._lane.wait_idle()
         if isinstance(item, PhotoCompositeRequest):
             self._composite(item)
         elif isinstance(item, PreviewRequest):
@@ -347,12 +355,8 @@ class ModelWorker(QObject):
             return None
         if self._lane is None:
             live = eng.new_lane()
-            self._lane = RenderLane(self._take_render, functools.partial(self._lane_render, live), live.enter_thread)
+            self._lane = RenderLane(self._take_render, functools.partial(self._lane_render, live), live.enter_thread, self._wake_worker)
         return self._lane
-
-    def _lane_idle(self) -> None:
-        if self._lane is not None:
-            self._lane.wait_idle()
 
     def _take_render(self) -> Optional[RenderRequest]:
         with self._lock:
@@ -370,7 +374,8 @@ class ModelWorker(QObject):
         return seconds
 
     def _lane_render(self, live: Any, req: RenderRequest) -> None:
-        """A render in the second lane's thread, beside one of the worker's."""
+        """A render in the second lane's thread, beside one of the worker's (afterwards the lane wakes
+        the worker, which may have gone idle meanwhile: its idle work waits for no lane)."""
         try:
             t0 = time.perf_counter()
             self._emit_render(req, *self._engine.render(req.spec, req.with_before, None, lane=live), t0, live)
