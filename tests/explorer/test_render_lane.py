@@ -293,3 +293,32 @@ def test_a_drag_settles_on_the_lanes_picture_checked_in_full(qtbot, make_window,
         gates.release()
     qtbot.waitUntil(lambda: np.array_equal(canvas_array(win), corrected), timeout=WAIT_MS)
     assert checked == ["lane"] and win.renderer.shown.refined and win.renderer.shown_stamp == stamp
+
+
+def test_the_worker_renders_the_next_move_while_the_lane_is_still_busy(qtbot, make_window, tiny_model):
+    """The worker's idle work does not wait for the lane: a move that arrives after the worker's
+    render, while the lane's is still going, is rendered by the worker at once."""
+    gates = _Gates()
+    win = make_window(tiny_model, engine_factory=gates.engine)
+    slider = win.attributes.row("Young").slider
+    wait_settled(qtbot, win)
+    main0 = win.worker.render_count
+    gates.on = {"main": True, "lane": True}
+    try:
+        slider.setValue(30)
+        gates.started["main"].get(timeout=HOLD_S)
+        slider.setValue(60)
+        gates.started["lane"].get(timeout=HOLD_S)  # the lane holds 0.6
+        gates.on["main"] = False
+        gates.go["main"].release()  # the worker finishes 0.3 and goes idle
+        qtbot.waitUntil(lambda: win.worker.render_count == main0 + 1, timeout=WAIT_MS)
+        slider.setValue(90)
+        qtbot.waitUntil(win.settled, timeout=WAIT_MS)  # 0.9 on screen while the lane still holds 0.6
+        assert gates.lane_rendering  # the lane's gate still holds it: the worker did not wait for it
+        assert win.worker.render_count == main0 + 2
+        shown = canvas_array(win)
+    finally:
+        gates.release()
+    qtbot.waitUntil(lambda: win.worker.lane_render_count >= 1, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert np.array_equal(canvas_array(win), shown)  # the lane's older 0.6 did not replace it
