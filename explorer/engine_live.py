@@ -146,7 +146,7 @@ class LiveMixin:
         ``GLOW_RENDER_LANES``) decides instead. Where a render takes about as long as the time
         between slider moves, one render thread makes each move wait for the render in progress;
         two take turns. On 2 cores the GUI thread's painting shares them with both renders, and
-        two lanes measured slower there (docs/explorer.md, "Two render lanes")."""
+        two lanes measured no faster there (docs/explorer.md, "Two render lanes")."""
         asked = getattr(self, "lanes", None)
         if asked is not None:
             return 2 if asked >= 2 else 1

@@ -6,8 +6,9 @@ for the render in progress and then for its own: two renders of latency. A :clas
 a second thread that takes the worker's waiting render request **while the worker is itself
 rendering**, so consecutive moves render side by side, each on a core of its own, and no move
 waits for another's picture. That pays where the GUI thread has a core besides the two renders'
-(3 or more cores); on 2 cores its painting competes with both and one lane measured faster, so
-one is the default there (docs/explorer.md, "Two render lanes").
+(3 or more cores); on 2 cores its painting competes with both renders, which then take longer,
+and two lanes measured no faster for twice the CPU, so one is the default there (docs/explorer.md,
+"Two render lanes").
 
 The rules that keep it safe without locking the engine everywhere:
 
