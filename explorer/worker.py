@@ -329,16 +329,16 @@ class ModelWorker(QObject):
     #: arrives (the picture would be stale on arrival); later, finishing it is quicker.
     ABANDON_BEFORE = 0.5
 
-    def _stale_check(self, t0: float) -> Callable[[], bool]:
+    def _stale_check(self, t0: float, lane: Optional[RenderLane] = None) -> Callable[[], bool]:
         """For a render started at ``t0``: is it worth giving up now? Only while it has done
         less than :data:`ABANDON_BEFORE` of a usual render, only when a newer render request is
-        waiting, and never twice in a row (so a slow machine still shows pictures while a
-        slider moves)."""
+        waiting (and ``lane``, the second render lane open beside it, if any, is busy too), and
+        never twice in a row (so a slow machine still shows pictures while a slider moves)."""
 
         def stale() -> bool:
             return (
                 "render" in self._slots
-                and (self._lane is None or self._lane.busy)  # else the second lane takes it
+                and (lane is None or lane.busy)  # else the second lane (open for this render) takes it
                 and not self._abandoned_last
                 and self._render_s > 0.0
                 and time.perf_counter() - t0 < self.ABANDON_BEFORE * self._render_s
@@ -392,7 +392,7 @@ class ModelWorker(QObject):
                 lane.worker_rendering(True)
             t0 = time.perf_counter()
             try:
-                img, before = eng.render(req.spec, req.with_before, self._eng_mod.CancelToken(when=self._stale_check(t0)))
+                img, before = eng.render(req.spec, req.with_before, self._eng_mod.CancelToken(when=self._stale_check(t0, lane)))
             except self._eng_mod.Cancelled:  # a newer request is waiting: serve it instead
                 self.renders_abandoned += 1
                 self._abandoned_last = True
