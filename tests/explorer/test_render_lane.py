@@ -209,15 +209,20 @@ class _Gates:
                 s.release()
 
 
+def _gated_window(qtbot, make_window, tiny_model):
+    """A window whose engine renders in two lanes behind gates; its Young slider; settled."""
+    gates = _Gates()
+    win = make_window(tiny_model, engine_factory=gates.engine)
+    wait_settled(qtbot, win)
+    return gates, win, win.attributes.row("Young").slider
+
+
 def _young(spec) -> float:
     return spec.amounts_dict.get("Young", 0.0)
 
 
 def test_the_next_move_renders_beside_the_one_in_progress_and_no_older_picture_replaces_it(qtbot, make_window, tiny_model):
-    gates = _Gates()
-    win = make_window(tiny_model, engine_factory=gates.engine)
-    slider = win.attributes.row("Young").slider
-    wait_settled(qtbot, win)
+    gates, win, slider = _gated_window(qtbot, make_window, tiny_model)
     main0, lane0, dropped0 = win.worker.render_count, win.worker.lane_render_count, win.renderer.dropped
     gates.on["main"] = True
     try:
@@ -240,10 +245,7 @@ def test_the_next_move_renders_beside_the_one_in_progress_and_no_older_picture_r
 
 
 def test_a_job_never_runs_beside_the_lanes_render(qtbot, make_window, tiny_model):
-    gates = _Gates()
-    win = make_window(tiny_model, engine_factory=gates.engine)
-    slider = win.attributes.row("Young").slider
-    wait_settled(qtbot, win)
+    gates, win, slider = _gated_window(qtbot, make_window, tiny_model)
     main0 = win.worker.render_count
     gates.on = {"main": True, "lane": True}
     done: list = []
@@ -267,10 +269,7 @@ def test_a_job_never_runs_beside_the_lanes_render(qtbot, make_window, tiny_model
 def test_a_drag_settles_on_the_lanes_picture_checked_in_full(qtbot, make_window, tiny_model, monkeypatch):
     """The newest picture came from the lane: the settle check is the lane's (its drag hint), and
     its correction replaces that picture, for the same request."""
-    gates = _Gates()
-    win = make_window(tiny_model, engine_factory=gates.engine)
-    slider = win.attributes.row("Young").slider
-    wait_settled(qtbot, win)
+    gates, win, slider = _gated_window(qtbot, make_window, tiny_model)
     checked: list[str] = []
     corrected = np.full((16, 16, 3), 7, dtype=np.uint8)
 
@@ -298,10 +297,7 @@ def test_a_drag_settles_on_the_lanes_picture_checked_in_full(qtbot, make_window,
 def test_the_worker_renders_the_next_move_while_the_lane_is_still_busy(qtbot, make_window, tiny_model):
     """The worker's idle work does not wait for the lane: a move that arrives after the worker's
     render, while the lane's is still going, is rendered by the worker at once."""
-    gates = _Gates()
-    win = make_window(tiny_model, engine_factory=gates.engine)
-    slider = win.attributes.row("Young").slider
-    wait_settled(qtbot, win)
+    gates, win, slider = _gated_window(qtbot, make_window, tiny_model)
     main0 = win.worker.render_count
     gates.on = {"main": True, "lane": True}
     try:
