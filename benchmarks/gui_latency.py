@@ -242,6 +242,10 @@ def measure_drags(model: str, moves: int, rate: float, threads: int | None, attr
             raise SystemExit(f"unknown scenario {scenario!r} (choose from {', '.join(SCENARIOS)})")
         results[scenario] = info
     results["device"] = win.device_label  # after the calibration
+    engine = win.worker._engine
+    # what the engine measured here (the thread count and bf16 against float32 differ per CPU)
+    results["thread_timings_ms"] = {str(k): round(v, 2) for k, v in getattr(getattr(engine, "threads", None), "timings_ms", {}).items()}
+    results["precision_ms"] = dict(getattr(engine, "precision_ms", None) or {})  # unrounded: the choice is made on these
     win.close()
     return results
 
