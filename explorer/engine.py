@@ -53,6 +53,12 @@ def default_fast() -> bool:
     return fast_networks_supported() and os.environ.get("GLOW_EXACT_DECODE", "") in ("", "0")
 
 
+def env_bf16() -> Optional[bool]:
+    """``GLOW_BF16``: ``1`` the bf16 networks where the CPU computes bf16 natively, ``0`` float32,
+    without measuring; unset (or anything else): measured (``calibrate_precision``)."""
+    return {"1": True, "0": False}.get(os.environ.get("GLOW_BF16", "").strip())
+
+
 #: The morph preview keeps its decoded frames (pictures) up to this many bytes.
 FRAME_CACHE_BYTES = 64 << 20
 
@@ -104,9 +110,11 @@ class Engine(LiveMixin, PhotoMixin):
             self.threads = ThreadPolicy(default_threads(), "default")
         torch.set_num_threads(self.threads.threads)
         self._calibrate_pending = self.threads.source == "default" and self.device.type == "cpu"
-        self.fast = (default_fast() if fast is None else bool(fast)) and self.device.type == "cpu"
+        env = env_bf16() if fast is None else None  # GLOW_BF16, unless ``fast`` was given
+        on = bool(fast) if fast is not None else (env is not False and default_fast())
+        self.fast = on and self.device.type == "cpu"
         # bf16 networks or float32: measured once too, where bf16 is native and nothing was asked
-        self._precision_pending = fast is None and self.fast
+        self._precision_pending = fast is None and env is None and self.fast
         self.precision_ms: dict[str, float] = {}  # each path's fastest decode, once measured
         # renders at once, 1 or 2: given, else GLOW_RENDER_LANES, else None (LiveMixin.render_lanes decides)
         self.lanes = lanes if lanes is not None else env_lanes()

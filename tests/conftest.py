@@ -5,6 +5,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("GLOW_THREADS", "1")  # explorer engines: no thread calibration (test_threads.py does it)
+os.environ.setdefault("GLOW_BF16", "1")  # nor a precision one: bf16 where native (test_engine_threads.py measures)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -87,6 +87,7 @@ def test_bf16_or_float32_is_measured_once_where_bf16_is_native(monkeypatch, tiny
     from explorer import engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "default_fast", lambda: True)
+    monkeypatch.delenv("GLOW_BF16", raising=False)  # the suite's conftest sets it
     calls = []
 
     def exact_wins(decode, rounds=3):
@@ -115,5 +116,12 @@ def test_bf16_or_float32_is_measured_once_where_bf16_is_native(monkeypatch, tiny
         asked.render(spec)
         _idle(asked)
         assert len(calls) == 1 and asked.fast
+        for value, fast in (("1", True), ("0", False)):  # GLOW_BF16 decides without measuring
+            monkeypatch.setenv("GLOW_BF16", value)
+            told = engine_mod.Engine("cpu", threads=1)
+            told.open_model(str(tiny_model))
+            told.render(spec)
+            _idle(told)
+            assert len(calls) == 1 and told.fast is fast
     finally:
         torch.set_num_threads(before)

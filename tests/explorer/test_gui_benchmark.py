@@ -22,7 +22,8 @@ def gui_latency():
     return mod
 
 
-def test_every_scenario_runs_and_reports(gui_latency, tiny_model, tmp_path, qtbot, capsys):
+def test_every_scenario_runs_and_reports(gui_latency, tiny_model, tmp_path, qtbot, capsys, monkeypatch):
+    monkeypatch.delenv("GLOW_BF16", raising=False)  # the engine measures bf16 against float32, as in the app
     out = tmp_path / "r.json"
     args = [str(tiny_model), "--moves", "6", "--rate", "60", "--startup-runs", "1", "--decode-runs", "2", "--json", str(out)]
     assert gui_latency.main(args) == 0
