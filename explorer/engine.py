@@ -95,7 +95,9 @@ def _direction_limit(name: str, info: dict) -> float:
 
 
 class Engine(LiveMixin, PhotoMixin):
-    """The model and everything computed with it. Not thread-safe: one thread (the worker) uses it."""
+    """The model and everything computed with it. Used by the worker's thread; a second render lane
+    (``explorer.render_lane``) may call :meth:`render` beside one of the worker's renders, and
+    nothing else (the caches both touch are locked; each has its own drag hint)."""
 
     def __init__(self, device: Optional[str] = None, threads: Optional[int] = None, fast: Optional[bool] = None, lanes: Optional[int] = None) -> None:
         # Called in the worker thread, which does the work. The thread count: ``threads`` (the
@@ -131,12 +133,6 @@ class Engine(LiveMixin, PhotoMixin):
         self._frames_key: Any = None
         self._scrub: list[int] = []  # the last previewed frame indices (newest last), for prefetching
         self._last_interactive = ""  # "render" or "preview": what the user did last
-        # far-edit drags: (drag context, level, pictures left, time of the last picture)
-        self._hint: Optional[tuple[Any, int, int, float]] = None
-        # the last picture, where decoded with the hint: (spec, drag context, latent, level, picture)
-        self._unchecked: Optional[tuple[Snapshot, Any, Latent, int, np.ndarray]] = None
-        self.hinted_renders = 0  # pictures decoded with the drag hint (for benchmarks)
-        self.settle_checks = 0  # hinted pictures checked once the drag paused (for tests)
         self.prefetched_frames = 0  # morph frames decoded while idle (for benchmarks)
         self._candidates: Optional[np.ndarray] = None
         self._candidates_batch: Optional[int] = None  # which inpainting made them (the worker's command id)
@@ -221,8 +217,7 @@ class Engine(LiveMixin, PhotoMixin):
             self._image_cache.clear()
         self._interp_cache = None
         self._frames, self._frames_key, self._scrub = {}, None, []
-        self._hint = None
-        self._unchecked = None
+        self.reset_hint()
         self.reset_lanes()
         self._candidates = None
 
@@ -307,18 +302,13 @@ class Engine(LiveMixin, PhotoMixin):
                 self.threads = calibrate(lambda: m.decode(lat, fast=self.fast))
             elif self._precision_pending:
                 self._precision_pending = False
-                self.fast, self.precision_ms = calibrate_precision(lambda f: self._decode_as(m, lat, f))
+                self.fast, self.precision_ms = calibrate_precision(lambda f: m.decode(lat, fast=f))
             else:
                 try:
                     stable.prepare(m, lat)
                 finally:
                     self._graphs_pending = 0  # done (also when it failed: decoding works without)
         return True
-
-    @staticmethod
-    def _decode_as(m: Glow, lat: Latent, fast: bool) -> Any:
-        with fast_networks(fast):
-            return m.decode(lat, fast=fast)
 
     def _image(self, arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr

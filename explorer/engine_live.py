@@ -52,7 +52,7 @@ def env_lanes() -> Optional[int]:
 class LiveMixin:
     """Needs from the engine: ``_need_model``, ``_image``, ``device``, ``fast`` and
     ``_graphs_pending``; keeps the hint in ``_hint`` and the last hinted picture in ``_unchecked``
-    (both cleared with the engine's caches)."""
+    (both forgotten by :meth:`reset_hint`, with the engine's caches)."""
 
     # far-edit drags: (drag context, level, pictures left, time of the last picture)
     _hint: Optional[tuple[Any, int, int, float]] = None
@@ -107,6 +107,11 @@ class LiveMixin:
         else:
             self._hint = None
         return arr
+
+    def reset_hint(self) -> None:
+        """Forget the drag hint and the picture decoded with it (a model opened, caches cleared)."""
+        self._hint = None
+        self._unchecked = None
 
     def unchecked_picture(self) -> bool:
         """Whether the last picture was decoded with the drag hint and not yet checked in full."""
@@ -165,7 +170,7 @@ class LiveMixin:
     def reset_lanes(self) -> None:
         """Forget the second lanes' drag hints (a model opened, the caches cleared)."""
         for lane in getattr(self, "lane_views", []):
-            lane.reset()
+            lane.reset_hint()
 
 
 class LiveLane(LiveMixin):
@@ -175,11 +180,7 @@ class LiveLane(LiveMixin):
     renders, the worker's for the settle check while the lane is idle."""
 
     def __init__(self, engine: Any) -> None:
-        self._engine = engine
-        self._hint = None
-        self._unchecked = None
-        self.hinted_renders = 0
-        self.settle_checks = 0
+        self._engine = engine  # the hint, the picture and the counters start at LiveMixin's defaults
 
     @property
     def device(self) -> Any:  # type: ignore[override]
@@ -201,10 +202,6 @@ class LiveLane(LiveMixin):
     @staticmethod
     def _image(arr: np.ndarray) -> np.ndarray:
         return arr[..., 0] if arr.shape[-1] == 1 else arr
-
-    def reset(self) -> None:
-        self._hint = None
-        self._unchecked = None
 
     def decode(self, spec: Snapshot, latent: Latent, cancel: Optional[CancelToken]) -> np.ndarray:
         """The picture of ``spec`` (uint8, ``(1, H, W, C)``), with this lane's drag hint."""

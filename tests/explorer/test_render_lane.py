@@ -161,7 +161,7 @@ def test_opening_a_model_forgets_the_lanes_drag_hint(eng, tiny_model):
     lane = eng.new_lane()
     hot = Snapshot(face=FaceRef.from_seed(1), temperature=30.0, amounts=(("Smiling", 25.0),))
     lane.decode(hot, eng.edited_latent(hot), None)
-    lane.reset()
+    lane.reset_hint()
     assert not lane.unchecked_picture()
     lane.decode(hot, eng.edited_latent(hot), None)
     eng.open_model(str(tiny_model))
