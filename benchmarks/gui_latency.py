@@ -111,6 +111,7 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         import glowcore
         from explorer.engine import default_fast, default_threads
         from glowcore.ops import directions
+        from glowcore.ops.editing import slider_limit
         from glowcore.decoding import stable
 
         torch.set_num_threads(threads or default_threads())
@@ -119,7 +120,7 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         cases = {"plain": lat}
         names = [n for n in FAR if n in m.directions] or list(m.directions)[:3]
         if names:
-            limit = max(2.0, *(float(m.direction_info.get(n, {}).get("slider_range", 2.0)) for n in names))
+            limit = max(2.0, *(slider_limit(m.direction_info.get(n, {})) for n in names))
             cases["far"] = directions.edit(m, lat, {n: limit for n in names})
         fast = default_fast()  # what the worker uses (bf16 networks where native)
         ts: dict[str, list[float]] = {k: [] for k in cases}

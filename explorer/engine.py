@@ -27,6 +27,7 @@ from glowcore.base.modes import fast_networks
 from glowcore.base.threads import ThreadPolicy, calibrate, calibrate_precision, env_threads
 from glowcore.model import Glow
 from glowcore.latent import Latent
+from glowcore.ops.editing import slider_limit
 from glowcore.base.progress import CancelToken, Cancelled
 
 from .engine_live import LiveMixin, env_lanes
@@ -83,15 +84,10 @@ def _direction_tooltip(name: str, info: dict) -> str:
 
 
 def _direction_limit(name: str, info: dict) -> float:
-    """The slider's range (+-): amount 1.0 is the typical difference between faces with and
-    without the attribute (1 sigma for principal directions), so +-2 (+-3 for principal) covers it."""
-    for key in ("slider_range", "range", "limit"):
-        v = info.get(key)
-        if isinstance(v, (int, float)) and math.isfinite(v) and v > 0:
-            return float(v)
-        if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
-            return float(max(abs(v[0]), abs(v[1])))
-    return 3.0 if _direction_group(name, info) == "principal" else 2.0
+    """The slider's range (+-): the direction's measured ``slider_range`` where it has one
+    (``glowcore.ops.editing.slider_limit``); else amount 1.0 being the typical difference between
+    faces with and without the attribute (1 sigma for principal directions), +-2 (+-3 for principal)."""
+    return slider_limit(info, 3.0 if _direction_group(name, info) == "principal" else 2.0)
 
 
 class Engine(LiveMixin, PhotoMixin):

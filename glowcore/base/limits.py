@@ -108,4 +108,11 @@ def check_direction_info(name: str, info: Any, known: Optional[Collection[str]] 
         lo, hi = (number_in(f"direction {name!r}: 'slider_range'", v, -MAX_AMOUNT, MAX_AMOUNT) for v in r)
         if not lo < hi:
             raise ValueError(f"direction {name!r}: 'slider_range' must be [low, high] with low < high, got {r!r}")
+    if "bounds" in info:  # coordinates an edit moves a face to at most (glowcore.ops.editing.bounded_amounts)
+        b = info["bounds"]
+        if not isinstance(b, (list, tuple)) or len(b) != 2:
+            raise ValueError(f"direction {name!r}: 'bounds' must be [low, high] (null for no bound), got {b!r}")
+        lo, hi = (None if v is None else number_in(f"direction {name!r}: 'bounds'", v, -MAX_AMOUNT, MAX_AMOUNT) for v in b)
+        if (lo is not None and not lo < 0) or (hi is not None and not hi > 0):
+            raise ValueError(f"direction {name!r}: 'bounds' must be [low < 0, high > 0] (null for no bound), got {b!r}")
     return info

@@ -2,14 +2,17 @@
 other directions fixed, per direction by default), :func:`edit_vector`, :func:`fixed_sets` (what
 an edit holds) and :func:`project` (a latent's coordinate along each direction). The directions
 themselves are fitted and stored by :mod:`glowcore.ops.directions` (which also offers these
-names); see its docstring for the scale convention and conditioning.
+names); see its docstring for the scale convention and conditioning. :func:`slider_limit`: how far
+a slider for a direction reaches (its info's ``slider_range``, measured by
+``benchmarks/slider_ranges.py``).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +21,82 @@ from torch import Tensor
 from ..latent import Latent
 from ..model import Glow
 
-__all__ = ["edit", "edit_vector", "fixed_sets", "project"]
+__all__ = ["edit", "edit_vector", "fixed_sets", "project", "slider_limit", "bounded_amounts"]
+
+
+def slider_limit(info: Mapping[str, Any], default: float = 2.0) -> float:
+    """How far (+-) a slider for a direction with this info reaches: its ``slider_range``
+    (``[low, high]``: the larger magnitude; or one number), else the older keys ``range`` and
+    ``limit``, else ``default``. Invalid entries (not finite, not positive) are skipped."""
+    for key in ("slider_range", "range", "limit"):
+        v = info.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            return float(v)
+        if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v):
+            lim = float(max(abs(v[0]), abs(v[1])))
+            if lim > 0:
+                return lim
+    return float(default)
+
+#: Where a bounded edit starts to bend: this fraction of the bound (below it the coordinate moves
+#: exactly by the amount, beyond it it approaches the bound smoothly and never passes it).
+BOUND_KNEE = 0.75
+
+
+def _soft(u: np.ndarray, hi: float) -> np.ndarray:
+    """R>=0 -> [0, hi): identity up to ``BOUND_KNEE * hi``, then a tanh approach to ``hi``."""
+    k = BOUND_KNEE * hi
+    return np.where(u <= k, u, k + (hi - k) * np.tanh((u - k) / (hi - k)))
+
+
+def _soft_inv(c: np.ndarray, hi: float) -> np.ndarray:
+    k = BOUND_KNEE * hi
+    r = np.clip((c - k) / (hi - k), 0.0, 1.0 - 1e-9)
+    return np.where(c <= k, c, k + (hi - k) * np.arctanh(r))
+
+
+def _bend(c: np.ndarray, lo: float | None, hi: float | None) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The coordinate map (``u -> c``, ``c -> u``) of bounds ``[lo, hi]`` (``None``: that side unbounded)."""
+
+    def fwd(u: np.ndarray) -> np.ndarray:
+        out = u.copy()
+        if hi is not None:
+            out = np.where(u > 0, _soft(np.maximum(u, 0.0), hi), out)
+        if lo is not None:
+            out = np.where(u < 0, -_soft(np.maximum(-u, 0.0), -lo), out)
+        return out
+
+    def inv(x: np.ndarray) -> np.ndarray:
+        out = x.copy()
+        if hi is not None:
+            out = np.where(x > 0, _soft_inv(np.maximum(x, 0.0), hi), out)
+        if lo is not None:
+            out = np.where(x < 0, -_soft_inv(np.maximum(-x, 0.0), -lo), out)
+        return out
+
+    return fwd, inv
+
+
+def bounded_amounts(model: Glow, latent: Latent, name: str, amounts: np.ndarray) -> np.ndarray:
+    """The amounts (one per item, in units of the direction's positive scale) that move each
+    item of ``latent`` toward ``coordinate + amount`` along direction ``name`` without passing
+    its info's ``bounds`` ``[low, high]`` (coordinates as :func:`project` gives them; ``None``: no
+    bound on that side): up to ``BOUND_KNEE`` of a bound the move is exactly the amount, beyond
+    it the coordinate approaches the bound smoothly. A face already near a bound moves little
+    further, one beyond it does not move further out; amount 0 never moves. Where the bounds
+    come from: ``benchmarks/edit_bounds.py`` (how far each direction goes before faces break)."""
+    b = model.direction_info.get(name, {}).get("bounds")
+    if not b or (b[0] is None and b[1] is None):
+        return amounts
+    lo, hi = (None if v is None else float(v) for v in b)
+    c = project(model, latent, [name])[name]
+    if len(c) != len(amounts):
+        c = np.broadcast_to(c, amounts.shape)
+    fwd, inv = _bend(c, lo, hi)
+    moved = fwd(inv(c) + amounts) - c
+    moved = np.where(amounts > 0, np.maximum(moved, 0.0), np.where(amounts < 0, np.minimum(moved, 0.0), 0.0))
+    return np.minimum(np.abs(moved), np.abs(amounts)) * np.sign(amounts)
+
 
 def _unknown(model: Glow, name: str) -> str:
     known = sorted(model.directions)
@@ -210,6 +288,7 @@ def edit(
     fixed: Sequence[str] | None = None,
     also_fixed: Sequence[str] = (),
     levels: Sequence[int] | None = None,
+    bounded: bool = True,
 ) -> Latent:
     """Move latents along named directions: ``latent + sum(amount * edit vector)``.
 
@@ -221,7 +300,10 @@ def edit(
     such lists: each direction alone); an explicit ``fixed`` replaces those lists for every
     edited direction (``fixed=()``: each alone); ``also_fixed`` is held on top of either (see
     :func:`fixed_sets`). ``levels``: level indices the edit may touch (0 = finest, -1 = coarsest;
-    default all). All amounts 0 return an exact copy.
+    default all). All amounts 0 return an exact copy. A direction whose info has ``bounds``
+    moves each face at most to them (:func:`bounded_amounts`: exact up to ``BOUND_KNEE`` of a
+    bound, then bending toward it), so that no amount takes a face where the model's pictures
+    break; ``bounded=False`` adds the amounts as they are.
     """
     if not isinstance(latent, Latent):
         raise TypeError(f"expected a Latent, got {type(latent).__name__}")
@@ -238,6 +320,10 @@ def edit(
         if "scale_neg" in info and scale != 0:
             mat[:, j] = np.where(mat[:, j] < 0, mat[:, j] * (float(info["scale_neg"]) / scale), mat[:, j])
     base = latent if n_out == latent.batch_size else latent.repeat(n_out)
+    if bounded:  # directions with measured bounds: each face moves at most to them (bounded_amounts)
+        for j, nm in enumerate(names):
+            if model.direction_info.get(nm, {}).get("bounds") and np.any(mat[:, j] != 0):
+                mat[:, j] = bounded_amounts(model, base, nm, mat[:, j])
     nonzero = [j for j in range(len(names)) if np.any(mat[:, j] != 0)]
     if not nonzero:
         return base.clone()

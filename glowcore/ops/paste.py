@@ -328,11 +328,12 @@ def edit_photo(
     box=None,
     face: int = 0,
     spread: bool = True,
+    bounded: bool = True,
 ) -> tuple[np.ndarray, AlignedFace]:
     """Align, encode, edit along named directions, decode, and paste back into the full photo
     (``spread``: see :func:`paste`). Returns ``(photo, aligned)``; see
-    :func:`glowcore.ops.directions.edit` for ``amounts`` and ``fixed`` (``None``: each direction's
-    default conditioning)."""
+    :func:`glowcore.ops.directions.edit` for ``amounts``, ``fixed`` (``None``: each direction's
+    default conditioning) and ``bounded`` (the directions' bounds)."""
     import torch
 
     from .directions import edit
@@ -341,7 +342,7 @@ def edit_photo(
     if aligned is None:
         aligned = align(img, model.config.image_size, box=box, face=face, name=photo if isinstance(photo, str) else None)
     latent = model.encode(aligned.face[None])
-    edited = edit(model, latent, dict(amounts), fixed=fixed, levels=levels)
+    edited = edit(model, latent, dict(amounts), fixed=fixed, levels=levels, bounded=bounded)
     with torch.inference_mode():
         both = model.decode(type(latent).cat([latent, edited]))
     return paste(aligned, both[1], both[0], img, spread=spread), aligned

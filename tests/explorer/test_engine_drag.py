@@ -121,18 +121,21 @@ def test_morph_preview_keeps_frames_and_prefetches_the_scrub_direction(eng, monk
     assert not eng.idle_work()
 
 
-def test_far_edits_of_the_bundled_model_are_never_blown_on_screen():
-    """The drag of the GUI benchmark's stacked scenario on the bundled model (skipped where it
-    is not installed): Smiling, Male and Eyeglasses at 2 while Young sweeps in slider steps;
-    every picture is the full check's, most of them decoded with the hint."""
+def _bundled_engine():
     try:
         e = engine_mod.Engine("cpu", threads=1)
         e.open_model(None)
     except Exception as exc:  # pragma: no cover - a checkout without the bundled model
         pytest.skip(f"no bundled model: {exc}")
-    m = e.model
-    if not {"Smiling", "Male", "Eyeglasses", "Young"} <= set(m.directions):
+    if not {"Smiling", "Male", "Eyeglasses", "Young"} <= set(e.model.directions):
         pytest.skip("the bundled model lacks the benchmark's directions")
+    return e
+
+
+def _stacked_drag(e):
+    """The drag of the GUI benchmark's stacked scenario: Smiling, Male and Eyeglasses at 2 while
+    Young sweeps in slider steps. Returns (pictures drawn with the drag hint, pictures equal to
+    the full check's); asserts none is blown up."""
     hinted = same = 0
     values = np.linspace(-2.0, 2.0, 41)  # 0.1 a move: faster than a hand at 60 moves/s (0.04-0.07)
     for v in values:
@@ -142,8 +145,30 @@ def test_far_edits_of_the_bundled_model_are_never_blown_on_screen():
         expected = full_check(e, spec)
         assert saturated(img) <= max(0.005, saturated(expected) + 0.005)
         same += bool(np.array_equal(img, expected))
-    assert hinted >= len(values) // 2
-    assert same == len(values)
+    return hinted, same, len(values)
+
+
+def test_far_edits_of_the_bundled_model_are_never_blown_on_screen():
+    """The stacked drag on the bundled model with its directions' bounds taken away (skipped
+    where the model is not installed), so that the latents go as far out as the sliders' ends
+    took them before the bounds: every picture is the full check's, most of them decoded with
+    the hint."""
+    e = _bundled_engine()
+    for info in e.model.direction_info.values():
+        info.pop("bounds", None)
+    hinted, same, n = _stacked_drag(e)
+    assert hinted >= n // 2
+    assert same == n
+
+
+def test_the_bounds_keep_the_stacked_drag_near_the_data():
+    """With the bundled model's bounds (Eyeglasses' among them) the same drag stays where the
+    exact pass holds: no picture needs the far-edit hint, every one is the full check's."""
+    e = _bundled_engine()
+    assert e.model.direction_info["Eyeglasses"].get("bounds")
+    hinted, same, n = _stacked_drag(e)
+    assert hinted == 0
+    assert same == n
 
 
 def test_morph_frames_stay_within_the_memory_bound(eng, monkeypatch):

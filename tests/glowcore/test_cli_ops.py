@@ -154,3 +154,21 @@ def test_info_describes_the_noise_and_both_bounds_of_a_model_with_a_learned_dequ
     code, out, _ = run(capsys, "info", tmp_path / "grown")
     assert code == 0 and "learned dequantisation, 4 wide" in out
     assert "2.2500 (validation, 5-bit; 2.3750 under uniform noise)" in out
+
+
+def test_edit_keeps_to_the_bounds_unless_told_not_to(tmp_path, model_dir, capsys):
+    model = load_model(model_dir, device="cpu")
+    model.direction_info["Smiling"]["bounds"] = [None, 0.5]
+    bounded_dir = tmp_path / "bounded"
+    save_model(model, bounded_dir)
+    coords = {}
+    for extra in ([], ["--unbounded"]):
+        code, out, err = run(capsys, "edit", "seed:1", "--model", bounded_dir, "--set", "Smiling=3", "-o", tmp_path / "b.png", *extra)
+        assert code == 0, err
+        before, after = (float(x) for x in out.split("Smiling: ")[1].split()[0:3:2])
+        coords[bool(extra)] = (before, after)
+    (b0, a0), (b1, a1) = coords[False], coords[True]
+    assert b0 < 0.5 and b0 < a0 <= 0.5 + 0.01  # toward the bound, never past it
+    assert a1 - b1 == pytest.approx(3.0, abs=0.02)  # --unbounded: the plain edit
+    code, out, err = run(capsys, "edit", "--list", "--model", bounded_dir)
+    assert code == 0 and "bounds: -, 0.5" in out

@@ -47,6 +47,8 @@ def add_parser(sub) -> None:
     p.add_argument("--fixed", action="append", default=[], metavar="NAME", help="keep this direction unchanged (InterFaceGAN conditional edit; repeatable or comma-separated); "
                    "replaces the directions the model holds fixed by default for the edited ones (see --list)")
     p.add_argument("--alone", action="store_true", help="edit each direction alone, holding nothing fixed (not even what the model holds by default)")
+    p.add_argument("--unbounded", action="store_true", help="add the amounts as they are, past the directions' bounds (where the model's pictures break; by default "
+                   "an edit moves a face toward a bound and never past it)")
     p.add_argument("--levels", type=int, nargs="+", default=None, metavar="I", help="limit the edit to these levels (0 = finest ... -1 = coarsest)")
     p.add_argument("--sweep", type=float, nargs="+", default=None, metavar="F", help="instead of one result, a row of results at these multiples of the amounts (e.g. -1 -0.5 0 0.5 1)")
     p.add_argument("-o", "--out", default="edited.png", help="output image (default edited.png); for a folder of photos, the output folder")
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         for nm in names:
             info = model.direction_info.get(nm, {})
             held = f"  holds fixed: {', '.join(info['fixed'])}" if info.get("fixed") else ""
-            print(f"{nm:24s} {info.get('method', '?'):10s} {info.get('kind', '')}{held}")
+            b = info.get("bounds")
+            bound = f"  bounds: {', '.join('-' if v is None else f'{v:g}' for v in b)}" if b else ""
+            print(f"{nm:24s} {info.get('method', '?'):10s} {info.get('kind', '')}{held}{bound}")
         return 0
     if not args.image:
         raise ValueError("give a photo, a latent file or seed:N to edit (or --list)")
@@ -142,9 +146,9 @@ def _edit_one(args: argparse.Namespace, model, amounts: dict, fixed: list | None
     latent, names = inputs_to_latent(model, [args.image], frame_face=not args.no_frame, temperature=args.temperature)
     if args.sweep:
         factors = list(args.sweep)
-        edited = edit(model, latent[:1], {k: [v * f for f in factors] for k, v in amounts.items()}, fixed=fixed, levels=args.levels)
+        edited = edit(model, latent[:1], {k: [v * f for f in factors] for k, v in amounts.items()}, fixed=fixed, levels=args.levels, bounded=not args.unbounded)
     else:
-        edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels)
+        edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels, bounded=not args.unbounded)
     with torch.inference_mode():
         out = model.decode(edited)
         if args.compare:
@@ -208,7 +212,7 @@ def _edit_full_size(args: argparse.Namespace, model, amounts: dict, fixed: list 
         raise
     print(aligned.message, file=sys.stderr)
     latent = model.encode(aligned.face[None])
-    edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels)
+    edited = edit(model, latent, amounts, fixed=fixed, levels=args.levels, bounded=not args.unbounded)
     with torch.inference_mode():
         recon, out_face = model.decode(latent), model.decode(edited)
     result = paste(aligned, out_face[0], recon[0], photo, spread=args.spread)
