@@ -84,9 +84,10 @@ def _direction_tooltip(name: str, info: dict) -> str:
 
 
 def _direction_limit(name: str, info: dict) -> float:
-    """The slider's range (+-): the direction's measured ``slider_range`` where it has one
-    (``glowcore.ops.editing.slider_limit``); else amount 1.0 being the typical difference between
-    faces with and without the attribute (1 sigma for principal directions), +-2 (+-3 for principal)."""
+    """The slider's range (+-): the direction's ``slider_range`` where it has one
+    (``glowcore.ops.editing.slider_limit``); else, amount 1.0 being the typical difference between
+    faces with and without the attribute (1 sigma for principal directions), +-2 (+-3 for principal).
+    How far an edit may take a face is the direction's ``bounds``, not the slider's range."""
     return slider_limit(info, 3.0 if _direction_group(name, info) == "principal" else 2.0)
 
 

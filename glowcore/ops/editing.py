@@ -2,9 +2,9 @@
 other directions fixed, per direction by default), :func:`edit_vector`, :func:`fixed_sets` (what
 an edit holds) and :func:`project` (a latent's coordinate along each direction). The directions
 themselves are fitted and stored by :mod:`glowcore.ops.directions` (which also offers these
-names); see its docstring for the scale convention and conditioning. :func:`slider_limit`: how far
-a slider for a direction reaches (its info's ``slider_range``, measured by
-``benchmarks/slider_ranges.py``).
+names); see its docstring for the scale convention and conditioning. :func:`bounded_amounts`: how
+far an edit may take each face (its direction's ``bounds``, measured by
+``benchmarks/edit_bounds.py``); :func:`slider_limit`: how far a slider reaches (``slider_range``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def slider_limit(info: Mapping[str, Any], default: float = 2.0) -> float:
                 return lim
     return float(default)
 
+
 #: Where a bounded edit starts to bend: this fraction of the bound (below it the coordinate moves
 #: exactly by the amount, beyond it it approaches the bound smoothly and never passes it).
 BOUND_KNEE = 0.75
@@ -55,7 +56,7 @@ def _soft_inv(c: np.ndarray, hi: float) -> np.ndarray:
     return np.where(c <= k, c, k + (hi - k) * np.arctanh(r))
 
 
-def _bend(c: np.ndarray, lo: float | None, hi: float | None) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+def _bend(lo: float | None, hi: float | None) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     """The coordinate map (``u -> c``, ``c -> u``) of bounds ``[lo, hi]`` (``None``: that side unbounded)."""
 
     def fwd(u: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ def bounded_amounts(model: Glow, latent: Latent, name: str, amounts: np.ndarray)
     c = project(model, latent, [name])[name]
     if len(c) != len(amounts):
         c = np.broadcast_to(c, amounts.shape)
-    fwd, inv = _bend(c, lo, hi)
+    fwd, inv = _bend(lo, hi)
     moved = fwd(inv(c) + amounts) - c
     moved = np.where(amounts > 0, np.maximum(moved, 0.0), np.where(amounts < 0, np.minimum(moved, 0.0), 0.0))
     return np.minimum(np.abs(moved), np.abs(amounts)) * np.sign(amounts)
