@@ -34,6 +34,22 @@ TEMPERATURES = (0.5, 0.7, 0.8, 1.0)
 EDIT_SHOW = ("Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair", "Bald")
 
 
+def write_edits_png(model, path: Path) -> None:
+    """The model card's edit grid: two *sampled* faces (real CelebA faces, or their
+    reconstructions, never enter the repo) per direction of EDIT_SHOW, amounts -1.5 .. 1.5, edited
+    as the explorer edits (each direction's default conditioning and bounds)."""
+    base = model.sample_latent(2, 0.6, seed=11)
+    amounts = [-1.5, -0.75, 0.0, 0.75, 1.5]
+    tiles = []
+    for name in EDIT_SHOW:
+        if name not in model.directions:
+            continue
+        for i in range(2):
+            edited = edit(model, base[i], {name: amounts})
+            tiles.append(model.decode(edited))
+    save_grid(torch.cat(tiles), path, ncol=len(amounts), scale=2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="model folder, e.g. RUN_DIR/best")
@@ -143,17 +159,7 @@ def main() -> None:
     final = load_model(out, device="cpu")
     rows = [final.sample(8, t, seed=7) for t in TEMPERATURES]
     save_grid(torch.cat(rows), out / "samples.png", ncol=8, scale=2)
-    # Edits of *sampled* faces: real CelebA faces (or their reconstructions) never enter the repo.
-    base = final.sample_latent(2, 0.6, seed=11)
-    amounts = [-1.5, -0.75, 0.0, 0.75, 1.5]
-    tiles = []
-    for name in EDIT_SHOW:
-        if name not in final.directions:
-            continue
-        for i in range(2):
-            edited = edit(final, base[i], {name: amounts})
-            tiles.append(final.decode(edited))
-    save_grid(torch.cat(tiles), out / "edits.png", ncol=len(amounts), scale=2)
+    write_edits_png(final, out / "edits.png")
     (out / "card.json").write_text(json.dumps(figures, indent=2) + "\n")
     size = sum(p.stat().st_size for p in out.iterdir())
     print(f"wrote {out} ({size / 1e6:.1f} MB)")

@@ -50,3 +50,27 @@ def test_a_run_finds_a_bound_for_a_direction_that_breaks_faces_and_none_for_one_
 
     assert apply_calibration.main([str(tmp_path / "m"), "--bounds", str(out), "--out", str(tmp_path / "m2")]) == 0
     assert load_model(tmp_path / "m2", device="cpu").direction_info["Loud"]["bounds"][1] == pytest.approx(hi, abs=1e-4)
+
+
+def test_the_edit_grid_is_drawn_as_the_explorer_edits(tmp_path: Path) -> None:
+    """scripts/edits_grid.py: one row per shown direction and face, five amounts; a bounded
+    direction's far column equals the bounded edit's decode, not the unbounded one's."""
+    import edits_grid
+    from PIL import Image
+
+    from glowcore.io.grid import make_grid
+    from glowcore.ops.directions import edit
+
+    torch.manual_seed(0)
+    m = Glow(GlowConfig(image_size=8, channels=3, levels=2, steps=1, hidden=8, coupling="affine", lu=True, n_bits=5)).eval()
+    add_directions(m, {"Eyeglasses": 0.3 * torch.randn(m.dim, generator=torch.Generator().manual_seed(2))}, {"Eyeglasses": {"bounds": [None, 0.2]}})
+    save_model(m, tmp_path / "m")
+    assert edits_grid.main([str(tmp_path / "m"), "--out", str(tmp_path / "e.png")]) == 0
+    img = np.asarray(Image.open(tmp_path / "e.png"))
+    mm = load_model(tmp_path / "m", device="cpu").eval()
+    base = mm.sample_latent(2, 0.6, seed=11)
+    amounts = [-1.5, -0.75, 0.0, 0.75, 1.5]
+    with torch.inference_mode():
+        grids = {b: make_grid(torch.cat([mm.decode(edit(mm, base[i], {"Eyeglasses": amounts}, bounded=b)) for i in range(2)]), 5, 2, 2) for b in (True, False)}
+    assert not np.array_equal(grids[True], grids[False])  # the bound bites at +0.75 and +1.5
+    np.testing.assert_array_equal(img, grids[True])  # two faces of five amounts, bounded
