@@ -56,26 +56,15 @@ def _soft_inv(c: np.ndarray, hi: float) -> np.ndarray:
     return np.where(c <= k, c, k + (hi - k) * np.arctanh(r))
 
 
-def _bend(lo: float | None, hi: float | None) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """The coordinate map (``u -> c``, ``c -> u``) of bounds ``[lo, hi]`` (``None``: that side unbounded)."""
-
-    def fwd(u: np.ndarray) -> np.ndarray:
-        out = u.copy()
-        if hi is not None:
-            out = np.where(u > 0, _soft(np.maximum(u, 0.0), hi), out)
-        if lo is not None:
-            out = np.where(u < 0, -_soft(np.maximum(-u, 0.0), -lo), out)
-        return out
-
-    def inv(x: np.ndarray) -> np.ndarray:
-        out = x.copy()
-        if hi is not None:
-            out = np.where(x > 0, _soft_inv(np.maximum(x, 0.0), hi), out)
-        if lo is not None:
-            out = np.where(x < 0, -_soft_inv(np.maximum(-x, 0.0), -lo), out)
-        return out
-
-    return fwd, inv
+def _two_sided(x: np.ndarray, one_side: Callable[[np.ndarray, float], np.ndarray], lo: float | None, hi: float | None) -> np.ndarray:
+    """``one_side(|x|, |bound|)`` (signed back) on each bounded side of 0; ``x`` itself on an
+    unbounded side (``None``)."""
+    out = x.copy()
+    if hi is not None:
+        out = np.where(x > 0, one_side(np.maximum(x, 0.0), hi), out)
+    if lo is not None:
+        out = np.where(x < 0, -one_side(np.maximum(-x, 0.0), -lo), out)
+    return out
 
 
 def bounded_amounts(model: Glow, latent: Latent, name: str, amounts: np.ndarray) -> np.ndarray:
@@ -93,8 +82,7 @@ def bounded_amounts(model: Glow, latent: Latent, name: str, amounts: np.ndarray)
     c = project(model, latent, [name])[name]
     if len(c) != len(amounts):
         c = np.broadcast_to(c, amounts.shape)
-    fwd, inv = _bend(lo, hi)
-    moved = fwd(inv(c) + amounts) - c
+    moved = _two_sided(_two_sided(c, _soft_inv, lo, hi) + amounts, _soft, lo, hi) - c
     moved = np.where(amounts > 0, np.maximum(moved, 0.0), np.where(amounts < 0, np.minimum(moved, 0.0), 0.0))
     return np.minimum(np.abs(moved), np.abs(amounts)) * np.sign(amounts)
 
