@@ -80,6 +80,9 @@ def _direction_tooltip(name: str, info: dict) -> str:
             parts.append(f"{key.replace('_', ' ')}: {info[key]}")
     if info.get("fixed"):  # the model's default conditioning (glowcore.ops.directions)
         parts.append(f"holds fixed: {', '.join(info['fixed'])}")
+    if info.get("bounds"):  # how far an edit may take a face (glowcore.ops.editing.bounded_amounts)
+        parts.append("bounded: moves a face at most to " + " and ".join(
+            f"{v:+.2f}" for v in info["bounds"] if v is not None) + " along it (beyond, the model's pictures break)")
     return "\n".join(parts)
 
 

@@ -31,3 +31,19 @@ def test_locks_add_to_the_directions_the_model_holds(tiny_model, tmp_path):
     d = moved(Snapshot(face=spec.face, amounts=(("Male", 1.0), ("Young", 0.5)), fixed=("Young",)))  # moved and locked: moved
     assert d["Young"] > 0.1
     assert "holds fixed: Young" in next(i for i in eng.direction_infos() if i.name == "Male").tooltip
+
+
+def test_a_bounded_direction_stops_the_face_at_its_bound(tiny_model, tmp_path):
+    """A direction with ``bounds``: the slider's far end takes the face to the bound, not past it
+    (the engine edits through ``glowcore.ops.editing.edit``), and its tooltip says so."""
+    m = glowcore.load_model(tiny_model, device="cpu")
+    m.direction_info["Male"]["bounds"] = [None, 0.3]
+    glowcore.save_model(m, tmp_path / "m")
+    eng = engine_mod.Engine("cpu", threads=1)
+    eng.open_model(str(tmp_path / "m"))
+    face = FaceRef.from_seed(1)
+    base = project(eng.model, eng.base_latent(Snapshot(face=face)))["Male"]
+    assert base[0] < 0.2
+    far = project(eng.model, eng.edited_latent(Snapshot(face=face, amounts=(("Male", 2.0),))))["Male"]
+    assert base[0] < far[0] <= 0.3 + 1e-6
+    assert "bounded: moves a face at most to +0.30" in next(i for i in eng.direction_infos() if i.name == "Male").tooltip
