@@ -19,6 +19,9 @@ model may also store unit vectors with a ``"scale"`` entry. The info keys used h
   edit of this one holds fixed by default (conditional editing, see :func:`edit`): the model's
   own choice of which correlated attributes an edit should leave alone (``Male`` holding
   ``Wearing_Lipstick``, say). Model files without it edit each direction alone, as before;
+* ``bounds`` (``[low, high]``, ``None`` for an open side, default none): the coordinates an edit
+  moves a face toward and never past (``glowcore.ops.editing.bounded_amounts``), where the model's
+  pictures break (``benchmarks/edit_bounds.py`` measures them);
 * ``method``, ``n_pos``, ``n_neg``, ``accuracy``, ``std``, ``explained_variance``: provenance.
 
 Kinds of direction:
