@@ -6,7 +6,8 @@ the calibration held other directions fixed (``--ship-variant`` other than ``pla
 Every name in a ``fixed`` list must be a direction of the model (or of the file). ``--bounds FILE``
 (from ``benchmarks/edit_bounds.py --json``) sets each direction's ``bounds``: how far an edit may
 take a face along it (``glowcore.ops.editing.bounded_amounts``); directions the file does not name
-get none.
+get none. A direction replaced by ``--directions`` loses the bounds it had (they are in units of
+its old scale): measure them again (``benchmarks/edit_bounds.py``) and give them with ``--bounds``.
 
     python scripts/apply_calibration.py assets/models/celeba64 --directions cal.safetensors --out assets/models/celeba64
     python scripts/apply_calibration.py assets/models/celeba64 --bounds bounds.json --out assets/models/celeba64
@@ -48,7 +49,10 @@ def main(argv=None) -> int:
         with safe_open(args.directions, framework="pt") as f:
             info = json.loads((f.metadata() or {})["info"])
             vecs = {k: f.get_tensor(k) for k in f.keys()}
+        dropped = [k for k in vecs if model.direction_info.get(k, {}).get("bounds") and not info[k].get("bounds")]
         add_directions(model, vecs, {k: info[k] for k in vecs})
+        if dropped and not args.bounds:
+            print(f"note: {', '.join(dropped)} lost their bounds (measured for the old scales); measure them again with benchmarks/edit_bounds.py")
     bounds: dict = {}
     if args.bounds:
         bounds = json.loads(Path(args.bounds).read_text())["bounds"]

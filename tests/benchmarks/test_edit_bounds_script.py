@@ -50,6 +50,12 @@ def test_a_run_finds_a_bound_for_a_direction_that_breaks_faces_and_none_for_one_
 
     assert apply_calibration.main([str(tmp_path / "m"), "--bounds", str(out), "--out", str(tmp_path / "m2")]) == 0
     assert load_model(tmp_path / "m2", device="cpu").direction_info["Loud"]["bounds"][1] == pytest.approx(hi, abs=1e-4)
+    # a direction replaced (new vector, new scales) loses bounds that were measured for the old one
+    from safetensors.torch import save_file
+
+    save_file({"Loud": torch.randn(m.dim)}, str(tmp_path / "cal.safetensors"), metadata={"info": json.dumps({"Loud": {"scale": 2.0, "scale_neg": 1.5}})})
+    assert apply_calibration.main([str(tmp_path / "m2"), "--directions", str(tmp_path / "cal.safetensors"), "--out", str(tmp_path / "m3")]) == 0
+    assert "bounds" not in load_model(tmp_path / "m3", device="cpu").direction_info["Loud"]
 
 
 def test_the_edit_grid_is_drawn_as_the_explorer_edits(tmp_path: Path) -> None:
