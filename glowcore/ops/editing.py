@@ -73,8 +73,10 @@ def bounded_amounts(model: Glow, latent: Latent, name: str, amounts: np.ndarray)
     its info's ``bounds`` ``[low, high]`` (coordinates as :func:`project` gives them; ``None``: no
     bound on that side): up to ``BOUND_KNEE`` of a bound the move is exactly the amount, beyond
     it the coordinate approaches the bound smoothly. A face already near a bound moves little
-    further, one beyond it does not move further out; amount 0 never moves. Where the bounds
-    come from: ``benchmarks/edit_bounds.py`` (how far each direction goes before faces break)."""
+    further, one beyond it does not move further out; amount 0 never moves. The bound is on this
+    direction's own move: other directions edited at the same time (and the conditioning's
+    orthogonalisation) can shift the coordinate a little either way. Where the bounds come from:
+    ``benchmarks/edit_bounds.py`` (how far each direction goes before faces break)."""
     b = model.direction_info.get(name, {}).get("bounds")
     if not b or (b[0] is None and b[1] is None):
         return amounts
