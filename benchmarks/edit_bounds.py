@@ -48,7 +48,7 @@ from glowcore import load_model  # noqa: E402
 from glowcore.decoding import stable  # noqa: E402
 from glowcore.latent import Latent  # noqa: E402
 from glowcore.ops.directions import edit, encode_images  # noqa: E402
-from glowcore.ops.editing import project, slider_limit  # noqa: E402
+from glowcore.ops.editing import coordinate_moves, project, slider_limit  # noqa: E402
 
 
 @torch.inference_mode()
@@ -60,14 +60,6 @@ def over_range_share(model, latent: Latent, margin: float, batch: int = 50) -> n
         x = stable.stable_reverse(model, latent[i : i + batch])  # image - 0.5
         out.append((x.abs() > 0.5 + margin).any(1).flatten(1).float().mean(1).numpy())
     return np.concatenate(out)
-
-
-def nominal(model, name: str, amount: float) -> float:
-    """The coordinate move an amount aims at (negative amounts at the direction's ``scale_neg``)."""
-    info = model.direction_info.get(name, {})
-    if amount < 0 and "scale_neg" in info and float(info.get("scale", 1.0)) != 0:
-        return amount * float(info["scale_neg"]) / float(info.get("scale", 1.0))
-    return amount
 
 
 def break_coordinates(model, base: Latent, name: str, sign: float, amounts: Sequence[float], margin: float, max_share: float) -> np.ndarray:
@@ -83,7 +75,7 @@ def break_coordinates(model, base: Latent, name: str, sign: float, amounts: Sequ
         sub = base[torch.from_numpy(todo)]
         share = over_range_share(model, edit(model, sub, {name: sign * a}, bounded=False), margin)
         hit = share > max_share
-        brk[todo[hit]] = c[todo[hit]] + nominal(model, name, sign * a)
+        brk[todo[hit]] = c[todo[hit]] + float(coordinate_moves(model.direction_info.get(name, {}), np.array(sign * a)))
     return brk
 
 
@@ -157,8 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bounds: dict = {}
     trial = None
     for nm in names:
-        info = model.direction_info.get(nm, {})
-        end = slider_limit(info, 3.0 if nm.startswith("pc") and nm[2:].isdigit() else 2.0)
+        end = slider_limit(nm, model.direction_info.get(nm, {}))
         amounts = sorted({a for a in args.amounts if a <= end} | {end})
         b = []
         for sign in (-1.0, 1.0):

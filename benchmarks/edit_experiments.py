@@ -73,12 +73,9 @@ class Setup:
     def enc(self, images) -> torch.Tensor:
         return encode_images(self.model, images)
 
-    @torch.inference_mode()
-    def probs(self, net, z: torch.Tensor, batch: int = 50) -> np.ndarray:
-        out = []
-        for i in range(0, len(z), batch):
-            out.append(ac.predict_proba(net, self.model.decode(Latent.from_flat(z[i : i + batch], self.model.latent_shapes), fast=True)))
-        return np.concatenate(out)
+    def probs(self, net, z: torch.Tensor) -> np.ndarray:
+        """``net``'s probabilities for the decodes of flat latents ``z`` (as the judge reads edits)."""
+        return ec.judge(net, self.model, Latent.from_flat(z, self.model.latent_shapes))
 
     def rates(self, z: torch.Tensor, p0: np.ndarray, attr: str, delta_on, delta_off) -> dict:
         """On/off rates and drift (as edit_calibration) of adding ``delta_on(idx)`` to the faces

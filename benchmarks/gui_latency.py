@@ -120,7 +120,7 @@ def measure_decode(model: str, threads: int | None, runs: int = 20) -> dict:
         cases = {"plain": lat}
         names = [n for n in FAR if n in m.directions] or list(m.directions)[:3]
         if names:
-            limit = max(2.0, *(slider_limit(m.direction_info.get(n, {})) for n in names))
+            limit = max(2.0, *(slider_limit(n, m.direction_info.get(n, {})) for n in names))
             cases["far"] = directions.edit(m, lat, {n: limit for n in names})
         fast = default_fast()  # what the worker uses (bf16 networks where native)
         ts: dict[str, list[float]] = {k: [] for k in cases}
@@ -245,8 +245,8 @@ def measure_drags(model: str, moves: int, rate: float, threads: int | None, attr
     results["device"] = win.device_label  # after the calibration
     engine = win.worker._engine
     # what the engine measured here (the thread count and bf16 against float32 differ per CPU)
-    results["thread_timings_ms"] = {str(k): round(v, 2) for k, v in getattr(getattr(engine, "threads", None), "timings_ms", {}).items()}
-    results["precision_ms"] = dict(getattr(engine, "precision_ms", None) or {})  # unrounded: the choice is made on these
+    results["thread_timings_ms"] = {str(k): round(v, 2) for k, v in engine.threads.timings_ms.items()}
+    results["precision_ms"] = dict(engine.precision_ms)  # unrounded: the choice is made on these
     win.close()
     return results
 

@@ -102,7 +102,7 @@ def scenario_specs(eng, scenario: str, moves: int):
     face = FaceRef.from_seed(0)
     if scenario == "temperature":
         return [Snapshot(face=face, temperature=v / 100.0) for v in _wave(moves, 20, 120)]
-    lim = lambda n: slider_limit(m.direction_info.get(n, {}))  # noqa: E731
+    lim = lambda n: slider_limit(n, m.direction_info.get(n, {}))  # noqa: E731
     held = {n: lim(n) for n in ("Smiling", "Male", "Eyeglasses")} if scenario == "stacked" else {}
     drag = "Young" if scenario == "stacked" else "Smiling"
     t = int(round(lim(drag) * SCALE))

@@ -117,7 +117,7 @@ def run(model_path, moves, threads, scenarios, fast=None):
         for sc in scenarios:
             clock.rows = []
             if sc in ("slider", "stacked"):
-                lim = {n: slider_limit(eng._need_model().direction_info.get(n, {})) for n in names}
+                lim = {n: slider_limit(n, eng._need_model().direction_info.get(n, {})) for n in names}
                 held = {n: float(lim.get(n, 2.0)) for n in ("Smiling", "Male", "Eyeglasses")} if sc == "stacked" else {}
                 drag = "Young" if sc == "stacked" else "Smiling"
                 values = [v * float(lim.get(drag, 2.0)) for v in _wave(moves, -1.0, 1.0)]

@@ -27,7 +27,7 @@ from glowcore.base.modes import fast_networks
 from glowcore.base.threads import ThreadPolicy, calibrate, calibrate_precision, env_threads
 from glowcore.model import Glow
 from glowcore.latent import Latent
-from glowcore.ops.editing import slider_limit
+from glowcore.ops.editing import direction_group, slider_limit
 from glowcore.base.progress import CancelToken, Cancelled
 
 from .engine_live import LiveMixin, env_lanes
@@ -64,15 +64,6 @@ def env_bf16() -> Optional[bool]:
 FRAME_CACHE_BYTES = 64 << 20
 
 
-def _direction_group(name: str, info: dict) -> str:
-    kind = str(info.get("kind") or info.get("group") or info.get("source") or "").lower()
-    if kind in ("principal", "pca") or (name.startswith("pc") and name[2:].isdigit()):
-        return "principal"
-    if kind in ("custom", "examples", "example", "user"):
-        return "custom"
-    return "attribute"
-
-
 def _direction_tooltip(name: str, info: dict) -> str:
     parts = []
     for key in ("description", "source", "method", "positives", "negatives", "n_pos", "n_neg", "accuracy", "explained_variance"):
@@ -84,14 +75,6 @@ def _direction_tooltip(name: str, info: dict) -> str:
         parts.append("bounded: moves a face at most to " + " and ".join(
             f"{v:+.2f}" for v in info["bounds"] if v is not None) + " along it (beyond, the model's pictures break)")
     return "\n".join(parts)
-
-
-def _direction_limit(name: str, info: dict) -> float:
-    """The slider's range (+-): the direction's ``slider_range`` where it has one
-    (``glowcore.ops.editing.slider_limit``); else, amount 1.0 being the typical difference between
-    faces with and without the attribute (1 sigma for principal directions), +-2 (+-3 for principal).
-    How far an edit may take a face is the direction's ``bounds``, not the slider's range."""
-    return slider_limit(info, 3.0 if _direction_group(name, info) == "principal" else 2.0)
 
 
 class Engine(LiveMixin, PhotoMixin):
@@ -208,7 +191,7 @@ class Engine(LiveMixin, PhotoMixin):
         out = []
         for name in m.directions:
             info = m.direction_info.get(name, {}) or {}
-            out.append(DirectionInfo(name, _direction_group(name, info), _direction_limit(name, info), _direction_tooltip(name, info)))
+            out.append(DirectionInfo(name, direction_group(name, info), slider_limit(name, info), _direction_tooltip(name, info)))
         return tuple(out)
 
     def _clear_caches(self) -> None:

@@ -21,13 +21,27 @@ from torch import Tensor
 from ..latent import Latent
 from ..model import Glow
 
-__all__ = ["edit", "edit_vector", "fixed_sets", "project", "slider_limit", "bounded_amounts"]
+__all__ = ["edit", "edit_vector", "fixed_sets", "project", "slider_limit", "direction_group", "bounded_amounts", "coordinate_moves"]
 
 
-def slider_limit(info: Mapping[str, Any], default: float = 2.0) -> float:
-    """How far (+-) a slider for a direction with this info reaches: its ``slider_range``
+def direction_group(name: str, info: Mapping[str, Any]) -> str:
+    """``"principal"`` (GANSpace-style ``pcN``, or an info saying so), ``"custom"`` (fitted from
+    examples, or made by a user) or ``"attribute"``: how the window groups the sliders."""
+    kind = str(info.get("kind") or info.get("group") or info.get("source") or "").lower()
+    if kind in ("principal", "pca") or (name.startswith("pc") and name[2:].isdigit()):
+        return "principal"
+    if kind in ("custom", "examples", "example", "user"):
+        return "custom"
+    return "attribute"
+
+
+def slider_limit(name: str, info: Mapping[str, Any]) -> float:
+    """How far (+-) a slider for direction ``name`` with this info reaches: its ``slider_range``
     (``[low, high]``: the larger magnitude; or one number), else the older keys ``range`` and
-    ``limit``, else ``default``. Invalid entries (not finite, not positive) are skipped."""
+    ``limit`` (invalid entries, not finite or not positive, are skipped), else +-2 (+-3 for a
+    principal direction): amount 1.0 being the typical difference between faces with and without
+    the attribute (1 standard deviation for principal directions). How far an edit may take a
+    face is the direction's ``bounds`` (:func:`bounded_amounts`), not the slider's range."""
     for key in ("slider_range", "range", "limit"):
         v = info.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
@@ -36,7 +50,7 @@ def slider_limit(info: Mapping[str, Any], default: float = 2.0) -> float:
             lim = float(max(abs(v[0]), abs(v[1])))
             if lim > 0:
                 return lim
-    return float(default)
+    return 3.0 if direction_group(name, info) == "principal" else 2.0
 
 
 #: Where a bounded edit starts to bend: this fraction of the bound (below it the coordinate moves
@@ -65,6 +79,15 @@ def _two_sided(x: np.ndarray, one_side: Callable[[np.ndarray, float], np.ndarray
     if lo is not None:
         out = np.where(x < 0, -one_side(np.maximum(-x, 0.0), -lo), out)
     return out
+
+
+def coordinate_moves(info: Mapping[str, Any], amounts: np.ndarray) -> np.ndarray:
+    """The moves along a direction (in units of its positive ``scale``: what :func:`project`
+    reads) that ``amounts`` ask for: negative amounts at its ``scale_neg`` where it has one."""
+    scale = float(info.get("scale", 1.0))
+    if "scale_neg" in info and scale != 0:
+        return np.where(amounts < 0, amounts * (float(info["scale_neg"]) / scale), amounts)
+    return amounts
 
 
 def bounded_amounts(model: Glow, latent: Latent, name: str, amounts: np.ndarray) -> np.ndarray:
@@ -306,10 +329,7 @@ def edit(
             raise ValueError(_unknown(model, nm))
     mat, n_out = _amounts_matrix(names, amounts, latent.batch_size)
     for j, nm in enumerate(names):  # negative amounts at the direction's own scale for removal
-        info = model.direction_info.get(nm, {})
-        scale = float(info.get("scale", 1.0))
-        if "scale_neg" in info and scale != 0:
-            mat[:, j] = np.where(mat[:, j] < 0, mat[:, j] * (float(info["scale_neg"]) / scale), mat[:, j])
+        mat[:, j] = coordinate_moves(model.direction_info.get(nm, {}), mat[:, j])
     base = latent if n_out == latent.batch_size else latent.repeat(n_out)
     if bounded:  # directions with measured bounds: each face moves at most to them (bounded_amounts)
         for j, nm in enumerate(names):

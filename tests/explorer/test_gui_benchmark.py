@@ -39,11 +39,13 @@ def test_every_scenario_runs_and_reports(gui_latency, tiny_model, tmp_path, qtbo
         assert all(math.isfinite(sc[k]) and sc[k] > 0 for k in ("latency_ms_p50", "latency_ms_p95", "fps_during_drag")), name
     assert "Eyeglasses" in r["stacked"]["what"] and "1.20" in r["temperature"]["what"] and "morph" in r["morph"]["what"]
     # the engine's measured choices are reported; the label agrees with the precision measured
-    if r["precision_ms"]:  # a CPU with native bf16 (else there is nothing to choose)
+    if r["precision_ms"]:  # a CPU with native bf16: measured
         assert set(r["precision_ms"]) == {"fast", "exact"}
         from glowcore.base.threads import choose_precision
 
         assert ("bf16" in r["device"]) == choose_precision(r["precision_ms"])
+    else:  # nothing to choose: float32, and the label says no bf16
+        assert "bf16" not in r["device"]
     printed = capsys.readouterr().out
     assert r["cpu_model"] in printed and "pictures/s" in printed
 

@@ -81,3 +81,15 @@ def test_bounds_travel_with_the_model_and_bad_ones_are_refused(model: Glow, tmp_
     for bad in ([0.5, 1.0], [None, -1.0], [None, float("nan")], "wide", [None, None, 1.0]):
         with pytest.raises(ValueError, match="bounds"):
             add_directions(model, {"Other": torch.randn(model.dim)}, {"Other": {"bounds": bad}})
+
+
+def test_a_slider_reaches_its_range_else_two_or_three_for_principal_directions() -> None:
+    """``slider_limit`` (the window's and the benchmarks' slider ends), which bounds do not change."""
+    from glowcore.ops.editing import direction_group, slider_limit
+
+    assert slider_limit("Smiling", {}) == 2.0 and slider_limit("pc3", {}) == 3.0
+    assert slider_limit("Mine", {"kind": "principal"}) == 3.0 and direction_group("Mine", {"kind": "principal"}) == "principal"
+    assert slider_limit("Eyeglasses", {"slider_range": [-1.5, 1.2]}) == 1.5
+    assert slider_limit("Eyeglasses", {"range": 1.25, "bounds": [None, 0.8]}) == 1.25
+    assert slider_limit("Eyeglasses", {"slider_range": [0.0, 0.0], "limit": float("nan")}) == 2.0  # unusable: the default
+    assert direction_group("Eyeglasses", {}) == "attribute" and direction_group("Tagged", {"kind": "examples"}) == "custom"
