@@ -23,8 +23,15 @@ from .base.limits import MAX_LEVELS
 from .base.progress import CancelToken
 from .latent import Latent
 
-__all__ = ["GlowConfig", "Glow"]
+__all__ = ["GlowConfig", "Glow", "DEFAULT_TEMPERATURE", "DEFAULT_DETAIL_TEMPERATURE"]
 
+# What `glow sample` (and seed:N inputs) and the explorer draw when no temperature is given: the
+# coarse levels at 0.7, the finest half at 0.85. Measured on the bundled model, 2,000 samples of
+# seeds the choice had not seen (docs/sampling.md): against 0.7 everywhere, the Frechet distance in
+# the judge's features 7.7% lower (15% in its texture features), recall 0.034 vs 0.027, precision
+# the same (0.939 vs 0.941). The API's own defaults stay one temperature (`sample_latent`).
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_DETAIL_TEMPERATURE = 0.85
 
 
 @dataclass(frozen=True)

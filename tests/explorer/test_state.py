@@ -135,3 +135,12 @@ def test_run_reader_tolerates_partial_lines(tmp_path):
     assert data.sample == run / "samples" / "step_4.png"
     assert find_runs(tmp_path) == [run]
     assert "no metrics" in read_run(tmp_path).problem
+
+
+def test_the_windows_default_temperatures_are_the_commands():
+    """explorer.state cannot import glowcore.model (no torch in the GUI), so the two keep their own
+    copies of the measured defaults: a seed looks the same in the window and in `glow sample`."""
+    from glowcore.model import DEFAULT_DETAIL_TEMPERATURE as core_detail, DEFAULT_TEMPERATURE as core_t
+    from explorer.state import DEFAULT_TEMPERATURE
+
+    assert (DEFAULT_TEMPERATURE, DEFAULT_DETAIL_TEMPERATURE) == (core_t, core_detail)

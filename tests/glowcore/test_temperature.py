@@ -73,3 +73,45 @@ def test_cli_detail_temperature(tmp_path: Path, model: Glow, capsys) -> None:
     assert main(["sample", "--model", str(tmp_path / "m"), "-t", "0.9", "--detail-t", "nan", "-o", str(tmp_path / "x.png")]) != 0
     assert "--detail-t must be a finite number" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_without_t_the_commands_draw_the_measured_default_pair_and_with_t_one_temperature(tmp_path: Path, model: Glow, capsys) -> None:
+    """`glow sample` and seed:N inputs: no -t gives DEFAULT_TEMPERATURE with the finest levels at
+    DEFAULT_DETAIL_TEMPERATURE (what the explorer shows for a seed); -t T gives T everywhere."""
+    import numpy as np
+
+    from glowcore import save_model
+    from glowcore.model import DEFAULT_DETAIL_TEMPERATURE, DEFAULT_TEMPERATURE
+    from glowcore.io.grid import save_grid
+
+    assert DEFAULT_DETAIL_TEMPERATURE != DEFAULT_TEMPERATURE  # else this test could not tell them apart
+    save_model(model, tmp_path / "m")
+
+    def grid(*args: str) -> np.ndarray:
+        out = tmp_path / "g.png"
+        assert main(["sample", "--model", str(tmp_path / "m"), "-n", "2", "--seed", "4", "-o", str(out), "--overwrite-input", *args]) == 0
+        with Image.open(out) as im:
+            return np.asarray(im.convert("RGB")).copy()
+
+    def expect(detail) -> np.ndarray:
+        save_grid(model.sample(2, DEFAULT_TEMPERATURE, seed=4, detail_temperature=detail), tmp_path / "e.png", ncol=2)
+        with Image.open(tmp_path / "e.png") as im:
+            return np.asarray(im.convert("RGB")).copy()
+
+    assert np.array_equal(grid(), expect(DEFAULT_DETAIL_TEMPERATURE))
+    assert f"finest 2 level(s) at {DEFAULT_DETAIL_TEMPERATURE:g}" in capsys.readouterr().out
+    assert np.array_equal(grid("-t", str(DEFAULT_TEMPERATURE)), expect(None))
+    assert "finest" not in capsys.readouterr().out
+    assert np.array_equal(grid("--detail-t", "0.2"), expect(0.2))
+
+    from glowcore.cli.commands._common import inputs_to_latent
+    from glowcore.cli.commands._guard import sampling_temperatures
+
+    t, d = sampling_temperatures(None, None)
+    seed_face, _ = inputs_to_latent(model, ["seed:4"], temperature=t, detail_temperature=d)
+    want = model.sample_latent(1, DEFAULT_TEMPERATURE, seed=4, detail_temperature=DEFAULT_DETAIL_TEMPERATURE)
+    for a, b in zip(seed_face.levels, want.levels):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert sampling_temperatures(0.9, None) == (0.9, None)
+    with pytest.raises(ValueError, match="--detail-t"):
+        sampling_temperatures(None, -1.0)

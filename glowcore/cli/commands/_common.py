@@ -7,7 +7,7 @@ import os
 import sys
 import zipfile
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -66,9 +66,11 @@ def load_latents(path: str | os.PathLike, model):
     return latent.to(model.device), names
 
 
-def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, temperature: float = 0.7, quiet: bool = False):
+def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, temperature: float = 0.7, quiet: bool = False,
+                     detail_temperature: Optional[float] = None):
     """Turn command-line inputs into one :class:`Latent`: photos (framed and encoded), latent
-    files (``.npz`` from ``glow encode``, every item) and ``seed:N`` (a sample at ``temperature``)."""
+    files (``.npz`` from ``glow encode``, every item) and ``seed:N`` (a sample at ``temperature``,
+    the finest levels at ``detail_temperature`` when given)."""
     from ...base.limits import check_seed
     from ...latent import Latent
     from ...ops.photo import load_photo
@@ -81,7 +83,7 @@ def inputs_to_latent(model, items: Sequence[str], frame_face: bool = True, tempe
             except ValueError:
                 raise ValueError(f"{item!r}: expected seed:N with an integer N") from None
             check_seed(seed, item)
-            parts.append(model.sample_latent(1, temperature, seed))
+            parts.append(model.sample_latent(1, temperature, seed, detail_temperature=detail_temperature))
             names.append(item)
         elif item.lower().endswith(LATENT_SUFFIX):
             lat, nms = load_latents(item, model)

@@ -92,6 +92,18 @@ def temperature(value: float, what: str = "--temperature") -> float:
     return number_in(what, value, 0.0, MAX_TEMPERATURE)
 
 
+def sampling_temperatures(t: Optional[float], detail: Optional[float]) -> tuple[float, Optional[float]]:
+    """The temperature and detail temperature a command samples at: without ``-t`` (``t`` None),
+    the measured defaults (``glowcore.model.DEFAULT_TEMPERATURE``, ``DEFAULT_DETAIL_TEMPERATURE``;
+    ``--detail-t`` replacing the latter); with ``-t``, that temperature on every level unless
+    ``--detail-t`` sets the finest apart. Each checked (one line for a bad one)."""
+    from ...model import DEFAULT_DETAIL_TEMPERATURE, DEFAULT_TEMPERATURE
+
+    if t is None:
+        t, detail = DEFAULT_TEMPERATURE, (DEFAULT_DETAIL_TEMPERATURE if detail is None else detail)
+    return temperature(t), (None if detail is None else temperature(detail, "--detail-t"))
+
+
 def seed(value: int, what: str = "--seed") -> int:
     return check_seed(value, what)
 

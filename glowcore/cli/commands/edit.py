@@ -61,7 +61,7 @@ def add_parser(sub) -> None:
     paste_mode.add_argument("--spread", dest="spread", action="store_true", default=True, help="full-size photos (the default): paste the whole change the edit made up to the face frame's edge and continue it smoothly past it (hair edits keep their strength; a background tint the edit makes spreads too)")
     paste_mode.add_argument("--face-mask", dest="spread", action="store_false", help="full-size photos: paste the change inside a feathered mask within the face frame instead (keeps the background around the head; weakens edits that reach the frame's edge, e.g. hair)")
     p.add_argument("--face", type=int, default=0, metavar="N", help="which face when there are several: 0 = the largest (default), 1 = the next, ...")
-    p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N inputs (default 0.7)")
+    p.add_argument("-t", "--temperature", type=float, default=None, help="temperature for seed:N inputs, every level (default: 0.7 with the finest levels at 0.85, as glow sample and the explorer draw them)")
     p.add_argument("--latent-out", default=None, help="also save the edited latent(s) as .npz")
     p.add_argument("--list", action="store_true", help="list the model's directions and exit")
     add_overwrite_arg(p)
@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ...io.checkpoint import load_model
     from ...io.grid import image_format
-    from ._guard import check_model_decodes, check_outputs, model_files, temperature
+    from ._guard import check_model_decodes, check_outputs, model_files, sampling_temperatures
 
-    temperature(args.temperature)
+    args.temperature, args.detail_temperature = sampling_temperatures(args.temperature, None)
     if args.scale < 1:
         raise ValueError(f"--scale must be at least 1, got {args.scale}")
     folder = not args.list and bool(args.image) and Path(args.image).is_dir()
@@ -143,7 +143,7 @@ def _edit_one(args: argparse.Namespace, model, amounts: dict, fixed: list | None
 
     if _full_size(args, model):
         return _edit_full_size(args, model, amounts, fixed)
-    latent, names = inputs_to_latent(model, [args.image], frame_face=not args.no_frame, temperature=args.temperature)
+    latent, names = inputs_to_latent(model, [args.image], frame_face=not args.no_frame, temperature=args.temperature, detail_temperature=args.detail_temperature)
     if args.sweep:
         factors = list(args.sweep)
         edited = edit(model, latent[:1], {k: [v * f for f in factors] for k, v in amounts.items()}, fixed=fixed, levels=args.levels, bounded=not args.unbounded)

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-detail", action="store_true", help="with --size: enlarge the model's frames only (no detail from the photos)")
     p.add_argument("--filter", choices=("smooth", "nearest"), default="smooth", help="upscale filter (default smooth)")
     p.add_argument("--no-frame", action="store_true", help="centre-crop photos instead of looking for a face")
-    p.add_argument("-t", "--temperature", type=float, default=0.7, help="temperature for seed:N keyframes (default 0.7)")
+    p.add_argument("-t", "--temperature", type=float, default=None, help="temperature for seed:N keyframes, every level (default: 0.7 with the finest levels at 0.85, as glow sample and the explorer draw them)")
     add_overwrite_arg(p)
     p.set_defaults(func=run)
 
@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from ...base.limits import MAX_FPS, MIN_FPS, number_in
     from ...ops.morphsize import check_size
     from ._common import console, inputs_to_latent, output_path
-    from ._guard import check_model_decodes, check_outputs, model_files, temperature
+    from ._guard import check_model_decodes, check_outputs, model_files, sampling_temperatures
 
     out = output_path(args.out, (".mp4", ".gif", ".webp"), "video")
     if not 2 <= args.frames <= 100_000:
         raise ValueError(f"--frames must be from 2 to 100000, got {args.frames}")
     number_in("--fps", args.fps, MIN_FPS, MAX_FPS)
-    temperature(args.temperature)
+    args.temperature, args.detail_temperature = sampling_temperatures(args.temperature, None)
     check_outputs([out], [*args.keyframes, *model_files(args.model)], args.overwrite_input)
     model = load_model(args.model, device=args.device)
     check_model_decodes(model, model.source_path)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         check_size(args.size)
         keyframes, names, details = _sized_keyframes(model, args)
     else:
-        keyframes, names = inputs_to_latent(model, args.keyframes, frame_face=not args.no_frame, temperature=args.temperature)
+        keyframes, names = inputs_to_latent(model, args.keyframes, frame_face=not args.no_frame, temperature=args.temperature, detail_temperature=args.detail_temperature)
         details = None
     if keyframes.batch_size < 2:
         raise ValueError("need at least two keyframes (photos, seed:N, or a latent file holding several)")
@@ -95,7 +95,7 @@ def _sized_keyframes(model, args: argparse.Namespace):
     parts, names, details = [], [], []
     for item in args.keyframes:
         if item.startswith("seed:") or item.lower().endswith(LATENT_SUFFIX) or model.config.channels != 3:
-            lat, nms = inputs_to_latent(model, [item], frame_face=True, temperature=args.temperature)
+            lat, nms = inputs_to_latent(model, [item], frame_face=True, temperature=args.temperature, detail_temperature=args.detail_temperature)
             parts.append(lat)
             names.extend(nms)
             details.extend([None] * lat.batch_size)
