@@ -15,7 +15,7 @@ The real-vs-real line (train faces against validation faces, as many faces as sa
 space's floor (its finite-sample bias). A Frechet distance mixes fidelity with diversity, so the
 table also gives **precision** and **recall** (Kynkaenniemi et al., 2019) in the ``flat`` space:
 the share of samples inside the real faces' manifold (each real face's ball reaching its 3rd
-nearest real neighbour), and the share of real faces inside the samples' manifold. A setting is ``T`` (every level) or ``TC/TD`` (the coarse levels at TC, the finest
+nearest real neighbour), and the share of real faces inside the samples' manifold. A setting is ``T`` (every level), ``T1,T2,...`` (one per level, finest first) or ``TC/TD`` (the coarse levels at TC, the finest
 half at TD: ``Glow.sample_latent(detail_temperature=TD)``).
 
     python benchmarks/sample_quality.py celeba64 --samples 2000 --settings 0.7 0.9/0.5 0.8/0.4
@@ -44,7 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 DEFAULT_SETTINGS = ["0.5", "0.6", "0.7", "0.8", "1.0", "0.9/0.5", "0.8/0.5", "1.0/0.5", "0.9/0.3", "0.8/0.4", "0.7/0.5", "0.9/0.7"]
 
 
-def parse_setting(text: str) -> tuple[float, Optional[float]]:
+def parse_setting(text: str) -> tuple[float | list[float], Optional[float]]:
+    """``T`` (every level), ``TC/TD`` (coarse levels, finest half) or ``T1,T2,...`` (one per
+    level, finest first)."""
+    if "," in text:
+        return [float(t) for t in text.split(",")], None
     coarse, _, detail = text.partition("/")
     return float(coarse), (float(detail) if detail else None)
 
@@ -100,7 +104,7 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
     return float(precision), float(recall)
 
 
-def sample_images(model, n: int, temperature: float, detail: Optional[float], seed: int, batch: int = 100) -> torch.Tensor:
+def sample_images(model, n: int, temperature: float | list[float], detail: Optional[float], seed: int, batch: int = 100) -> torch.Tensor:
     out = []
     for i, lo in enumerate(range(0, n, batch)):
         out.append(model.sample(min(batch, n - lo), temperature, seed=seed + i, detail_temperature=detail))
@@ -111,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", nargs="?", default="celeba64")
     p.add_argument("--samples", type=int, default=2000)
-    p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="T or TC/TD (default: a table of 13)")
+    p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="T, TC/TD or T1,T2,... (one per level, finest first) (default: a table of 13)")
     p.add_argument("--data", default=None, help="data spec (default: the project's CelebA folder)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)

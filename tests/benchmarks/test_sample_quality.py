@@ -24,6 +24,7 @@ def test_frechet_distance_of_gaussians_matches_the_closed_form() -> None:
 def test_settings_name_one_or_two_temperatures() -> None:
     assert parse_setting("0.7") == (0.7, None)
     assert parse_setting("0.9/0.5") == (0.9, 0.5)
+    assert parse_setting("1.0,0.7,0.7,0.7") == ([1.0, 0.7, 0.7, 0.7], None)  # one per level, finest first
 
 
 def test_precision_and_recall_separate_fidelity_from_diversity() -> None:
