@@ -15,7 +15,7 @@ from .nn.dequant import Dequantizer
 from .nn.actnorm import ActNorm
 from .nn.coupling import COUPLINGS
 from .nn.flows import FlowLayer
-from .nn.priors import SplitPrior, TopPrior, standard_normal_logp
+from .nn.priors import FittedNoise, SplitPrior, TopPrior, standard_normal_logp
 from .nn.squeeze import squeeze2d, unsqueeze2d
 from .nn.step import FlowStep
 from .base.images import to_tensor, to_uint8
@@ -140,6 +140,8 @@ class Glow(nn.Module):
         self.direction_info: dict[str, dict] = {}
         # Free-form metadata saved with the model (training run, metrics, card).
         self.metadata: dict = {}
+        # Where real faces put the top level's noise, to sample it from (see sample_latent); None: N(0, I).
+        self.sampling_prior: FittedNoise | None = None
         self.source_path = None
         levels = []
         shapes = []
@@ -337,7 +339,8 @@ class Glow(nn.Module):
         return temps
 
     def sample_latent(self, n: int = 1, temperature: float | Sequence[float] = 0.7, seed: int | None = None,
-                      detail_temperature: float | None = None, detail_seed: int | None = None) -> Latent:
+                      detail_temperature: float | None = None, detail_seed: int | None = None,
+                      fitted_prior: bool = True) -> Latent:
         """Standard-normal eps on every level, scaled by the level's temperature (see
         :meth:`level_temperatures`: one for all levels, one per level, or a separate
         ``detail_temperature`` for the finest levels, which carry texture, while the coarse ones
@@ -345,7 +348,9 @@ class Glow(nn.Module):
 
         The noise is drawn on the CPU from ``seed``, so a seed gives the same faces on any device.
         With ``detail_seed`` the finest levels' noise comes from that seed instead: the same face
-        with other fine detail.
+        with other fine detail. A model with a :attr:`sampling_prior` (``scripts/fit_sampling_prior.py``)
+        draws its top level from that fitted Gaussian instead of N(0, I) unless ``fitted_prior``
+        is False; the other levels' noise is the same either way.
         """
         temps = self.level_temperatures(temperature, detail_temperature)
         gen = torch.Generator()
@@ -354,18 +359,22 @@ class Glow(nn.Module):
         else:
             gen.manual_seed(int(seed))
         eps = [torch.randn((n, *s), generator=gen) for s in self.latent_shapes]
+        levels = [e * t for e, t in zip(eps, temps)]
+        prior = self.sampling_prior if fitted_prior else None
+        if prior is not None:  # drawn after every level's eps: the seeds' other levels stay as they were
+            levels[-1] = prior.sample(eps[-1], torch.randn((n, prior.rank), generator=gen), temps[-1])
         if detail_seed is not None:
             dgen = torch.Generator()
             dgen.manual_seed(int(detail_seed))
-            eps[: self.detail_levels] = [torch.randn((n, *s), generator=dgen) for s in self.latent_shapes[: self.detail_levels]]
-        return Latent([e * t for e, t in zip(eps, temps)]).to(self.device)
+            levels[: self.detail_levels] = [torch.randn((n, *s), generator=dgen) * t for s, t in zip(self.latent_shapes[: self.detail_levels], temps)]
+        return Latent(levels).to(self.device)
 
     @torch.inference_mode()
     def sample(self, n: int = 1, temperature: float | Sequence[float] = 0.7, seed: int | None = None, fast: bool = False,
-               detail_temperature: float | None = None, detail_seed: int | None = None) -> Tensor:
+               detail_temperature: float | None = None, detail_seed: int | None = None, fitted_prior: bool = True) -> Tensor:
         """``n`` images (B, C, H, W) in [0, 1] at ``temperature`` (see :meth:`sample_latent`);
         reproducible with ``seed`` (``fast``: see :meth:`decode`)."""
-        return self.decode(self.sample_latent(n, temperature, seed, detail_temperature, detail_seed), fast=fast)
+        return self.decode(self.sample_latent(n, temperature, seed, detail_temperature, detail_seed, fitted_prior), fast=fast)
 
     # ------------------------------------------------------------------ misc
     def with_prior_networks(self, hidden: int) -> "Glow":
@@ -394,6 +403,7 @@ class Glow(nn.Module):
         grown.directions = dict(self.directions)
         grown.direction_info = {k: dict(v) for k, v in self.direction_info.items()}
         grown.metadata = dict(self.metadata)
+        grown.sampling_prior = self.sampling_prior
         return grown
 
     def num_parameters(self) -> int:
@@ -415,4 +425,5 @@ class Glow(nn.Module):
             + (f"learned dequantisation {c.dequant_hidden} wide, " if c.dequant_hidden else "")
             + f"{c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv, {c.n_bits}-bit, "
             f"{self.num_parameters():,} parameters"
+            + (f", top level sampled from a fitted Gaussian (rank {self.sampling_prior.rank})" if self.sampling_prior is not None else "")
         )

@@ -17,13 +17,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
 
 from .fileio import atomic_path, atomic_write_bytes
 from ..nn.dequant import DEQUANT_STEPS
+from ..nn.priors import FittedNoise
 from ..base.limits import MAX_LEVELS, check_direction_info, check_direction_name
 from ..model import Glow, GlowConfig
 
@@ -47,6 +48,7 @@ DEFAULT_MODEL = "celeba64"
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 DIRECTION_PREFIX = "directions."
+PRIOR_MEAN, PRIOR_FACTOR = "sampling_prior.mean", "sampling_prior.factor"  # Glow.sampling_prior
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin"}
 #: Architectures beyond these are refused before anything is allocated.
 MAX_PARAMETERS = 2_000_000_000
@@ -174,6 +176,8 @@ def _config_dict(model: Glow, weights_meta: dict | None) -> dict[str, Any]:
         cfg["weights"] = weights_meta
     if model.direction_info or model.directions:
         cfg["directions"] = {name: dict(model.direction_info.get(name, {})) for name in model.directions}
+    if model.sampling_prior is not None:
+        cfg["sampling_prior"] = {"level": "top", "kind": "ppca", "rank": model.sampling_prior.rank, "sigma": model.sampling_prior.sigma}
     if model.metadata:
         cfg["metadata"] = model.metadata
     return cfg
@@ -188,6 +192,9 @@ def _tensors(model: Glow, dtype: torch.dtype) -> dict[str, Tensor]:
         out[k] = v.contiguous().clone()
     for name, vec in model.directions.items():
         out[DIRECTION_PREFIX + name] = vec.detach().cpu().to(dtype).reshape(-1).contiguous().clone()
+    if model.sampling_prior is not None:
+        out[PRIOR_MEAN] = model.sampling_prior.mean.to(dtype).contiguous().clone()
+        out[PRIOR_FACTOR] = model.sampling_prior.factor.to(dtype).contiguous().clone()
     return out
 
 
@@ -391,6 +398,7 @@ def load_model(
         raise _fail(path, "not a file or folder")
 
     # A config can describe a far larger model than its weights file holds: refuse before building it.
+    prior_t = {k: tensors.pop(k) for k in (PRIOR_MEAN, PRIOR_FACTOR) if k in tensors}
     file_values = sum(v.numel() for k, v in tensors.items() if not k.startswith(DIRECTION_PREFIX))
     needed = architecture_size(config)
     if needed > 2 * file_values + 1_000_000:
@@ -438,9 +446,26 @@ def load_model(
             raise _fail(path / "config.json" if path.is_dir() else path, str(e)) from None
         model.directions[name] = vec.float().reshape(-1)
         model.direction_info[name] = dict(entry)
+    model.sampling_prior = _sampling_prior(cfg.get("sampling_prior"), prior_t, model, path / "config.json" if path.is_dir() else path)
     meta = cfg.get("metadata") or {}
     model.metadata = meta if isinstance(meta, dict) else {}
     model.source_path = path
     model.eval()
     return model.to(torch.device(device) if device is not None else default_device())
 
+
+def _sampling_prior(entry: Any, tensors: dict[str, Tensor], model: Glow, where: Path) -> Optional[FittedNoise]:
+    """The model's fitted top-level sampling prior from its config entry and two tensors, or None
+    when it has none; a half-present or malformed one is refused in one line."""
+    if entry is None and not tensors:
+        return None
+    if not isinstance(entry, dict) or set(tensors) != {PRIOR_MEAN, PRIOR_FACTOR}:
+        raise _fail(where, "'sampling_prior' needs its config entry and both tensors (sampling_prior.mean, sampling_prior.factor)")
+    mean, factor = tensors[PRIOR_MEAN], tensors[PRIOR_FACTOR]
+    top = int(torch.Size(model.latent_shapes[-1]).numel())
+    if mean.numel() != top:
+        raise _fail(where, f"sampling_prior.mean has {mean.numel()} values, the top level has {top}")
+    try:
+        return FittedNoise(mean, factor, entry.get("sigma") if isinstance(entry.get("sigma"), (int, float)) and not isinstance(entry.get("sigma"), bool) else float("nan"))
+    except ValueError as e:
+        raise _fail(where, f"sampling_prior: {e}") from None
