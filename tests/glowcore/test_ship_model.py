@@ -84,6 +84,6 @@ def test_the_dry_run_lists_every_step_in_order_and_marks_those_done(tmp_path: Pa
     assert ship_model.main(["ckpt", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(":")[0] for ln in lines] == [
-        "[done] bundle", "[todo] calibrate", "[todo] calibrate Young", "[todo] apply", "[todo] apply Young", "[todo] bounds",
-        "[todo] apply bounds", "[todo] edits grid", "[todo] report edits", "[todo] report samples"]
-    assert "--target-on 0.90" in lines[2] and "--report-skip 2300" in lines[8]
+        "[done] bundle", "[todo] calibrate", "[todo] calibrate Young", "[todo] apply", "[todo] apply Young", "[todo] sampling prior",
+        "[todo] bounds", "[todo] apply bounds", "[todo] edits grid", "[todo] report edits", "[todo] report samples"]
+    assert "--target-on 0.90" in lines[2] and "--report-skip 2300" in lines[9]
