@@ -91,6 +91,7 @@ def test_it_is_saved_and_loaded_with_the_model(model: Glow, tmp_path: Path) -> N
     save_model(model, tmp_path / "m")
     back = load_model(tmp_path / "m", device="cpu")
     assert back.sampling_prior is not None and back.sampling_prior.rank == 4
+    assert "top level sampled from a fitted Gaussian (rank 4)" in back.describe()  # what glow info prints
     for a, b in zip(back.sample_latent(3, 0.7, seed=2).levels, model.sample_latent(3, 0.7, seed=2).levels):
         assert torch.equal(a, b)
     save_model(model, tmp_path / "one.safetensors")
