@@ -233,6 +233,7 @@ def build_model(cfg: TrainConfig, channels: int, device: torch.device, start: Op
             model = getattr(model, grow)(want)
         model.directions.clear()  # directions of other weights would no longer fit
         model.direction_info.clear()
+        model.sampling_prior = None  # nor would a sampling prior fitted to their encodings
     else:
         torch.manual_seed(cfg.seed)
         gc = GlowConfig(

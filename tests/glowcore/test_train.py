@@ -152,13 +152,20 @@ def test_nan_steps_are_skipped_then_stop_training(tmp_path: Path) -> None:
 
 
 def test_init_from_uses_the_models_architecture(tmp_path: Path) -> None:
+    from glowcore.nn.priors import FittedNoise
+
     src = train(tiny(tmp_path, "src", max_steps=5, hidden=8), log=quiet)
-    res = train(tiny(tmp_path, "more", init_from=str(src.run_dir / "latest"), max_steps=3, hidden=64), log=quiet)
+    start = load_model(src.run_dir / "latest", device="cpu")  # with a sampling prior fitted to its weights' encodings
+    top = int(np.prod(start.latent_shapes[-1]))
+    start.sampling_prior = FittedNoise.fit(torch.randn(50, top), 2)
+    save_model(start, tmp_path / "start")
+    res = train(tiny(tmp_path, "more", init_from=str(tmp_path / "start"), max_steps=3, hidden=64), log=quiet)
     model = load_model(res.run_dir / "latest", device="cpu")
-    assert model.config.hidden == 8 and model.metadata["training"]["init_from"].endswith("latest")
+    assert model.config.hidden == 8 and model.metadata["training"]["init_from"].endswith("start")
+    assert model.sampling_prior is None  # other weights: the prior no longer fits (nor do directions)
     # resuming continues from the run's own checkpoint, even when the starting model is gone
-    shutil.rmtree(src.run_dir)
-    res2 = train(tiny(tmp_path, "more", init_from=str(src.run_dir / "latest"), max_steps=5, hidden=64), resume=True, log=quiet)
+    shutil.rmtree(tmp_path / "start")
+    res2 = train(tiny(tmp_path, "more", init_from=str(tmp_path / "start"), max_steps=5, hidden=64), resume=True, log=quiet)
     assert res2.step == 5 and res2.model.config.hidden == 8
 
 
