@@ -87,6 +87,18 @@ def test_only_the_top_level_is_drawn_from_the_fit(model: Glow) -> None:
     assert torch.isfinite(model.sample(2, 0.8, seed=9)).all()
 
 
+def test_glow_info_says_how_the_top_level_is_sampled(model: Glow, tmp_path: Path, capsys) -> None:
+    from glowcore.cli.main import main
+
+    save_model(model, tmp_path / "m")
+    assert main(["info", str(tmp_path / "m")]) == 0
+    assert "top level from a Gaussian fitted to real faces (rank 4)" in capsys.readouterr().out
+    model.sampling_prior = None
+    save_model(model, tmp_path / "plain")
+    assert main(["info", str(tmp_path / "plain")]) == 0
+    assert "top level from N(0, I)" in capsys.readouterr().out
+
+
 def test_it_is_saved_and_loaded_with_the_model(model: Glow, tmp_path: Path) -> None:
     save_model(model, tmp_path / "m")
     back = load_model(tmp_path / "m", device="cpu")

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"flow:        L={c.levels} levels x K={c.steps} steps, hidden {c.hidden}, {c.coupling} coupling, {'LU' if c.lu else 'plain'} 1x1 conv")
     print(f"priors:      learned; split priors {'with networks ' + str(c.prior_hidden) + ' wide' if c.prior_hidden else 'a 3x3 convolution each'}")
     print(f"noise:       {'learned dequantisation, ' + str(c.dequant_hidden) + ' wide (training and bits/dim only)' if c.dequant_hidden else 'uniform dequantisation'}")
+    sp = model.sampling_prior
+    print(f"sampling:    top level {'from a Gaussian fitted to real faces (rank ' + str(sp.rank) + ')' if sp is not None else 'from N(0, I)'}")
     print(f"parameters:  {model.num_parameters():,}")
     print(f"latent:      {model.dim} values in levels {', '.join('x'.join(map(str, s)) for s in model.latent_shapes)}")
     metrics = model.metadata.get("metrics", {}) if isinstance(model.metadata, dict) else {}
