@@ -9,9 +9,10 @@ recipe, in one resumable command: the steps sessions 6-10 ran by hand (docs/edit
 2. ``benchmarks/edit_calibration.py``: the five edited attributes refitted and their scales chosen
    out of sample (400 other train faces, 85% on/off), each with the conditioning set the bundled
    model ships (``RECIPE``); Young's scale for adding aims for 90% (a second run, cached fit);
-3. ``apply_calibration.py`` puts them in; ``fit_sampling_prior.py`` fits the top level's sampling
-   prior to 12,000 train faces; ``benchmarks/edit_bounds.py`` measures how far each direction may
-   move a face before the picture breaks, and ``apply_calibration.py --bounds`` adds it;
+3. ``apply_calibration.py`` puts them in; with ``--sampling-prior``, ``fit_sampling_prior.py`` fits
+   the top level's sampling prior to 12,000 train faces (the bundled model has none: it did not
+   measure better, docs/sampling.md); ``benchmarks/edit_bounds.py`` measures how far each direction
+   may move a face before the picture breaks, and ``apply_calibration.py --bounds`` adds it;
 4. the checks a decision needs, none of which chose anything above: the edit figures on
    validation faces 2300-3299 (``--report-skip``), the sample metric at T=0.7.
 
@@ -54,6 +55,7 @@ def plan(args) -> list[tuple[str, Path, list[str]]]:
                    "--fit-images", "10000", "--scales", str(w / "scales.json"), "--out", str(w / "m0"),
                    "--threads", str(args.threads)] + (["--run-dir", args.run_dir] if args.run_dir else [])
     fixed = ["--fixed-sets", "ship"] + [f"{a}={s}" for a, s in RECIPE.items()]
+    last = w / ("m3" if args.sampling_prior else "m2")  # the model the bounds are measured on and added to
     return [
         ("bundle", w / "m0" / "card.json", bundle),
         ("calibrate", w / "ship.safetensors", cal + [str(w / "m0"), "--variants", "ship", *fixed, "--attrs", *RECIPE,
@@ -64,11 +66,11 @@ def plan(args) -> list[tuple[str, Path, list[str]]]:
                                                            "--save-directions", str(w / "young.safetensors"), "--ship-variant", "key"]),
         ("apply", w / "m1" / "config.json", py + ["scripts/apply_calibration.py", str(w / "m0"), "--directions", str(w / "ship.safetensors"), "--out", str(w / "m1")]),
         ("apply Young", w / "m2" / "config.json", py + ["scripts/apply_calibration.py", str(w / "m1"), "--directions", str(w / "young.safetensors"), "--out", str(w / "m2")]),
-        ("sampling prior", w / "m3" / "config.json", py + ["scripts/fit_sampling_prior.py", str(w / "m2"), *data, "--out", str(w / "m3"),
-                                                          "--threads", str(args.threads)]),
-        ("bounds", w / "bounds.json", py + ["benchmarks/edit_bounds.py", str(w / "m3"), *data, "--faces", "40", "--report-faces", "40",
+        *([("sampling prior", w / "m3" / "config.json", py + ["scripts/fit_sampling_prior.py", str(w / "m2"), *data, "--out", str(w / "m3"),
+                                                             "--threads", str(args.threads)])] if args.sampling_prior else []),
+        ("bounds", w / "bounds.json", py + ["benchmarks/edit_bounds.py", str(last), *data, "--faces", "40", "--report-faces", "40",
                                             "--quantile", "0.05", "--threads", str(args.threads), "--json", str(w / "bounds.json")]),
-        ("apply bounds", Path(args.out) / "config.json", py + ["scripts/apply_calibration.py", str(w / "m3"), "--bounds", str(w / "bounds.json"), "--out", args.out]),
+        ("apply bounds", Path(args.out) / "config.json", py + ["scripts/apply_calibration.py", str(last), "--bounds", str(w / "bounds.json"), "--out", args.out]),
         ("edits grid", Path(args.out) / "edits.png", py + ["scripts/edits_grid.py", args.out]),
         ("report edits", w / "report_edits.json", cal + [args.out, "--variants", "--report-skip", "2300", "--report-faces", "1000",
                                                          "--json", str(w / "report_edits.json")]),
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "celeba64"), help="the CelebA 64x64 folder")
     p.add_argument("--reference", default="celeba64", help="model whose scales the uncalibrated directions keep")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--sampling-prior", action="store_true",
+                   help="also fit the top level's sampling prior (scripts/fit_sampling_prior.py); the sample report then measures it")
     p.add_argument("--dry-run", action="store_true", help="print the steps and whether each is done")
     args = p.parse_args(argv)
     out = Path(args.out).resolve()

@@ -84,6 +84,12 @@ def test_the_dry_run_lists_every_step_in_order_and_marks_those_done(tmp_path: Pa
     assert ship_model.main(["ckpt", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(":")[0] for ln in lines] == [
-        "[done] bundle", "[todo] calibrate", "[todo] calibrate Young", "[todo] apply", "[todo] apply Young", "[todo] sampling prior",
+        "[done] bundle", "[todo] calibrate", "[todo] calibrate Young", "[todo] apply", "[todo] apply Young",
         "[todo] bounds", "[todo] apply bounds", "[todo] edits grid", "[todo] report edits", "[todo] report samples"]
-    assert "--target-on 0.90" in lines[2] and "--report-skip 2300" in lines[9]
+    assert "--target-on 0.90" in lines[2] and "--report-skip 2300" in lines[8]
+    assert "m2" in lines[5].split("edit_bounds.py")[1].split()[0]  # the bounds are measured on the calibrated model
+    # with --sampling-prior, the prior is fitted first and the bounds are measured on the model that carries it
+    assert ship_model.main(["ckpt", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "out"), "--dry-run", "--sampling-prior"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[5].startswith("[todo] sampling prior") and "fit_sampling_prior.py" in lines[5]
+    assert "m3" in lines[6].split("edit_bounds.py")[1].split()[0] and "m3" in lines[7].split("apply_calibration.py")[1].split()[0]
