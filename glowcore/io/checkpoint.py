@@ -466,6 +466,6 @@ def _sampling_prior(entry: Any, tensors: dict[str, Tensor], model: Glow, where: 
     if mean.numel() != top:
         raise _fail(where, f"sampling_prior.mean has {mean.numel()} values, the top level has {top}")
     try:
-        return FittedNoise(mean, factor, entry.get("sigma") if isinstance(entry.get("sigma"), (int, float)) and not isinstance(entry.get("sigma"), bool) else float("nan"))
+        return FittedNoise(mean, factor, entry.get("sigma"))
     except ValueError as e:
         raise _fail(where, f"sampling_prior: {e}") from None

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .coupling import CouplingNet, ZeroConv2d
 from .flows import FlowLayer, _sum_per_item
+from ..base.limits import number_in
 
 __all__ = ["SplitPrior", "TopPrior", "FittedNoise", "standard_normal_logp"]
 
@@ -82,12 +83,12 @@ class FittedNoise:
     level from (the model's density, encoding and decoding do not use it).
 
     A trained flow's top level is meant to be standard normal, but the encodings of real faces
-    are not: their covariance has eigenvalues from about 0.15 to 8 on the bundled model, so an
-    isotropic draw spends much of its spread where no face lies (the distorted, blotchy samples)
-    and too little along the directions faces vary in. This is probabilistic PCA fitted to those
-    encodings (Tipping & Bishop, 1999): ``mean + factor @ a + sigma * e`` with ``a`` (rank) and
-    ``e`` (every value) standard normal. :meth:`sample` scales the spread around the mean by the
-    temperature, so temperature 0 gives the mean and 1 the fitted spread.
+    need not be (on the bundled model their covariance has eigenvalues from 0.14 to 8.5). This is
+    probabilistic PCA fitted to those encodings (Tipping & Bishop, 1999): ``mean + factor @ a +
+    sigma * e`` with ``a`` (rank) and ``e`` (every value) standard normal. :meth:`sample` scales the
+    spread around the mean by the temperature, so temperature 0 gives the mean and 1 the fitted
+    spread. Whether it gives better samples is a measurement per model (docs/sampling.md: on the
+    bundled model it did not, so that model has none).
     """
 
     def __init__(self, mean: Tensor, factor: Tensor, sigma: float):
@@ -95,11 +96,10 @@ class FittedNoise:
         factor = factor.detach().float().cpu().contiguous()  # (one layout: the same sums after a save and a load)
         if factor.ndim != 2 or factor.shape[0] != mean.numel() or not 0 < factor.shape[1] <= mean.numel():
             raise ValueError(f"the factor must be ({mean.numel()}, rank) with 1 <= rank <= {mean.numel()}, got {tuple(factor.shape)}")
-        if not (math.isfinite(sigma) and 0 < sigma <= 10):
-            raise ValueError(f"sigma must be a finite number in (0, 10], got {sigma!r}")
+        sigma = number_in("sigma", sigma, 1e-6, 10.0)
         if not (torch.isfinite(mean).all() and torch.isfinite(factor).all()):
             raise ValueError("the mean and factor must be finite")
-        self.mean, self.factor, self.sigma = mean, factor, float(sigma)
+        self.mean, self.factor, self.sigma = mean, factor, sigma
 
     @property
     def rank(self) -> int:

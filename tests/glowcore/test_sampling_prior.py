@@ -133,7 +133,8 @@ def _rewrite(folder: Path, edit) -> None:
     (lambda c, t: t.__setitem__("sampling_prior.factor", torch.full_like(t["sampling_prior.factor"], float("nan"))), "must be finite"),
     (lambda c, t: t.pop("sampling_prior.mean"), "needs its config entry and both tensors"),
     (lambda c, t: c.pop("sampling_prior"), "needs its config entry and both tensors"),
-    (lambda c, t: c["sampling_prior"].__setitem__("sigma", "big"), "sigma must be a finite number"),
+    (lambda c, t: c["sampling_prior"].__setitem__("sigma", "big"), "sigma must be a number"),
+    (lambda c, t: c["sampling_prior"].__setitem__("sigma", 0.0), "sigma must be between"),
     (lambda c, t: t.__setitem__("sampling_prior.mean", torch.zeros(5)), "the top level has"),
 ])
 def test_a_broken_prior_is_refused_naming_the_file(model: Glow, tmp_path: Path, edit, message: str) -> None:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         temps = [t]
     else:
         temps = [temperature(t) for t in args.temperature]
-        detail = sampling_temperatures(temps[0], args.detail_t)[1]
+        detail = None if args.detail_t is None else temperature(args.detail_t, "--detail-t")
     if not 1 <= args.num * len(temps) <= MAX_SAMPLES:
         raise ValueError(f"--num x temperatures must be from 1 to {MAX_SAMPLES} images, got {args.num} x {len(temps)}")
     seed(args.seed)
